@@ -1,0 +1,32 @@
+/**
+ * heartmonitor — Apache httpd's heartbeat load balancing (mod_heartbeat,
+ * mod_heartmonitor, lbmethod=heartbeat) for Node.js.
+ * @packageDocumentation
+ */
+export { HeartMonitor } from './monitor.js';
+export type { HeartMonitorEvents, HeartMonitorStats, HeartbeatSource, MalformedHeartbeat } from './monitor.js';
+export { MAX_SERVERS_MESSAGE } from './monitor-options.js';
+export type { HeartMonitorOptions } from './monitor-options.js';
+export { parseHeartbeat, formatHeartbeat, MAX_COUNT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT } from './protocol.js';
+export type { HeartbeatParseResult, ParsedHeartbeat, RejectedHeartbeat, ParseHeartbeatOptions, HeartbeatFields } from './protocol.js';
+export { pickBackend, heartbeatWeight, DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './selection.js';
+export type { PickOptions } from './selection.js';
+export { parseSocketAddress, parseMember, canonicalHost } from './address.js';
+export type { BackendMember, MemberAddress, SocketAddress } from './address.js';
+export { serverKey } from './server-status.js';
+export type { ServerStatus, KeyBy } from './server-status.js';
+export { systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { MemoryStore, DEFAULT_MEMORY_MAX_SERVERS } from './stores/memory-store.js';
+export type { MemoryStoreOptions } from './stores/memory-store.js';
+export type { HeartbeatStore } from './stores/store.js';
+export {
+  HeartMonitorError,
+  ListenError,
+  NotConfiguredError,
+  SocketError,
+  StoreFullError,
+  StoreError,
+  ListenerError,
+} from './errors.js';
+export type { HeartMonitorErrorCode } from './errors.js';

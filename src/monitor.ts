@@ -1,0 +1,447 @@
+/**
+ * HeartMonitor: receives heartbeats, keeps the live server table, emits typed events and
+ * picks backends with lbmethod=heartbeat (SPEC 1.4, 1.8, 2.1).
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import type { RemoteInfo } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
+import { DropReporter } from './drop-reporter.js';
+import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from './errors.js';
+import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
+import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
+import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
+import { heartbeatWeight } from './selection.js';
+import { serverKey, type ServerStatus } from './server-status.js';
+import type { HeartbeatStore } from './stores/store.js';
+import { WeightedIndex } from './weighted-index.js';
+
+/** Where a heartbeat came from. */
+export interface HeartbeatSource {
+  /** Sender IP address. */
+  readonly address: string;
+  /** Sender port, when known. */
+  readonly port?: number | undefined;
+}
+
+/** Payload of the `malformed` event: one dropped datagram or body. */
+export interface MalformedHeartbeat {
+  /** Sender. */
+  readonly from: HeartbeatSource;
+  /** Why it was dropped. */
+  readonly reason: string;
+  /** The message as text (bytes that are not UTF-8 are replaced). */
+  readonly message: string;
+}
+
+/** Counters since the monitor was created; `received = accepted + malformed + rejected`. */
+export interface HeartMonitorStats {
+  /** Messages seen (datagrams, HTTP bodies, ingest calls). */
+  readonly received: number;
+  /** Messages applied to the table. */
+  readonly accepted: number;
+  /** Messages that failed parsing. */
+  readonly malformed: number;
+  /** Well-formed messages refused (e.g. the store was full). */
+  readonly rejected: number;
+  /** Servers in the table now. */
+  readonly servers: number;
+  /** Servers in the table that are fresh (pickable). */
+  readonly fresh: number;
+}
+
+/** The events of {@link HeartMonitor}, with their payloads. */
+export interface HeartMonitorEvents {
+  /** The socket is bound (and the group joined). */
+  listening: [address: AddressInfo];
+  /** Every accepted heartbeat, one event per server. */
+  update: [server: ServerStatus];
+  /** First heartbeat of a server (emitted before its `update`). */
+  add: [server: ServerStatus];
+  /** A server was not heard from for `staleAfter` and is no longer picked. */
+  stale: [server: ServerStatus];
+  /** A server was not heard from for `expireAfter` and left the table. */
+  remove: [server: ServerStatus];
+  /** A datagram or body was dropped. */
+  malformed: [info: MalformedHeartbeat];
+  /** A socket, store or listener fault; the monitor keeps running. */
+  error: [error: Error];
+  /** `close()` finished. */
+  close: [];
+}
+
+interface Entry {
+  readonly key: string;
+  readonly slot: number;
+  status: ServerStatus;
+  /** Monotonic time of the last heartbeat. */
+  seenAt: number;
+  stale: boolean;
+}
+
+const SWEEP_MIN_MS = 10;
+const SWEEP_MAX_MS = 1000;
+const MEMBER_CACHE_LIMIT = 10_000;
+
+/**
+ * Listens for heartbeats (UDP, or fed through {@link HeartMonitor.ingest}), keeps the live
+ * table of origin servers and picks backends the way Apache's lbmethod=heartbeat does.
+ *
+ * @example
+ * ```ts
+ * const monitor = new HeartMonitor({ listen: '239.0.0.1:27999', interface: '127.0.0.1' });
+ * monitor.on('add', (server) => console.log('new origin', server.ip));
+ * await monitor.listen();
+ * const target = monitor.pickBackend(['http://10.0.0.1:8080', 'http://10.0.0.2:8080']);
+ * ```
+ */
+export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
+  /** The store the table is shared through. */
+  readonly store: HeartbeatStore;
+  private readonly options: ResolvedOptions;
+  private readonly table = new Map<string, Entry>();
+  private readonly index = new WeightedIndex();
+  private readonly bySlot: (Entry | undefined)[] = [];
+  private readonly drops: DropReporter;
+  private readonly memberCache = new Map<string, MemberAddress>();
+  private readonly memberObjectCache = new WeakMap<object, MemberAddress>();
+  private memberWeights = new Float64Array(16);
+  private socket: HeartbeatSocket | undefined;
+  private opening: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing = false;
+  private counts = { received: 0, accepted: 0, malformed: 0, rejected: 0 };
+
+  /**
+   * @param options - see {@link HeartMonitorOptions}; invalid values throw TypeError or
+   * RangeError naming the option
+   */
+  constructor(options: HeartMonitorOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.store = options.store ?? createDefaultStore(this.options);
+    this.drops = new DropReporter(this.options.reportInterval, this.options.clock.monotonic, ({ dropped, lastDropped }) => {
+      this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
+    });
+    this.startTimers();
+  }
+
+  /** Whether the socket is bound. */
+  get listening(): boolean {
+    return this.socket !== undefined;
+  }
+
+  /** The bound socket address, or undefined when not listening. */
+  address(): AddressInfo | undefined {
+    return this.socket?.address();
+  }
+
+  /**
+   * Bind the socket and join the multicast group (or bind the unicast address).
+   * Resolves once bound; calling it again while listening returns the same promise.
+   *
+   * @throws NotConfiguredError when the monitor has no `listen` address
+   * @throws ListenError naming the address and the cause (EADDRINUSE, join failure…)
+   */
+  listen(): Promise<void> {
+    const { listen, listenText } = this.options;
+    if (listen === undefined || listenText === undefined) return Promise.reject(new NotConfiguredError());
+    if (this.opening !== undefined) return this.opening;
+    this.startTimers();
+    const opening = (async (): Promise<void> => {
+      await this.closing;
+      const socket = await openHeartbeatSocket({
+        address: listen,
+        text: listenText,
+        interface: this.options.interface,
+        recvBufferSize: this.options.recvBufferSize,
+        onMessage: (message, from) => this.receive(message, from),
+        onError: (error) => this.safeEmit('error', new SocketError(error)),
+      });
+      this.socket = socket;
+      this.safeEmit('listening', socket.address());
+    })();
+    this.opening = opening;
+    opening.catch(() => {
+      if (this.opening === opening) this.opening = undefined;
+    });
+    return opening;
+  }
+
+  /**
+   * Stop listening, stop the timers, flush and close the store. Idempotent; `listen()`
+   * works again afterwards.
+   */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.stopTimers();
+    const opening = this.opening;
+    this.opening = undefined;
+    const closing = (async (): Promise<void> => {
+      await opening?.catch(() => undefined);
+      const socket = this.socket;
+      this.socket = undefined;
+      await socket?.close();
+      try {
+        await this.store.close();
+      } catch (cause) {
+        this.safeEmit('error', asStoreError(cause, 'close'));
+      }
+      this.safeEmit('close');
+    })();
+    this.closing = closing;
+    void closing.finally(() => {
+      if (this.closing === closing) this.closing = undefined;
+    });
+    return closing;
+  }
+
+  /**
+   * Feed one heartbeat, as if it had arrived from `from.address` (the HTTP handler and
+   * tests use this).
+   *
+   * @param message - the datagram or body (text or bytes)
+   * @param from - the sender
+   * @returns true when the heartbeat was accepted into the table
+   */
+  ingest(message: string | Uint8Array, from: HeartbeatSource): boolean {
+    return this.accept(message, canonicalHost(from.address), from);
+  }
+
+  /** A snapshot of the live table (fresh and stale servers). */
+  servers(): ServerStatus[] {
+    const list: ServerStatus[] = [];
+    for (const entry of this.table.values()) list.push(entry.status);
+    return list;
+  }
+
+  /** Counters of messages seen and servers held. */
+  stats(): HeartMonitorStats {
+    let fresh = 0;
+    const now = this.options.clock.monotonic();
+    for (const entry of this.table.values()) if (!entry.stale && now - entry.seenAt < this.options.staleAfter) fresh++;
+    return { ...this.counts, servers: this.table.size, fresh };
+  }
+
+  /**
+   * Pick a server among all live ones, in exact proportion to its heartbeat weight
+   * (SPEC 1.8). O(log n) in the number of servers.
+   *
+   * @returns the server, or undefined when no fresh server has weight (Apache: 503)
+   */
+  pickBackend(): ServerStatus | undefined;
+  /**
+   * Pick one of `members` like lbmethod=heartbeat: a member weighs what the server with
+   * its host (or host and port, with `keyBy: 'ip:port'`) weighs; members of unknown or
+   * stale servers are skipped.
+   *
+   * @param members - URLs, `host:port` strings or `{ host, port }` objects
+   * @returns the chosen member itself, or undefined when no member has weight
+   */
+  pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
+  pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
+    return members === undefined ? this.pickServer() : this.pickMember(members);
+  }
+
+  private pickServer(): ServerStatus | undefined {
+    // A server may have turned stale since the last sweep: drop it and draw again.
+    while (this.index.total > 0) {
+      const entry = this.bySlot[this.index.find(Math.floor(this.options.random() * this.index.total))];
+      if (entry === undefined) return undefined;
+      if (this.isFresh(entry)) return entry.status;
+      this.markStale(entry);
+    }
+    return undefined;
+  }
+
+  private pickMember<M extends BackendMember>(members: readonly M[]): M | undefined {
+    if (this.memberWeights.length < members.length) this.memberWeights = new Float64Array(members.length * 2);
+    const weights = this.memberWeights;
+    let total = 0;
+    for (let i = 0; i < members.length; i++) {
+      const entry = this.entryForMember(members[i] as M);
+      let weight = 0;
+      if (entry !== undefined) {
+        if (this.isFresh(entry)) weight = this.index.get(entry.slot);
+        else this.markStale(entry);
+      }
+      weights[i] = weight;
+      total += weight;
+    }
+    if (total <= 0) return undefined;
+    let target = Math.floor(this.options.random() * total);
+    for (let i = 0; i < members.length; i++) {
+      const weight = weights[i] ?? 0;
+      if (target < weight) return members[i];
+      target -= weight;
+    }
+    return undefined;
+  }
+
+  private entryForMember(member: BackendMember): Entry | undefined {
+    const address = this.memberAddress(member);
+    const key = this.options.keyBy === 'ip' ? address.host : serverKey(address.host, address.port, this.options.keyBy);
+    return this.table.get(key);
+  }
+
+  private memberAddress(member: BackendMember): MemberAddress {
+    if (typeof member === 'string') {
+      let address = this.memberCache.get(member);
+      if (address === undefined) {
+        address = parseMember(member);
+        if (this.memberCache.size >= MEMBER_CACHE_LIMIT) this.memberCache.clear();
+        this.memberCache.set(member, address);
+      }
+      return address;
+    }
+    let address = this.memberObjectCache.get(member);
+    if (address === undefined) {
+      address = parseMember(member);
+      this.memberObjectCache.set(member, address);
+    }
+    return address;
+  }
+
+  private receive(message: Buffer, from: RemoteInfo): void {
+    try {
+      this.accept(message, canonicalSource(from.address), from);
+    } catch (error) {
+      // Nothing a datagram does may stop the socket loop.
+      this.safeEmit('error', error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): boolean {
+    this.counts.received++;
+    const parsed = parseHeartbeat(message, { maxMessageBytes: this.options.maxMessageBytes });
+    if (!parsed.ok) {
+      this.counts.malformed++;
+      const text = typeof message === 'string' ? message : Buffer.from(message).toString('utf8');
+      this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason: parsed.reason, message: text });
+      return false;
+    }
+    return this.apply(ip, parsed);
+  }
+
+  private apply(ip: string, heartbeat: ParsedHeartbeat): boolean {
+    const key = serverKey(ip, heartbeat.port, this.options.keyBy);
+    const hasFields = Object.keys(heartbeat.fields).length > 0;
+    const status: ServerStatus = Object.freeze({
+      ip,
+      port: heartbeat.port,
+      ready: heartbeat.ready,
+      busy: heartbeat.busy,
+      lastSeen: this.options.clock.now(),
+      ...(hasFields ? { fields: Object.freeze({ ...heartbeat.fields }) } : {}),
+    });
+    let entry = this.table.get(key);
+    let stored: boolean;
+    try {
+      stored = this.store.put(status, key);
+    } catch (cause) {
+      // A faulty store must not make us forget servers: keep serving from memory.
+      this.safeEmit('error', asStoreError(cause, 'put'));
+      stored = true;
+    }
+    if (!stored && entry === undefined) {
+      this.counts.rejected++;
+      this.drops.drop(key);
+      return false;
+    }
+    const isNew = entry === undefined;
+    if (entry === undefined) {
+      entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false };
+      this.table.set(key, entry);
+      this.bySlot[entry.slot] = entry;
+    }
+    entry.status = status;
+    entry.seenAt = this.options.clock.monotonic();
+    entry.stale = false;
+    this.index.set(entry.slot, heartbeatWeight(status, this.options.warmupDivisor));
+    this.counts.accepted++;
+    if (isNew) this.safeEmit('add', status);
+    this.safeEmit('update', status);
+    return true;
+  }
+
+  private isFresh(entry: Entry): boolean {
+    return !entry.stale && this.options.clock.monotonic() - entry.seenAt < this.options.staleAfter;
+  }
+
+  private markStale(entry: Entry): void {
+    if (entry.stale) return;
+    entry.stale = true;
+    this.index.set(entry.slot, 0);
+    this.safeEmit('stale', entry.status);
+  }
+
+  private remove(entry: Entry): void {
+    this.table.delete(entry.key);
+    this.bySlot[entry.slot] = undefined;
+    this.index.release(entry.slot);
+    try {
+      this.store.delete(entry.key);
+    } catch (cause) {
+      this.safeEmit('error', asStoreError(cause, 'delete'));
+    }
+    this.safeEmit('remove', entry.status);
+  }
+
+  /** Mark servers stale, expire old ones and report pending drops. */
+  private sweep(): void {
+    const now = this.options.clock.monotonic();
+    for (const entry of this.table.values()) {
+      const age = now - entry.seenAt;
+      if (age >= this.options.expireAfter) this.remove(entry);
+      else if (age >= this.options.staleAfter) this.markStale(entry);
+    }
+    this.drops.tick();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return; // a slow write is still running: skip, the next tick retries
+    this.flushing = true;
+    try {
+      await this.store.flush();
+    } catch (cause) {
+      this.safeEmit('error', asStoreError(cause, 'flush'));
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private startTimers(): void {
+    if (this.sweepTimer !== undefined) return;
+    const { staleAfter, expireAfter, flushInterval } = this.options;
+    const sweepEvery = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.min(staleAfter, expireAfter) / 10));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery).unref();
+    this.flushTimer = setInterval(() => void this.flush(), flushInterval).unref();
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.sweepTimer);
+    clearInterval(this.flushTimer);
+    this.sweepTimer = undefined;
+    this.flushTimer = undefined;
+  }
+
+  /** Emit without letting a throwing listener escape into the socket loop. */
+  private safeEmit<E extends keyof HeartMonitorEvents>(event: E, ...args: HeartMonitorEvents[E]): void {
+    try {
+      (this.emit as (event: E, ...args: HeartMonitorEvents[E]) => boolean)(event, ...args);
+    } catch (cause) {
+      if (event === 'error') {
+        process.emitWarning(new ListenerError(event, cause));
+        return;
+      }
+      this.safeEmit('error', new ListenerError(event, cause));
+    }
+  }
+}
+
+function asStoreError(cause: unknown, action: string): Error {
+  return cause instanceof StoreError ? cause : new StoreError(`Store ${action} failed`, { cause });
+}

@@ -1,0 +1,177 @@
+/**
+ * The heartbeat wire format of mod_heartbeat (`v=1&ready=<u>&busy=<u>`), parsed the way
+ * mod_heartmonitor parses it, except that numbers are strict (SPEC 1.1, 1.2).
+ * @module
+ */
+
+/** Largest value accepted for `ready` and `busy` (a C `int`). */
+export const MAX_COUNT = 2 ** 31 - 1;
+/** Apache reads datagrams into a 1000-byte buffer. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1000;
+/** Port assumed when a heartbeat does not name one. */
+export const DEFAULT_PORT = 80;
+
+/** A heartbeat that passed every check. */
+export interface ParsedHeartbeat {
+  readonly ok: true;
+  /** Protocol version (`v`); Apache only requires it to be present. */
+  readonly version: string;
+  /** Idle workers ready for a request. */
+  readonly ready: number;
+  /** Workers doing anything else. */
+  readonly busy: number;
+  /** Service port (`port`, default 80). */
+  readonly port: number;
+  /** Every other key (lower-cased) with its unescaped value. */
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/** A message that was dropped, with the reason. */
+export interface RejectedHeartbeat {
+  readonly ok: false;
+  /** Human-readable reason, e.g. ``missing `busy` ``. */
+  readonly reason: string;
+}
+
+/** Result of {@link parseHeartbeat}. */
+export type HeartbeatParseResult = ParsedHeartbeat | RejectedHeartbeat;
+
+/** Options of {@link parseHeartbeat}. */
+export interface ParseHeartbeatOptions {
+  /**
+   * Messages longer than this many bytes are rejected rather than truncated.
+   * @default 1000
+   */
+  readonly maxMessageBytes?: number;
+}
+
+const KNOWN_KEYS = new Set(['v', 'ready', 'busy', 'port']);
+const DECIMAL = /^[0-9]{1,10}$/;
+const utf8 = new TextDecoder('utf-8');
+
+/**
+ * Parse one heartbeat message (a datagram or an HTTP body).
+ *
+ * Follows mod_heartmonitor: split on `&` (empty pieces skipped), split each piece at the
+ * first `=` (no `=` means the value `1`), %XX-unescape keys and values (`+` stays `+`),
+ * keys case-insensitive, later duplicates win, `v`, `ready` and `busy` required. Unlike
+ * Apache's `atoi`, numbers must be plain decimal integers in range. Never throws.
+ *
+ * @param message - the raw bytes, or text
+ * @param options - size limit
+ * @returns the fields, or `{ ok: false, reason }`
+ */
+export function parseHeartbeat(message: string | Uint8Array, options: ParseHeartbeatOptions = {}): HeartbeatParseResult {
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const bytes = typeof message === 'string' ? Buffer.from(message, 'utf8') : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  if (bytes.length === 0) return reject('empty message');
+  if (bytes.length > maxBytes) return reject(`message is ${bytes.length} bytes, over the ${maxBytes}-byte limit`);
+  // Apache stops at a NUL (C string); silently cutting there would hide a corrupt sender.
+  if (bytes.includes(0)) return reject('message contains a NUL byte');
+
+  const table = new Map<string, string>();
+  // latin1 maps each byte to one char, so splitting cannot break a multi-byte sequence.
+  for (const piece of bytes.toString('latin1').split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    const rawKey = eq === -1 ? piece : piece.slice(0, eq);
+    const rawValue = eq === -1 ? '1' : piece.slice(eq + 1);
+    table.set(unescape(rawKey).toLowerCase(), unescape(rawValue));
+  }
+
+  for (const key of ['v', 'ready', 'busy'] as const) {
+    if (!table.has(key)) return reject(`missing \`${key}\``);
+  }
+  const ready = toInteger(table.get('ready'), 0, MAX_COUNT);
+  if (ready === undefined) return reject(badNumber('ready', table.get('ready'), 0, MAX_COUNT));
+  const busy = toInteger(table.get('busy'), 0, MAX_COUNT);
+  if (busy === undefined) return reject(badNumber('busy', table.get('busy'), 0, MAX_COUNT));
+  let port = DEFAULT_PORT;
+  if (table.has('port')) {
+    const parsed = toInteger(table.get('port'), 1, 65535);
+    if (parsed === undefined) return reject(badNumber('port', table.get('port'), 1, 65535));
+    port = parsed;
+  }
+
+  const fields: Record<string, string> = {};
+  for (const [key, value] of table) if (!KNOWN_KEYS.has(key)) fields[key] = value;
+  return { ok: true, version: table.get('v') ?? '', ready, busy, port, fields };
+}
+
+/** What {@link formatHeartbeat} writes. */
+export interface HeartbeatFields {
+  /** Idle workers. */
+  readonly ready: number;
+  /** Busy workers. */
+  readonly busy: number;
+  /** Service port; omitted from the message when undefined (as mod_heartbeat does). */
+  readonly port?: number | undefined;
+  /** Extra `&key=value` pairs appended after the standard ones (escaped). */
+  readonly fields?: Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * Format a heartbeat exactly as mod_heartbeat does (`v=1&ready=<u>&busy=<u>`), plus
+ * `&port=<u>` and any extra fields when given.
+ *
+ * @param heartbeat - counts, optional port and extra fields
+ * @returns the message text
+ * @throws RangeError when a count or the port is out of range
+ */
+export function formatHeartbeat(heartbeat: HeartbeatFields): string {
+  checkCount('ready', heartbeat.ready, 0, MAX_COUNT);
+  checkCount('busy', heartbeat.busy, 0, MAX_COUNT);
+  let text = `v=1&ready=${heartbeat.ready}&busy=${heartbeat.busy}`;
+  if (heartbeat.port !== undefined) {
+    checkCount('port', heartbeat.port, 1, 65535);
+    text += `&port=${heartbeat.port}`;
+  }
+  for (const [key, value] of Object.entries(heartbeat.fields ?? {})) {
+    text += `&${encodeURIComponent(key)}=${encodeURIComponent(value)}`;
+  }
+  return text;
+}
+
+function reject(reason: string): RejectedHeartbeat {
+  return { ok: false, reason };
+}
+
+function toInteger(text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined || !DECIMAL.test(text)) return undefined;
+  const value = Number(text);
+  return value >= min && value <= max ? value : undefined;
+}
+
+function badNumber(key: string, value: string | undefined, min: number, max: number): string {
+  const shown = JSON.stringify(value ?? '');
+  return `\`${key}\` must be a decimal integer in ${min}..${max}, got ${shown.length > 40 ? `${shown.slice(0, 37)}..."` : shown}`;
+}
+
+function checkCount(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`Expected \`${name}\` to be an integer in ${min}..${max}, got ${String(value)}`);
+  }
+}
+
+const HEX = /^[0-9a-fA-F]{2}$/;
+
+/** %XX-unescape like ap_unescape_url: valid escapes decode to bytes, invalid ones stay literal. */
+function unescape(latin1: string): string {
+  if (!latin1.includes('%')) return isAscii(latin1) ? latin1 : utf8.decode(Buffer.from(latin1, 'latin1'));
+  const out: number[] = [];
+  for (let i = 0; i < latin1.length; i++) {
+    const hex = latin1.slice(i + 1, i + 3);
+    if (latin1[i] === '%' && HEX.test(hex)) {
+      out.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      out.push(latin1.charCodeAt(i));
+    }
+  }
+  return utf8.decode(Uint8Array.from(out));
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}

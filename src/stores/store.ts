@@ -1,0 +1,35 @@
+/**
+ * The seam between the monitor and wherever the server table is shared or persisted.
+ * @module
+ */
+import type { ServerStatus } from '../server-status.js';
+
+/**
+ * Where a monitor keeps a shared copy of its server table (memory, an hb.dat file,
+ * SharedArrayBuffer slots…). The monitor calls `put` for every accepted heartbeat,
+ * `delete` when a server expires and `flush` every `flushInterval`.
+ *
+ * `key` identifies the server: its IP, or `ip:port` when the monitor keys by port too.
+ * It defaults to `server.ip`, so `put(server)` / `delete(ip)` work for callers that key
+ * by IP, as Apache does.
+ */
+export interface HeartbeatStore {
+  /** Capacity in servers, when the store has one (named in "store full" errors). */
+  readonly maxServers?: number | undefined;
+  /**
+   * Insert or replace a server's status.
+   * @returns false when the server is new and the store is full (nothing was stored)
+   */
+  put(server: ServerStatus, key?: string): boolean;
+  /**
+   * Forget a server.
+   * @returns whether it was there
+   */
+  delete(key: string): boolean;
+  /** A snapshot of the stored servers. */
+  servers(): ServerStatus[];
+  /** Persist the current table (a no-op for stores without a backing medium). */
+  flush(): Promise<void>;
+  /** Final flush; releases timers and handles. The store may be used again afterwards. */
+  close(): Promise<void>;
+}
