@@ -1,27 +1,29 @@
-import type { EventEmitter } from 'eventemitter3';
+import type { HeartMonitor, HeartMonitorEvents } from '../../src/index.js';
 
 /**
- * Resolve with the arguments of the next `event` that satisfies `accept`; reject after
- * `timeoutMs` naming the event, so a missing event fails the test instead of hanging it.
+ * Resolve with the arguments of the monitor's next `event` that satisfies `accept`; reject
+ * after `timeoutMs` naming the event, so a missing event fails the test instead of hanging it.
  */
-export function nextEvent<Events extends EventEmitter.ValidEventTypes, E extends EventEmitter.EventNames<Events>>(
-  emitter: EventEmitter<Events>,
+export function nextEvent<E extends keyof HeartMonitorEvents>(
+  monitor: HeartMonitor,
   event: E,
-  options: { timeoutMs?: number; accept?: (...args: EventEmitter.EventArgs<Events, E>) => boolean } = {},
-): Promise<EventEmitter.EventArgs<Events, E>> {
+  options: { timeoutMs?: number; accept?: (...args: HeartMonitorEvents[E]) => boolean } = {},
+): Promise<HeartMonitorEvents[E]> {
   const { timeoutMs = 5000, accept = () => true } = options;
   return new Promise((resolve, reject) => {
-    const listener = ((...args: EventEmitter.EventArgs<Events, E>) => {
+    const on = monitor.on.bind(monitor) as (event: E, listener: (...args: HeartMonitorEvents[E]) => void) => void;
+    const off = monitor.off.bind(monitor) as (event: E, listener: (...args: HeartMonitorEvents[E]) => void) => void;
+    const listener = (...args: HeartMonitorEvents[E]): void => {
       if (!accept(...args)) return;
       clearTimeout(timer);
-      emitter.off(event, listener);
+      off(event, listener);
       resolve(args);
-    }) as EventEmitter.EventListener<Events, E>;
+    };
     const timer = setTimeout(() => {
-      emitter.off(event, listener);
-      reject(new Error(`no "${String(event)}" event within ${timeoutMs} ms`));
+      off(event, listener);
+      reject(new Error(`no "${event}" event within ${timeoutMs} ms`));
     }, timeoutMs);
-    emitter.on(event, listener);
+    on(event, listener);
   });
 }
 
