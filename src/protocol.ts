@@ -117,6 +117,7 @@ export interface HeartbeatFields {
  * @param heartbeat - counts, optional port and extra fields
  * @returns the message text
  * @throws RangeError when a count or the port is out of range
+ * @throws TypeError when `fields` names `v`, `ready`, `busy` or `port`
  */
 export function formatHeartbeat(heartbeat: HeartbeatFields): string {
   checkCount('ready', heartbeat.ready, 0, MAX_COUNT);
@@ -127,6 +128,8 @@ export function formatHeartbeat(heartbeat: HeartbeatFields): string {
     text += `&port=${heartbeat.port}`;
   }
   for (const [key, value] of Object.entries(heartbeat.fields ?? {})) {
+    // Receivers let a later duplicate win, so an extra `ready` would override the real one.
+    if (KNOWN_KEYS.has(key.toLowerCase())) throw new TypeError(`Expected \`fields\` not to contain the reserved key ${JSON.stringify(key)}`);
     text += `&${encodeURIComponent(key)}=${encodeURIComponent(value)}`;
   }
   return text;

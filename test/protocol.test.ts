@@ -150,6 +150,12 @@ describe('formatHeartbeat (SPEC 1.1)', () => {
     assert.deepEqual([parsed.ready, parsed.busy, parsed.port, parsed.fields], [12, 3, 8443, { zone: 'eu 1', note: 'a+b&c' }]);
   });
 
+  it('refuses extra fields that would override v, ready, busy or port on the receiver', () => {
+    for (const key of ['ready', 'BUSY', 'v', 'Port']) {
+      assert.throws(() => formatHeartbeat({ ready: 1, busy: 1, fields: { [key]: '99' } }), { name: 'TypeError', message: /reserved key/ });
+    }
+  });
+
   it('throws RangeError for counts or ports out of range', () => {
     assert.throws(() => formatHeartbeat({ ready: -1, busy: 0 }), { name: 'RangeError', message: /`ready`/ });
     assert.throws(() => formatHeartbeat({ ready: 1.5, busy: 0 }), RangeError);
