@@ -162,6 +162,23 @@ describe('HeartMonitor.ingest and events', () => {
   });
 });
 
+describe('HeartMonitor event types', () => {
+  it('checks event names and payload types at compile time', () => {
+    const monitor = createMonitor();
+    const seen: string[] = [];
+    monitor.on('update', (server) => seen.push(`${server.ip}:${server.ready}`));
+    monitor.on('malformed', (info) => seen.push(info.reason));
+    // @ts-expect-error 'update' carries a ServerStatus, not a number
+    monitor.on('update', (server: number) => seen.push(server.toFixed()));
+    // @ts-expect-error there is no 'updated' event
+    monitor.on('updated', () => seen.push('never'));
+    monitor.off('update');
+    monitor.on('update', (server) => seen.push(server.ip));
+    monitor.ingest('v=1&ready=2&busy=1', { address: '10.0.0.1' });
+    assert.deepEqual(seen, ['10.0.0.1']);
+  });
+});
+
 describe('HeartMonitor staleness and expiry', () => {
   it('stops picking a server at staleAfter (default 10 s) and emits stale once', () => {
     const clock = new FakeClock();
