@@ -147,6 +147,7 @@ describe('HeartMonitor lifecycle', () => {
     const closing = monitor.close();
     assert.equal(monitor.close(), closing, 'close() while closing returns the same promise');
     await closing;
+    assert.deepEqual(events, ['listening', 'close'], 'one close event for the two concurrent close() calls');
     assert.equal(monitor.listening, false);
     assert.equal(monitor.address(), undefined);
     await monitor.close(); // closing a closed monitor is harmless
@@ -158,8 +159,7 @@ describe('HeartMonitor lifecycle', () => {
       onTick: () => void origin.send('v=1&ready=4&busy=1', port, '127.0.0.1'),
     });
     assert.ok(firstPort > 0);
-    assert.deepEqual(events.slice(0, 3), ['listening', 'close', 'close']);
-    assert.equal(events[3], 'listening');
+    assert.equal(events.at(-1), 'listening');
   });
 
   it('can close before it ever listened, and while listen() is pending', async () => {
