@@ -75,6 +75,9 @@ const MAPPED_V4 = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
  */
 export function canonicalHost(host: string): string {
   let text = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  // A zone (`fe80::1%eth0`) names an interface: keep it verbatim; the URL parser rejects zones.
+  const zoneAt = text.indexOf('%');
+  if (zoneAt !== -1 && isIP(text) === 6) return canonicalHost(text.slice(0, zoneAt)) + text.slice(zoneAt);
   text = text.toLowerCase();
   const mapped = MAPPED_V4.exec(text);
   if (mapped?.[1] !== undefined) return mapped[1];

@@ -116,6 +116,12 @@ describe('canonicalHost', () => {
     assert.equal(canonicalHost('0:0:0:0:0:0:0:1'), '::1');
   });
 
+  it('keeps the zone of a link-local IPv6 address verbatim', () => {
+    assert.equal(canonicalHost('FE80:0:0:0:0:0:0:1%eth0'), 'fe80::1%eth0');
+    assert.equal(canonicalHost('[fe80::1%lo]'), 'fe80::1%lo');
+    assert.deepEqual(parseMember('[fe80::1%lo]:8080'), { host: 'fe80::1%lo', port: 8080 });
+  });
+
   it('keeps IPv4 as is and lower-cases names', () => {
     assert.equal(canonicalHost('10.0.0.1'), '10.0.0.1');
     assert.equal(canonicalHost('Origin.EXAMPLE'), 'origin.example');

@@ -113,11 +113,13 @@ describe('HeartMonitor.ingest and events', () => {
     monitor.ingest('v=1&ready=5&busy=1', { address: '::ffff:10.0.0.1' });
     monitor.ingest('v=1&ready=6&busy=1', { address: '10.0.0.1' });
     monitor.ingest('v=1&ready=7&busy=1', { address: '2001:DB8:0::1' });
+    monitor.ingest('v=1&ready=8&busy=1', { address: 'fe80::1%lo' });
     assert.deepEqual(
       monitor.servers().map((s) => [s.ip, s.ready]),
       [
         ['10.0.0.1', 6],
         ['2001:db8::1', 7],
+        ['fe80::1%lo', 8],
       ],
     );
   });
