@@ -149,7 +149,8 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
     maxServers,
     storage: expectString('storage', merged.storage),
     root: options.root === undefined ? process.cwd() : expectString('root', options.root),
-    flushInterval: expectInteger('flushInterval', merged.flushInterval, 1),
+    // Node runs a timer longer than 2^31-1 ms after 1 ms instead: refuse it rather than flush in a loop.
+    flushInterval: expectInteger('flushInterval', merged.flushInterval, 1, 2 ** 31 - 1),
     staleAfter: expectNumber('staleAfter', merged.staleAfter, 1),
     expireAfter: expectNumber('expireAfter', merged.expireAfter, 1),
     maxMessageBytes: expectInteger('maxMessageBytes', merged.maxMessageBytes, 1, 65507),

@@ -62,6 +62,7 @@ describe('HeartMonitor options', () => {
     ['staleAfter NaN', { staleAfter: Number.NaN }, 'TypeError', /`staleAfter`/],
     ['expireAfter Infinity', { expireAfter: Infinity }, 'RangeError', /`expireAfter`/],
     ['flushInterval 0', { flushInterval: 0 }, 'RangeError', /`flushInterval`/],
+    ['flushInterval over the timer limit', { flushInterval: 2 ** 31 }, 'RangeError', /`flushInterval` to be an integer in 1\.\.2147483647/],
     ['maxMessageBytes 0', { maxMessageBytes: 0 }, 'RangeError', /`maxMessageBytes` to be an integer in 1\.\.65507/],
     ['maxMessageBytes 70000', { maxMessageBytes: 70_000 }, 'RangeError', /`maxMessageBytes`/],
     ['warmupDivisor 0', { warmupDivisor: 0 }, 'RangeError', /`warmupDivisor`/],
