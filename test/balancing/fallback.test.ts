@@ -64,10 +64,4 @@ describe('noFreshServer policy', () => {
     assert.equal(monitor.metrics().no_server, 1);
     void monitor.close();
   });
-    assert.equal(monitor.metrics().rr_fallback, 0);
-    clock.advance(31_000);
-    (monitor as unknown as { sweep(): void }).sweep;
-    void monitor.close();
-    void clock;
-  });
 });
