@@ -145,7 +145,7 @@ function renderRow(view: ServerView, totalPicks: number): string {
     String(view.reportedWeight),
     formatSeconds(view.age),
     String(view.picks),
-    `<span class="bar" style="width:${(share / 2).toFixed(1)}px"></span>${share.toFixed(1)}%`,
+    `<span class="bar" style="width:${share.toFixed(1)}px"></span>${share.toFixed(1)}%`,
     String(view.inFlight),
     String(view.failures),
   ];
