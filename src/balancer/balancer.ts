@@ -273,7 +273,7 @@ export class Balancer<E extends BalancedEntry> {
     let entry = this.host.drawServer();
     if (entry !== undefined && this.options.pickMode === 'p2c') {
       const other = this.host.drawServer();
-      if (other !== undefined && this.host.index.get(other.slot) > this.host.index.get(entry.slot)) entry = other;
+      if (other !== undefined && this.headroom(other) > this.headroom(entry)) entry = other;
     }
     return entry === undefined ? undefined : { entry, member: undefined };
   }
@@ -285,9 +285,19 @@ export class Balancer<E extends BalancedEntry> {
     if (this.options.pickMode === 'p2c') {
       const otherMember = this.host.drawMember(members);
       const other = otherMember === undefined ? undefined : this.host.entryForMember(otherMember);
-      if (other !== undefined && this.host.index.get(other.slot) > this.host.index.get(entry.slot)) return { entry: other, member: otherMember };
+      if (other !== undefined && this.headroom(other) > this.headroom(entry)) return { entry: other, member: otherMember };
     }
     return { entry, member };
+  }
+
+  /**
+   * What p2c compares: the share of its reported weight a server still offers after
+   * correction (and slow start). Relative, so both draws — already proportional to
+   * size — are judged by how loaded they are, not by how large.
+   */
+  private headroom(entry: E): number {
+    const reported = heartbeatWeight(entry.status, this.host.warmupDivisor);
+    return reported <= 0 ? 0 : this.host.index.get(entry.slot) / (reported * this.scale);
   }
 
   private fallback<M extends BackendMember>(members: readonly M[] | undefined): Picked<E, M> | undefined {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HeartMonitor, type HeartMonitorOptions } from '../../src/index.js';
+import { HeartMonitor } from '../../src/index.js';
 
 const rejects = (options: Record<string, unknown>, type: typeof TypeError | typeof RangeError, message: RegExp): void => {
-  assert.throws(() => new HeartMonitor(options as HeartMonitorOptions), (error: unknown) => error instanceof type && message.test(error.message));
+  assert.throws(() => new HeartMonitor(options), (error: unknown) => error instanceof type && message.test(error.message));
 };
 
 describe('balancing options', () => {

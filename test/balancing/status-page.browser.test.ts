@@ -44,7 +44,10 @@ describe('status page in headless Chromium', { skip }, () => {
     monitor.drain('10.0.0.3');
     clock.advance(1200);
 
-    const server = createServer(monitor.statusHandler({ refreshSeconds: 1 }));
+    // Two views of one monitor: a slow-refreshing page to read at leisure, a fast one to watch reload.
+    const steady = monitor.statusHandler({ refreshSeconds: 600 });
+    const live = monitor.statusHandler({ refreshSeconds: 1 });
+    const server = createServer((request, response) => (request.url?.startsWith('/live') === true ? live : steady)(request, response));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const profile = mkdtempSync(join(tmpdir(), 'heartmonitor-chromium-'));
@@ -65,9 +68,8 @@ describe('status page in headless Chromium', { skip }, () => {
     const page = await context.newPage();
     await page.goto(url);
     assert.equal(await page.title(), 'heartmonitor');
-    const rows = await page.locator('#servers tbody tr').evaluateAll((trs) =>
-      trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => (td as HTMLElement).innerText.trim())),
-    );
+    const rows: string[][] = [];
+    for (const row of await page.locator('#servers tbody tr').all()) rows.push((await row.locator('td').allInnerTexts()).map((text) => text.trim()));
     assert.deepEqual(
       rows.map((cells) => [cells[0], cells[1]]),
       [
@@ -87,11 +89,13 @@ describe('status page in headless Chromium', { skip }, () => {
     const shares = rows.map((cells) => Number.parseFloat(cells[8] ?? 'NaN'));
     assert.ok(Math.abs(shares.reduce((a, b) => a + b, 0) - 100) < 0.5, `shares add up to 100 %: ${shares.join(', ')}`);
     assert.match(await page.locator('#summary').innerText(), /5 servers · 5 fresh · 0 stale · 1 warming · 1 draining · 0 disabled · 1 failed · 3 in flight/);
-    const background = await page.locator('tr[data-server="10.0.0.4"] .state').evaluate((el) => getComputedStyle(el).backgroundColor);
+    const background = await page.evaluate<string>(`getComputedStyle(document.querySelector('tr[data-server="10.0.0.4"] .state')).backgroundColor`);
     assert.equal(background, 'rgb(255, 208, 208)', 'failed servers are shown in red');
     await page.screenshot({ path: SCREENSHOT.pathname, fullPage: true });
 
     // The page reloads itself: an operator's change shows up without touching the browser.
+    await page.goto(`${url}live`);
+    await page.locator('tr[data-server="10.0.0.2"][data-state="active"]').waitFor({ timeout: 10_000 });
     monitor.disable('10.0.0.2');
     await page.locator('tr[data-server="10.0.0.2"][data-state="disabled"]').waitFor({ timeout: 10_000 });
     assert.equal(await page.locator('tr[data-server="10.0.0.2"] td:nth-child(2)').innerText(), 'disabled');
