@@ -6,10 +6,10 @@
 import { EventEmitter } from 'eventemitter3';
 import type { RemoteInfo } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
+import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
 import { Balancer, ServerBalance, type BalancerHost } from './balancer/balancer.js';
 import type { Lease, MemberLease } from './balancer/leases.js';
 import type { ServerFailure, ServerView } from './balancer/server-state.js';
-import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
 import { DropReporter } from './drop-reporter.js';
 import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from './errors.js';
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';

@@ -6,25 +6,24 @@
  * O(log n). With every option at its default the weight is exactly Apache's.
  * @module
  */
-import { canonicalHost, parseMember, type BackendMember } from '../address.js';
+import type { BackendMember } from '../address.js';
 import type { Clock } from '../clock.js';
 import { heartbeatWeight } from '../selection.js';
-import { serverKey, type KeyBy, type ServerStatus } from '../server-status.js';
+import type { KeyBy, ServerStatus } from '../server-status.js';
 import type { WeightedIndex } from '../weighted-index.js';
 import { newFailureRecord, recordFailure, recordSuccess, type FailureRecord } from './failure.js';
+import { FallbackPicker } from './fallback.js';
 import type { Lease, LeaseResult, MemberLease } from './leases.js';
 import type { ResolvedBalancingOptions } from './options.js';
 import type { AdminState, ServerFailure, ServerState, ServerView } from './server-state.js';
-import { slowStartFactor } from './slow-start.js';
-import { isIP } from 'node:net';
+import { SlowStartRamps } from './slow-start.js';
+import { isBareIp, targetKey } from './targets.js';
 
 /**
  * Weights are scaled by this factor while slow start is configured, so a ramping share
  * stays an integer (the index draws integers) without changing anyone's proportion.
  */
 const SLOW_START_SCALE = 1000;
-/** Ramping weights are recomputed at most this many times per window. */
-const RAMP_STEPS = 100;
 
 /** Per-server balancing state, attached to the monitor's table entry. @internal */
 export class ServerBalance {
@@ -110,18 +109,18 @@ export class Balancer<E extends BalancedEntry> {
   };
   private readonly admin = new Map<string, AdminState>();
   private readonly failures = new Map<string, FailureRecord>();
-  private readonly ramping = new Set<E>();
-  private readonly rampQuantum: number;
-  private lastRampRefresh = -Infinity;
+  private readonly ramps: SlowStartRamps<E>;
   private nextRetryAt = Infinity;
-  private roundRobinCursor = 0;
   private openLeases = 0;
+  private readonly fallbackPicker: FallbackPicker | undefined;
 
   constructor(
     private readonly options: ResolvedBalancingOptions,
     private readonly host: BalancerHost<E>,
   ) {
-    this.rampQuantum = options.slowStart === undefined ? Infinity : options.slowStart.window / RAMP_STEPS;
+    this.ramps = new SlowStartRamps(options.slowStart, (entry) => entry.balance, () => host.clock.monotonic());
+    const policy = options.noFreshServer;
+    this.fallbackPicker = policy === 'fail' ? undefined : new FallbackPicker(policy, host.random, host.warmupDivisor);
   }
 
   /** Leases open now, over all servers. */
@@ -139,14 +138,14 @@ export class Balancer<E extends BalancedEntry> {
     const balance = entry.balance;
     balance.generation++;
     balance.sinceHeartbeat = 0;
-    if (isNew || returning) this.startRamp(entry);
+    if (isNew || returning) this.ramps.start(entry);
     this.setWeight(entry);
   }
 
   /** `entry` left the table. */
   removed(entry: E): void {
     entry.balance.removed = true;
-    this.ramping.delete(entry);
+    this.ramps.stop(entry);
   }
 
   /** Periodic work (the monitor's sweep): returns from failure, ramp steps. */
@@ -206,20 +205,20 @@ export class Balancer<E extends BalancedEntry> {
 
   /** Set (or with undefined clear) the administrative state of `target`. */
   setAdmin(target: string | ServerStatus, state: AdminState | undefined): void {
-    const key = this.targetKey(target);
+    const key = targetKey(target, this.host.keyBy);
     const before = new Map(this.resolve(target).map((entry) => [entry, this.adminOf(entry)]));
     if (state === undefined) this.admin.delete(key);
     else this.admin.set(key, state);
     for (const [entry, previous] of before) {
       // A server coming back from the operator ramps up like any returning server.
-      if (previous !== undefined && this.adminOf(entry) === undefined) this.startRamp(entry);
+      if (previous !== undefined && this.adminOf(entry) === undefined) this.ramps.start(entry);
       this.setWeight(entry);
     }
   }
 
   /** The administrative state set for `target` itself (not inherited from its IP). */
   adminState(target: string | ServerStatus): AdminState | undefined {
-    return this.admin.get(this.targetKey(target));
+    return this.admin.get(targetKey(target, this.host.keyBy));
   }
 
   /** The effective administrative state of an entry (its own key first, then its IP). */
@@ -244,7 +243,7 @@ export class Balancer<E extends BalancedEntry> {
     if (admin !== undefined) return admin;
     if (this.isOut(entry)) return 'failed';
     if (!this.host.isFresh(entry)) return 'stale';
-    if (entry.balance.rampSince !== undefined && this.rampProgress(entry) < 1) return 'warming';
+    if (this.ramps.progress(entry) < 1) return 'warming';
     return 'active';
   }
 
@@ -260,7 +259,7 @@ export class Balancer<E extends BalancedEntry> {
       age: Math.max(0, now - entry.seenAt),
       reportedWeight: heartbeatWeight(entry.status, this.host.warmupDivisor),
       weight: this.host.index.get(entry.slot) / this.scale,
-      slowStart: this.rampProgress(entry),
+      slowStart: this.ramps.progress(entry),
       inFlight: balance.inFlight,
       inFlightSinceHeartbeat: balance.sinceHeartbeat,
       picks: balance.picks,
@@ -301,8 +300,8 @@ export class Balancer<E extends BalancedEntry> {
   }
 
   private fallback<M extends BackendMember>(members: readonly M[] | undefined): Picked<E, M> | undefined {
-    const policy = this.options.noFreshServer;
-    if (policy === 'fail') {
+    const picker = this.fallbackPicker;
+    if (picker === undefined) {
       this.counters.noServer++;
       return undefined;
     }
@@ -316,40 +315,16 @@ export class Balancer<E extends BalancedEntry> {
         if (entry !== undefined && this.usable(entry)) candidates.push({ entry, member });
       }
     }
-    const chosen = policy === 'round-robin' ? this.roundRobin(candidates) : this.lastKnown(candidates);
+    const chosen = picker.choose(candidates);
     if (chosen === undefined) {
       this.counters.noServer++;
       return undefined;
     }
-    if (policy === 'round-robin') this.counters.roundRobinFallbacks++;
+    if (picker.policy === 'round-robin') this.counters.roundRobinFallbacks++;
     else this.counters.lastKnownFallbacks++;
     chosen.entry.balance.picks++;
     this.counters.picks++;
     return chosen;
-  }
-
-  private roundRobin<P>(candidates: readonly P[]): P | undefined {
-    if (candidates.length === 0) return undefined;
-    const chosen = candidates[this.roundRobinCursor % candidates.length];
-    this.roundRobinCursor = (this.roundRobinCursor + 1) % Number.MAX_SAFE_INTEGER;
-    return chosen;
-  }
-
-  private lastKnown<M>(candidates: readonly Picked<E, M>[]): Picked<E, M> | undefined {
-    let total = 0;
-    const weights = candidates.map(({ entry }) => {
-      const weight = heartbeatWeight(entry.status, this.host.warmupDivisor);
-      total += weight;
-      return weight;
-    });
-    if (total <= 0) return undefined;
-    let target = Math.floor(this.host.random() * total);
-    for (let i = 0; i < candidates.length; i++) {
-      const weight = weights[i] ?? 0;
-      if (target < weight) return candidates[i];
-      target -= weight;
-    }
-    return undefined;
   }
 
   private usable(entry: E): boolean {
@@ -371,8 +346,7 @@ export class Balancer<E extends BalancedEntry> {
     if (!outcome.tripped) return;
     this.counters.ejections++;
     this.nextRetryAt = Math.min(this.nextRetryAt, record.outUntil ?? Infinity);
-    this.ramping.delete(entry);
-    entry.balance.rampSince = undefined;
+    this.ramps.stop(entry);
     this.setWeight(entry);
     this.host.onFailed(entry.status, { failures: record.total, trips: record.trips, retryAfter: outcome.retryAfter });
   }
@@ -386,16 +360,7 @@ export class Balancer<E extends BalancedEntry> {
   private refresh(force: boolean): void {
     const now = this.host.clock.monotonic();
     if (now >= this.nextRetryAt) this.recoverDue(now);
-    if (this.ramping.size > 0 && (force || now - this.lastRampRefresh >= this.rampQuantum)) {
-      this.lastRampRefresh = now;
-      for (const entry of this.ramping) {
-        if (this.rampProgress(entry) >= 1) {
-          entry.balance.rampSince = undefined;
-          this.ramping.delete(entry);
-        }
-        this.setWeight(entry);
-      }
-    }
+    this.ramps.step(force, (entry) => this.setWeight(entry));
   }
 
   private recoverDue(now: number): void {
@@ -411,24 +376,11 @@ export class Balancer<E extends BalancedEntry> {
       this.counters.recoveries++;
       const entry = this.host.lookup(key);
       if (entry === undefined) continue;
-      this.startRamp(entry);
+      this.ramps.start(entry);
       this.setWeight(entry);
       this.host.onRecovered(entry.status);
     }
     this.nextRetryAt = next;
-  }
-
-  private startRamp(entry: E): void {
-    if (this.options.slowStart === undefined) return;
-    entry.balance.rampSince = this.host.clock.monotonic();
-    this.ramping.add(entry);
-  }
-
-  private rampProgress(entry: E): number {
-    const slowStart = this.options.slowStart;
-    const since = entry.balance.rampSince;
-    if (slowStart === undefined || since === undefined) return 1;
-    return Math.min(1, (this.host.clock.monotonic() - since) / slowStart.window);
   }
 
   private setWeight(entry: E): void {
@@ -442,28 +394,16 @@ export class Balancer<E extends BalancedEntry> {
     const { status, balance } = entry;
     const ready = this.options.inFlightCorrection ? Math.max(0, status.ready - balance.sinceHeartbeat) : status.ready;
     const base = heartbeatWeight({ ready, busy: status.busy }, this.host.warmupDivisor);
-    const slowStart = this.options.slowStart;
-    if (slowStart === undefined) return base;
-    const since = balance.rampSince;
-    const factor = since === undefined ? 1 : slowStartFactor(this.host.clock.monotonic() - since, slowStart);
-    return Math.round(base * SLOW_START_SCALE * factor);
+    if (this.options.slowStart === undefined) return base;
+    return Math.round(base * SLOW_START_SCALE * this.ramps.factor(entry));
   }
 
   /** Entries `target` names: a status, `ip` (every port on it) or `ip:port`. */
   private resolve(target: string | ServerStatus): E[] {
-    const key = this.targetKey(target);
+    const key = targetKey(target, this.host.keyBy);
     const exact = this.host.lookup(key);
     if (exact !== undefined) return [exact];
-    if (this.host.keyBy === 'ip' || key.includes(']:') || (isIP(key) !== 6 && key.includes(':'))) return [];
+    if (this.host.keyBy === 'ip' || !isBareIp(key)) return [];
     return [...this.host.entries()].filter((entry) => entry.status.ip === key);
-  }
-
-  /** Normalise a target to a table key (or a bare IP under `keyBy: 'ip:port'`). */
-  private targetKey(target: string | ServerStatus): string {
-    if (typeof target !== 'string') return serverKey(target.ip, target.port, this.host.keyBy);
-    const host = canonicalHost(target.trim());
-    if (isIP(host) !== 0) return host;
-    const member = parseMember(target.trim());
-    return this.host.keyBy === 'ip' ? member.host : serverKey(member.host, member.port, 'ip:port');
   }
 }
