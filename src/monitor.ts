@@ -257,8 +257,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    const picked = this.balancer.pick(members);
-    return members === undefined ? picked?.entry.status : picked?.member;
+    return members === undefined ? this.balancer.pickServer()?.status : this.balancer.pickMember(members)?.member;
   }
 
   /**
@@ -340,10 +339,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       entries: () => this.table.values(),
       lookup: (key) => this.table.get(key),
       isFresh: (entry) => this.isFresh(entry),
-      drawServer: () => {
-        const status = this.pickServer();
-        return status === undefined ? undefined : this.table.get(serverKey(status.ip, status.port, keyBy));
-      },
+      drawServer: () => this.pickServer(),
       drawMember: (members) => this.pickMember(members),
       entryForMember: (member) => this.entryForMember(member),
       onFailed: (server, failure) => this.safeEmit('failed', server, failure),
@@ -351,12 +347,12 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     };
   }
 
-  private pickServer(): ServerStatus | undefined {
+  private pickServer(): Entry | undefined {
     // A server may have turned stale since the last sweep: drop it and draw again.
     while (this.index.total > 0) {
       const entry = this.bySlot[this.index.find(Math.floor(this.options.random() * this.index.total))];
       if (entry === undefined) return undefined;
-      if (this.isFresh(entry)) return entry.status;
+      if (this.isFresh(entry)) return entry;
       this.markStale(entry);
     }
     return undefined;

@@ -153,10 +153,23 @@ export class Balancer<E extends BalancedEntry> {
     this.refresh(true);
   }
 
-  /** Pick an entry (and member), counting it; runs the fallback policy when nothing is fresh. */
-  pick<M extends BackendMember>(members: readonly M[] | undefined): Picked<E, M> | undefined {
+  /**
+   * Pick an entry among all servers, counting it; runs the fallback policy when nothing
+   * is fresh. Allocation-free on the common path.
+   */
+  pickServer(): E | undefined {
     this.refresh(false);
-    const picked = members === undefined ? this.drawServer<M>() : this.drawMember(members);
+    const entry = this.drawServer();
+    if (entry === undefined) return this.fallback(undefined)?.entry;
+    entry.balance.picks++;
+    this.counters.picks++;
+    return entry;
+  }
+
+  /** Pick one of `members` (and its entry), counting it; runs the fallback policy when nothing is fresh. */
+  pickMember<M extends BackendMember>(members: readonly M[]): Picked<E, M> | undefined {
+    this.refresh(false);
+    const picked = this.drawMember(members);
     if (picked === undefined) return this.fallback(members);
     picked.entry.balance.picks++;
     this.counters.picks++;
@@ -165,9 +178,15 @@ export class Balancer<E extends BalancedEntry> {
 
   /** Pick and open a lease. */
   acquire<M extends BackendMember>(members: readonly M[] | undefined): MemberLease<M> | Lease | undefined {
-    const picked = this.pick(members);
-    if (picked === undefined) return undefined;
-    const { entry, member } = picked;
+    if (members === undefined) {
+      const entry = this.pickServer();
+      return entry === undefined ? undefined : this.openLease(entry, undefined);
+    }
+    const picked = this.pickMember(members);
+    return picked === undefined ? undefined : this.openLease(picked.entry, picked.member);
+  }
+
+  private openLease<M>(entry: E, member: M | undefined): MemberLease<M> | Lease {
     const balance = entry.balance;
     const generation = balance.generation;
     balance.inFlight++;
@@ -268,13 +287,11 @@ export class Balancer<E extends BalancedEntry> {
     return outUntil === undefined ? view : { ...view, retryIn: Math.max(0, outUntil - now) };
   }
 
-  private drawServer<M>(): Picked<E, M> | undefined {
-    let entry = this.host.drawServer();
-    if (entry !== undefined && this.options.pickMode === 'p2c') {
-      const other = this.host.drawServer();
-      if (other !== undefined && this.headroom(other) > this.headroom(entry)) entry = other;
-    }
-    return entry === undefined ? undefined : { entry, member: undefined };
+  private drawServer(): E | undefined {
+    const entry = this.host.drawServer();
+    if (entry === undefined || this.options.pickMode !== 'p2c') return entry;
+    const other = this.host.drawServer();
+    return other !== undefined && this.headroom(other) > this.headroom(entry) ? other : entry;
   }
 
   private drawMember<M extends BackendMember>(members: readonly M[]): Picked<E, M> | undefined {
@@ -358,6 +375,7 @@ export class Balancer<E extends BalancedEntry> {
 
   /** Bring back servers whose retry interval is over and step the ramps. */
   private refresh(force: boolean): void {
+    if (this.nextRetryAt === Infinity && !this.ramps.active) return; // the common case: nothing time-dependent
     const now = this.host.clock.monotonic();
     if (now >= this.nextRetryAt) this.recoverDue(now);
     this.ramps.step(force, (entry) => this.setWeight(entry));

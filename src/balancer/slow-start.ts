@@ -49,6 +49,11 @@ export class SlowStartRamps<T> {
     this.quantum = slowStart === undefined ? Infinity : slowStart.window / RAMP_STEPS;
   }
 
+  /** Whether any item is ramping. */
+  get active(): boolean {
+    return this.ramping.size > 0;
+  }
+
   /** Begin (or restart) an item's ramp; nothing when slow start is off. */
   start(item: T): void {
     if (this.slowStart === undefined) return;
