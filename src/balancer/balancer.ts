@@ -146,6 +146,8 @@ export class Balancer<E extends BalancedEntry> {
   removed(entry: E): void {
     entry.balance.removed = true;
     this.ramps.stop(entry);
+    // Forget its failures, unless it is serving a time out it must finish if it comes back.
+    if (this.failures.get(entry.key)?.outUntil === undefined) this.failures.delete(entry.key);
   }
 
   /** Periodic work (the monitor's sweep): returns from failure, ramp steps. */
@@ -393,7 +395,10 @@ export class Balancer<E extends BalancedEntry> {
       record.recoveredAt = now;
       this.counters.recoveries++;
       const entry = this.host.lookup(key);
-      if (entry === undefined) continue;
+      if (entry === undefined) {
+        this.failures.delete(key);
+        continue;
+      }
       this.ramps.start(entry);
       this.setWeight(entry);
       this.host.onRecovered(entry.status);

@@ -95,6 +95,23 @@ describe('failure feedback', () => {
     void monitor.close();
   });
 
+  it('keeps the time out of a failed server that expires and comes back', (t) => {
+    mock.timers.enable({ apis: ['setInterval'] });
+    t.after(() => mock.timers.reset());
+    const { monitor, clock } = pool({ failure: { retryAfter: 60_000 } });
+    monitor.markFailed('10.0.0.1');
+    for (let s = 0; s < 31; s++) {
+      clock.advance(1000);
+      beat(monitor, '10.0.0.2', 10);
+    }
+    mock.timers.tick(1000); // the sweep removes the silent .1
+    assert.equal(monitor.serverState('10.0.0.1'), undefined);
+    beat(monitor, '10.0.0.1', 10);
+    assert.equal(monitor.serverState('10.0.0.1')?.state, 'failed');
+    assert.equal(monitor.serverState('10.0.0.1')?.retryIn, 60_000 - 31_000);
+    void monitor.close();
+  });
+
   it('returns a failed server on the sweep timer even without picks', (t) => {
     mock.timers.enable({ apis: ['setInterval'] });
     t.after(() => mock.timers.reset());
