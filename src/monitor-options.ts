@@ -4,6 +4,7 @@
  * @module
  */
 import { parseSocketAddress, type SocketAddress } from './address.js';
+import { resolveBalancingOptions, type BalancingOptions, type ResolvedBalancingOptions } from './balancer/options.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './selection.js';
@@ -12,8 +13,8 @@ import { MemoryStore } from './stores/memory-store.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from './validate.js';
 
-/** Options of {@link HeartMonitor}. Every one is optional. */
-export interface HeartMonitorOptions {
+/** Options of {@link HeartMonitor}. Every one is optional; see {@link BalancingOptions} for the balancing ones. */
+export interface HeartMonitorOptions extends BalancingOptions {
   /**
    * `HeartbeatListen`: where to receive heartbeats, `addr:port`. A multicast group
    * (`239.0.0.1:27999`, `[ff15::1]:27999`) is joined; a unicast address is bound.
@@ -114,6 +115,7 @@ export interface ResolvedOptions {
   readonly reportInterval: number;
   readonly random: () => number;
   readonly clock: Clock;
+  readonly balancing: ResolvedBalancingOptions;
 }
 
 /** Apache's message for `HeartbeatMaxServers` 1..9. */
@@ -160,6 +162,7 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
     reportInterval: expectInteger('reportInterval', merged.reportInterval, 0),
     random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
     clock: options.clock === undefined ? systemClock : checkClock(options.clock),
+    balancing: resolveBalancingOptions(options),
   };
 }
 

@@ -7,13 +7,17 @@ import { EventEmitter } from 'eventemitter3';
 import type { RemoteInfo } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
+import { Balancer, ServerBalance, type BalancerHost } from './balancer/balancer.js';
+import type { Lease, MemberLease } from './balancer/leases.js';
+import type { ServerFailure, ServerView } from './balancer/server-state.js';
 import { DropReporter } from './drop-reporter.js';
 import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from './errors.js';
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
-import { heartbeatWeight } from './selection.js';
+import { buildMetrics, type HeartMonitorMetrics } from './metrics.js';
 import { serverKey, type ServerStatus } from './server-status.js';
+import { createStatusHandler, type StatusHandler, type StatusPageOptions } from './status-page.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { WeightedIndex } from './weighted-index.js';
 
@@ -69,6 +73,10 @@ export interface HeartMonitorEvents {
   error: [error: Error];
   /** `close()` finished. */
   close: [];
+  /** Failures took a server out of rotation (`markFailed`, `release({ failed: true })`). */
+  failed: [server: ServerStatus, failure: ServerFailure];
+  /** A failed server's retry interval ended: it is back in rotation (through slow start). */
+  recovered: [server: ServerStatus];
 }
 
 interface Entry {
@@ -78,6 +86,7 @@ interface Entry {
   /** Monotonic time of the last heartbeat. */
   seenAt: number;
   stale: boolean;
+  readonly balance: ServerBalance;
 }
 
 const SWEEP_MIN_MS = 10;
@@ -104,6 +113,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private readonly index = new WeightedIndex();
   private readonly bySlot: (Entry | undefined)[] = [];
   private readonly drops: DropReporter;
+  private readonly balancer: Balancer<Entry>;
   private readonly memberCache = new Map<string, MemberAddress>();
   private readonly memberObjectCache = new WeakMap<object, MemberAddress>();
   private memberWeights = new Float64Array(16);
@@ -126,6 +136,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.drops = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
     });
+    this.balancer = new Balancer(this.options.balancing, this.balancerHost());
     this.startTimers();
   }
 
@@ -214,7 +225,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   /** A snapshot of the live table (fresh and stale servers). */
   servers(): ServerStatus[] {
     const list: ServerStatus[] = [];
-    for (const entry of this.table.values()) list.push(entry.status);
+    for (const entry of this.table.values()) {
+      const state = this.balancer.overrideOf(entry);
+      list.push(state === undefined ? entry.status : { ...entry.status, state });
+    }
     return list;
   }
 
@@ -243,15 +257,102 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    return members === undefined ? this.pickServer() : this.pickMember(members);
+    return members === undefined ? this.balancer.pickServer()?.status : this.balancer.pickMember(members)?.member;
   }
 
-  private pickServer(): ServerStatus | undefined {
+  /**
+   * Pick like {@link HeartMonitor.pickBackend} and open a lease on the server: with
+   * `inFlightCorrection`, the server's ready count is lowered by one until its next
+   * heartbeat or the lease's `release()`. Release every lease exactly once; pass
+   * `{ failed: true }` when the request failed (failure feedback).
+   *
+   * @returns the lease, or undefined when no server can be picked
+   */
+  acquire(): Lease | undefined;
+  /**
+   * Pick one of `members` and open a lease on its server.
+   * @param members - URLs, `host:port` strings or `{ host, port }` objects
+   */
+  acquire<M extends BackendMember>(members: readonly M[]): MemberLease<M> | undefined;
+  acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined {
+    return this.balancer.acquire(members);
+  }
+
+  /**
+   * Report a failed request to a server (`ip`, `ip:port` or its status). With the
+   * `failure` options' threshold reached, the server leaves rotation for the retry
+   * interval (doubling on each consecutive trip), whatever its heartbeats say.
+   *
+   * @returns the number of servers the failure was counted for (0 when unknown)
+   */
+  markFailed(server: string | ServerStatus): number {
+    return this.balancer.markFailed(server);
+  }
+
+  /** No new picks for `server` (`ip`, `ip:port` or status); open leases finish. Survives heartbeats. */
+  drain(server: string | ServerStatus): void {
+    this.balancer.setAdmin(server, 'draining');
+  }
+
+  /** Take `server` out of rotation until {@link HeartMonitor.enable}. Survives heartbeats. */
+  disable(server: string | ServerStatus): void {
+    this.balancer.setAdmin(server, 'disabled');
+  }
+
+  /** Undo {@link HeartMonitor.drain} / {@link HeartMonitor.disable}; the server ramps up through slow start. */
+  enable(server: string | ServerStatus): void {
+    this.balancer.setAdmin(server, undefined);
+  }
+
+  /** The extended view of one server (`ip`, `ip:port` or status), or undefined when unknown. */
+  serverState(server: string | ServerStatus): ServerView | undefined {
+    const entry = this.balancer.find(server);
+    return entry === undefined ? undefined : this.balancer.describe(entry);
+  }
+
+  /** Extended views of every server: state, weights, age, picks, leases, failures. */
+  describe(): ServerView[] {
+    return [...this.table.values()].map((entry) => this.balancer.describe(entry));
+  }
+
+  /** Counters and gauges, named after gRPC's WRR metrics (gRFC A78) where they match. */
+  metrics(): HeartMonitorMetrics {
+    return buildMetrics(this.stats(), this.balancer.counters, this.balancer.inFlight, this.describe());
+  }
+
+  /**
+   * A `node:http` request listener serving the status page: HTML that refreshes itself,
+   * or JSON with `Accept: application/json` or `?format=json`.
+   */
+  statusHandler(options?: StatusPageOptions): StatusHandler {
+    return createStatusHandler(() => ({ time: this.options.clock.now(), servers: this.describe(), metrics: this.metrics() }), options);
+  }
+
+  private balancerHost(): BalancerHost<Entry> {
+    const { clock, random, keyBy, warmupDivisor } = this.options;
+    return {
+      index: this.index,
+      clock,
+      random,
+      keyBy,
+      warmupDivisor,
+      entries: () => this.table.values(),
+      lookup: (key) => this.table.get(key),
+      isFresh: (entry) => this.isFresh(entry),
+      drawServer: () => this.pickServer(),
+      drawMember: (members) => this.pickMember(members),
+      entryForMember: (member) => this.entryForMember(member),
+      onFailed: (server, failure) => this.safeEmit('failed', server, failure),
+      onRecovered: (server) => this.safeEmit('recovered', server),
+    };
+  }
+
+  private pickServer(): Entry | undefined {
     // A server may have turned stale since the last sweep: drop it and draw again.
     while (this.index.total > 0) {
       const entry = this.bySlot[this.index.find(Math.floor(this.options.random() * this.index.total))];
       if (entry === undefined) return undefined;
-      if (this.isFresh(entry)) return entry.status;
+      if (this.isFresh(entry)) return entry;
       this.markStale(entry);
     }
     return undefined;
@@ -352,15 +453,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       return false;
     }
     const isNew = entry === undefined;
+    const returning = entry !== undefined && !this.isFresh(entry);
     if (entry === undefined) {
-      entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false };
+      entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false, balance: new ServerBalance() };
       this.table.set(key, entry);
       this.bySlot[entry.slot] = entry;
     }
     entry.status = status;
     entry.seenAt = this.options.clock.monotonic();
     entry.stale = false;
-    this.index.set(entry.slot, heartbeatWeight(status, this.options.warmupDivisor));
+    this.balancer.heartbeat(entry, isNew, returning);
     this.counts.accepted++;
     if (isNew) this.safeEmit('add', status);
     this.safeEmit('update', status);
@@ -381,6 +483,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private remove(entry: Entry): void {
     this.table.delete(entry.key);
     this.bySlot[entry.slot] = undefined;
+    this.balancer.removed(entry);
     this.index.release(entry.slot);
     try {
       this.store.delete(entry.key);
@@ -399,6 +502,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       else if (age >= this.options.staleAfter) this.markStale(entry);
     }
     this.drops.tick();
+    this.balancer.tick();
   }
 
   private async flush(): Promise<void> {

@@ -17,6 +17,11 @@ export interface ServerStatus {
   readonly lastSeen: number;
   /** Extra fields of the heartbeat (keys lower-cased), when there were any. */
   readonly fields?: Readonly<Record<string, string>>;
+  /**
+   * Present in `monitor.servers()` only when the server is out of normal rotation: set by
+   * `drain()` / `disable()`, or `'failed'` after failure feedback. See `monitor.describe()`.
+   */
+  readonly state?: 'draining' | 'disabled' | 'failed';
 }
 
 /**

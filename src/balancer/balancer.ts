@@ -1,0 +1,432 @@
+/**
+ * The balancing policy beyond lbmethod=heartbeat: slow start, in-flight correction with
+ * leases, power-of-two-choices, failure feedback, administrative states and the
+ * no-fresh-server fallbacks. The monitor owns the table and the weighted index; this class
+ * decides each server's effective weight and keeps it in that index, so picks stay
+ * O(log n). With every option at its default the weight is exactly Apache's.
+ * @module
+ */
+import type { BackendMember } from '../address.js';
+import type { Clock } from '../clock.js';
+import { heartbeatWeight } from '../selection.js';
+import type { KeyBy, ServerStatus } from '../server-status.js';
+import type { WeightedIndex } from '../weighted-index.js';
+import { newFailureRecord, recordFailure, recordSuccess, type FailureRecord } from './failure.js';
+import { FallbackPicker } from './fallback.js';
+import type { Lease, LeaseResult, MemberLease } from './leases.js';
+import type { ResolvedBalancingOptions } from './options.js';
+import type { AdminState, ServerFailure, ServerState, ServerView } from './server-state.js';
+import { SlowStartRamps } from './slow-start.js';
+import { isBareIp, targetKey } from './targets.js';
+
+/**
+ * Weights are scaled by this factor while slow start is configured, so a ramping share
+ * stays an integer (the index draws integers) without changing anyone's proportion.
+ */
+const SLOW_START_SCALE = 1000;
+
+/** Per-server balancing state, attached to the monitor's table entry. @internal */
+export class ServerBalance {
+  /** Monotonic time the current slow-start ramp began, while ramping. */
+  rampSince: number | undefined = undefined;
+  /** Leases open to this server. */
+  inFlight = 0;
+  /** Leases opened since the last heartbeat and still open. */
+  sinceHeartbeat = 0;
+  /** Heartbeats received; tells a lease whether it predates the last report. */
+  generation = 0;
+  /** Picks since the server joined the table. */
+  picks = 0;
+  /** The entry left the table: its index slot is no longer ours. */
+  removed = false;
+}
+
+/** What the balancer reads of a table entry. @internal */
+export interface BalancedEntry {
+  readonly key: string;
+  readonly slot: number;
+  readonly status: ServerStatus;
+  readonly stale: boolean;
+  readonly seenAt: number;
+  readonly balance: ServerBalance;
+}
+
+/** The monitor's side of the seam. @internal */
+export interface BalancerHost<E extends BalancedEntry> {
+  readonly index: WeightedIndex;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly keyBy: KeyBy;
+  readonly warmupDivisor: number;
+  entries(): Iterable<E>;
+  lookup(key: string): E | undefined;
+  isFresh(entry: E): boolean;
+  /** An entry drawn in proportion to its index weight, or undefined. */
+  drawServer(): E | undefined;
+  /** A member drawn in proportion to its server's index weight, or undefined. */
+  drawMember<M extends BackendMember>(members: readonly M[]): M | undefined;
+  entryForMember(member: BackendMember): E | undefined;
+  onFailed(server: ServerStatus, failure: ServerFailure): void;
+  onRecovered(server: ServerStatus): void;
+}
+
+/** Counters of the balancer since the monitor was created. */
+export interface BalancerCounters {
+  /** Picks that returned a server (including fallbacks). */
+  picks: number;
+  /** Picks that found nothing (Apache's 503). */
+  noServer: number;
+  /** Picks served by the round-robin fallback. */
+  roundRobinFallbacks: number;
+  /** Picks served by the last-known-weights fallback. */
+  lastKnownFallbacks: number;
+  /** Failures reported (`markFailed`, failed releases). */
+  failures: number;
+  /** Times a server was taken out of rotation. */
+  ejections: number;
+  /** Times a server returned after its retry interval. */
+  recoveries: number;
+  /** Leases handed out. */
+  leases: number;
+}
+
+interface Picked<E, M> {
+  readonly entry: E;
+  readonly member: M | undefined;
+}
+
+/** Balancing policy over the monitor's table. @internal */
+export class Balancer<E extends BalancedEntry> {
+  readonly counters: BalancerCounters = {
+    picks: 0,
+    noServer: 0,
+    roundRobinFallbacks: 0,
+    lastKnownFallbacks: 0,
+    failures: 0,
+    ejections: 0,
+    recoveries: 0,
+    leases: 0,
+  };
+  private readonly admin = new Map<string, AdminState>();
+  private readonly failures = new Map<string, FailureRecord>();
+  private readonly ramps: SlowStartRamps<E>;
+  private nextRetryAt = Infinity;
+  private openLeases = 0;
+  private readonly fallbackPicker: FallbackPicker | undefined;
+
+  constructor(
+    private readonly options: ResolvedBalancingOptions,
+    private readonly host: BalancerHost<E>,
+  ) {
+    this.ramps = new SlowStartRamps(options.slowStart, (entry) => entry.balance, () => host.clock.monotonic());
+    const policy = options.noFreshServer;
+    this.fallbackPicker = policy === 'fail' ? undefined : new FallbackPicker(policy, host.random, host.warmupDivisor);
+  }
+
+  /** Leases open now, over all servers. */
+  get inFlight(): number {
+    return this.openLeases;
+  }
+
+  /** Weight scale of the index (1 unless slow start is configured). */
+  get scale(): number {
+    return this.options.slowStart === undefined ? 1 : SLOW_START_SCALE;
+  }
+
+  /** A heartbeat was applied to `entry`; `returning` when it was stale before. */
+  heartbeat(entry: E, isNew: boolean, returning: boolean): void {
+    const balance = entry.balance;
+    balance.generation++;
+    balance.sinceHeartbeat = 0;
+    if (isNew || returning) this.ramps.start(entry);
+    this.setWeight(entry);
+  }
+
+  /** `entry` left the table. */
+  removed(entry: E): void {
+    entry.balance.removed = true;
+    this.ramps.stop(entry);
+    // Forget its failures, unless it is serving a time out it must finish if it comes back.
+    if (this.failures.get(entry.key)?.outUntil === undefined) this.failures.delete(entry.key);
+  }
+
+  /** Periodic work (the monitor's sweep): returns from failure, ramp steps. */
+  tick(): void {
+    this.refresh(true);
+  }
+
+  /**
+   * Pick an entry among all servers, counting it; runs the fallback policy when nothing
+   * is fresh. Allocation-free on the common path.
+   */
+  pickServer(): E | undefined {
+    this.refresh(false);
+    const entry = this.drawServer();
+    if (entry === undefined) return this.fallback(undefined)?.entry;
+    entry.balance.picks++;
+    this.counters.picks++;
+    return entry;
+  }
+
+  /** Pick one of `members` (and its entry), counting it; runs the fallback policy when nothing is fresh. */
+  pickMember<M extends BackendMember>(members: readonly M[]): Picked<E, M> | undefined {
+    this.refresh(false);
+    const picked = this.drawMember(members);
+    if (picked === undefined) return this.fallback(members);
+    picked.entry.balance.picks++;
+    this.counters.picks++;
+    return picked;
+  }
+
+  /** Pick and open a lease. */
+  acquire<M extends BackendMember>(members: readonly M[] | undefined): MemberLease<M> | Lease | undefined {
+    if (members === undefined) {
+      const entry = this.pickServer();
+      return entry === undefined ? undefined : this.openLease(entry, undefined);
+    }
+    const picked = this.pickMember(members);
+    return picked === undefined ? undefined : this.openLease(picked.entry, picked.member);
+  }
+
+  private openLease<M>(entry: E, member: M | undefined): MemberLease<M> | Lease {
+    const balance = entry.balance;
+    const generation = balance.generation;
+    balance.inFlight++;
+    this.openLeases++;
+    this.counters.leases++;
+    if (this.options.inFlightCorrection) {
+      balance.sinceHeartbeat++;
+      this.setWeight(entry);
+    }
+    let open = true;
+    const release = (result?: LeaseResult): void => {
+      if (!open) return;
+      open = false;
+      balance.inFlight--;
+      this.openLeases--;
+      // A heartbeat sent after the lease opened already counts the request as busy.
+      if (this.options.inFlightCorrection && balance.generation === generation && balance.sinceHeartbeat > 0) balance.sinceHeartbeat--;
+      if (result?.failed === true) this.fail(entry);
+      else this.succeed(entry);
+      this.setWeight(entry);
+    };
+    const server = entry.status;
+    return member === undefined ? { server, release } : { server, member, release };
+  }
+
+  /**
+   * Report a failure of `target` (a server, `ip` or `ip:port`).
+   * @returns the number of servers the failure was counted for
+   */
+  markFailed(target: string | ServerStatus): number {
+    const entries = this.resolve(target);
+    for (const entry of entries) this.fail(entry);
+    return entries.length;
+  }
+
+  /** Set (or with undefined clear) the administrative state of `target`. */
+  setAdmin(target: string | ServerStatus, state: AdminState | undefined): void {
+    const key = targetKey(target, this.host.keyBy);
+    const before = new Map(this.resolve(target).map((entry) => [entry, this.adminOf(entry)]));
+    if (state === undefined) this.admin.delete(key);
+    else this.admin.set(key, state);
+    for (const [entry, previous] of before) {
+      // A server coming back from the operator ramps up like any returning server.
+      if (previous !== undefined && this.adminOf(entry) === undefined) this.ramps.start(entry);
+      this.setWeight(entry);
+    }
+  }
+
+  /** The administrative state set for `target` itself (not inherited from its IP). */
+  adminState(target: string | ServerStatus): AdminState | undefined {
+    return this.admin.get(targetKey(target, this.host.keyBy));
+  }
+
+  /** The effective administrative state of an entry (its own key first, then its IP). */
+  adminOf(entry: E): AdminState | undefined {
+    if (this.admin.size === 0) return undefined;
+    return this.admin.get(entry.key) ?? this.admin.get(entry.status.ip);
+  }
+
+  /** The state `servers()` reports for an entry: set by the operator or by failures, else undefined. */
+  overrideOf(entry: E): AdminState | 'failed' | undefined {
+    return this.adminOf(entry) ?? (this.isOut(entry) ? 'failed' : undefined);
+  }
+
+  /** The entry `target` names, if it is in the table. */
+  find(target: string | ServerStatus): E | undefined {
+    return this.resolve(target)[0];
+  }
+
+  /** State of an entry as shown to operators. */
+  stateOf(entry: E): ServerState {
+    const admin = this.adminOf(entry);
+    if (admin !== undefined) return admin;
+    if (this.isOut(entry)) return 'failed';
+    if (!this.host.isFresh(entry)) return 'stale';
+    if (this.ramps.progress(entry) < 1) return 'warming';
+    return 'active';
+  }
+
+  /** The extended view of one entry. */
+  describe(entry: E): ServerView {
+    const now = this.host.clock.monotonic();
+    const balance = entry.balance;
+    const outUntil = this.failures.get(entry.key)?.outUntil;
+    const view: ServerView = {
+      key: entry.key,
+      server: entry.status,
+      state: this.stateOf(entry),
+      age: Math.max(0, now - entry.seenAt),
+      reportedWeight: heartbeatWeight(entry.status, this.host.warmupDivisor),
+      weight: this.host.index.get(entry.slot) / this.scale,
+      slowStart: this.ramps.progress(entry),
+      inFlight: balance.inFlight,
+      inFlightSinceHeartbeat: balance.sinceHeartbeat,
+      picks: balance.picks,
+      failures: this.failures.get(entry.key)?.total ?? 0,
+    };
+    return outUntil === undefined ? view : { ...view, retryIn: Math.max(0, outUntil - now) };
+  }
+
+  private drawServer(): E | undefined {
+    const entry = this.host.drawServer();
+    if (entry === undefined || this.options.pickMode !== 'p2c') return entry;
+    const other = this.host.drawServer();
+    return other !== undefined && this.headroom(other) > this.headroom(entry) ? other : entry;
+  }
+
+  private drawMember<M extends BackendMember>(members: readonly M[]): Picked<E, M> | undefined {
+    const member = this.host.drawMember(members);
+    const entry = member === undefined ? undefined : this.host.entryForMember(member);
+    if (member === undefined || entry === undefined) return undefined;
+    if (this.options.pickMode === 'p2c') {
+      const otherMember = this.host.drawMember(members);
+      const other = otherMember === undefined ? undefined : this.host.entryForMember(otherMember);
+      if (other !== undefined && this.headroom(other) > this.headroom(entry)) return { entry: other, member: otherMember };
+    }
+    return { entry, member };
+  }
+
+  /**
+   * What p2c compares: the share of its reported weight a server still offers after
+   * correction (and slow start). Relative, so both draws — already proportional to
+   * size — are judged by how loaded they are, not by how large.
+   */
+  private headroom(entry: E): number {
+    const reported = heartbeatWeight(entry.status, this.host.warmupDivisor);
+    return reported <= 0 ? 0 : this.host.index.get(entry.slot) / (reported * this.scale);
+  }
+
+  private fallback<M extends BackendMember>(members: readonly M[] | undefined): Picked<E, M> | undefined {
+    const picker = this.fallbackPicker;
+    if (picker === undefined) {
+      this.counters.noServer++;
+      return undefined;
+    }
+    // Fallbacks still honour the operator and failure feedback; only freshness is waived.
+    const candidates: Picked<E, M>[] = [];
+    if (members === undefined) {
+      for (const entry of this.host.entries()) if (this.usable(entry)) candidates.push({ entry, member: undefined });
+    } else {
+      for (const member of members) {
+        const entry = this.host.entryForMember(member);
+        if (entry !== undefined && this.usable(entry)) candidates.push({ entry, member });
+      }
+    }
+    const chosen = picker.choose(candidates);
+    if (chosen === undefined) {
+      this.counters.noServer++;
+      return undefined;
+    }
+    if (picker.policy === 'round-robin') this.counters.roundRobinFallbacks++;
+    else this.counters.lastKnownFallbacks++;
+    chosen.entry.balance.picks++;
+    this.counters.picks++;
+    return chosen;
+  }
+
+  private usable(entry: E): boolean {
+    return this.adminOf(entry) === undefined && !this.isOut(entry);
+  }
+
+  private isOut(entry: E): boolean {
+    return this.failures.size > 0 && this.failures.get(entry.key)?.outUntil !== undefined;
+  }
+
+  private fail(entry: E): void {
+    this.counters.failures++;
+    let record = this.failures.get(entry.key);
+    if (record === undefined) {
+      record = newFailureRecord();
+      this.failures.set(entry.key, record);
+    }
+    const outcome = recordFailure(record, this.host.clock.monotonic(), this.options.failure);
+    if (!outcome.tripped) return;
+    this.counters.ejections++;
+    this.nextRetryAt = Math.min(this.nextRetryAt, record.outUntil ?? Infinity);
+    this.ramps.stop(entry);
+    this.setWeight(entry);
+    this.host.onFailed(entry.status, { failures: record.total, trips: record.trips, retryAfter: outcome.retryAfter });
+  }
+
+  private succeed(entry: E): void {
+    const record = this.failures.get(entry.key);
+    if (record !== undefined) recordSuccess(record);
+  }
+
+  /** Bring back servers whose retry interval is over and step the ramps. */
+  private refresh(force: boolean): void {
+    if (this.nextRetryAt === Infinity && !this.ramps.active) return; // the common case: nothing time-dependent
+    const now = this.host.clock.monotonic();
+    if (now >= this.nextRetryAt) this.recoverDue(now);
+    this.ramps.step(force, (entry) => this.setWeight(entry));
+  }
+
+  private recoverDue(now: number): void {
+    let next = Infinity;
+    for (const [key, record] of this.failures) {
+      if (record.outUntil === undefined) continue;
+      if (record.outUntil > now) {
+        next = Math.min(next, record.outUntil);
+        continue;
+      }
+      record.outUntil = undefined;
+      record.recoveredAt = now;
+      this.counters.recoveries++;
+      const entry = this.host.lookup(key);
+      if (entry === undefined) {
+        this.failures.delete(key);
+        continue;
+      }
+      this.ramps.start(entry);
+      this.setWeight(entry);
+      this.host.onRecovered(entry.status);
+    }
+    this.nextRetryAt = next;
+  }
+
+  private setWeight(entry: E): void {
+    if (entry.balance.removed) return;
+    this.host.index.set(entry.slot, this.weight(entry));
+  }
+
+  /** The effective weight of an entry, in index units. */
+  private weight(entry: E): number {
+    if (entry.stale || this.adminOf(entry) !== undefined || this.isOut(entry)) return 0;
+    const { status, balance } = entry;
+    const ready = this.options.inFlightCorrection ? Math.max(0, status.ready - balance.sinceHeartbeat) : status.ready;
+    const base = heartbeatWeight({ ready, busy: status.busy }, this.host.warmupDivisor);
+    if (this.options.slowStart === undefined) return base;
+    return Math.round(base * SLOW_START_SCALE * this.ramps.factor(entry));
+  }
+
+  /** Entries `target` names: a status, `ip` (every port on it) or `ip:port`. */
+  private resolve(target: string | ServerStatus): E[] {
+    const key = targetKey(target, this.host.keyBy);
+    const exact = this.host.lookup(key);
+    if (exact !== undefined) return [exact];
+    if (this.host.keyBy === 'ip' || !isBareIp(key)) return [];
+    return [...this.host.entries()].filter((entry) => entry.status.ip === key);
+  }
+}

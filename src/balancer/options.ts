@@ -1,0 +1,136 @@
+/**
+ * The opt-in balancing options (slow start, in-flight correction, pick mode, failure
+ * feedback, no-fresh-server policy), their defaults and their validation. Every default
+ * keeps Apache's lbmethod=heartbeat behaviour (SPEC 1.8).
+ * @module
+ */
+import { expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
+
+/** Envoy-style slow start: a (re)joining server ramps up to its full weight. */
+export interface SlowStartOptions {
+  /** Length of the ramp in ms. */
+  readonly window: number;
+  /**
+   * Shape of the ramp: 1 is linear; larger values give more traffic early
+   * (weight × (elapsed / window)^(1 / aggression)).
+   * @default 1
+   */
+  readonly aggression?: number;
+  /**
+   * Least share of its full weight a ramping server gets, in percent.
+   * @default 10
+   */
+  readonly minWeightPercent?: number;
+}
+
+/** How long a failed server stays out of rotation. */
+export interface FailureOptions {
+  /**
+   * First time out of rotation, in ms (mod_proxy's `retry`).
+   * @default 60000
+   */
+  readonly retryAfter?: number;
+  /**
+   * Cap of the exponential backoff (each consecutive trip doubles the time out), in ms.
+   * @default 600000
+   */
+  readonly maxRetryAfter?: number;
+  /**
+   * Consecutive failures that take a server out of rotation.
+   * @default 1
+   */
+  readonly threshold?: number;
+}
+
+/** How a backend is chosen among the fresh ones. */
+export type PickMode = 'weighted' | 'p2c';
+
+/** What a pick does when no fresh server has weight. */
+export type NoFreshServerPolicy = 'fail' | 'last-known' | 'round-robin';
+
+/** The balancing options of {@link HeartMonitorOptions}; all opt-in. */
+export interface BalancingOptions {
+  /** Ramp new and returning servers up over a window. Off by default (Apache). */
+  readonly slowStart?: SlowStartOptions | undefined;
+  /**
+   * Subtract the leases this process opened to a server since its last heartbeat from the
+   * ready count it reported (see `acquire()`).
+   * @default false
+   */
+  readonly inFlightCorrection?: boolean;
+  /**
+   * `'weighted'`: exactly proportional draw (Apache). `'p2c'`: two proportional draws,
+   * the one with the larger (corrected) weight wins.
+   * @default 'weighted'
+   */
+  readonly pickMode?: PickMode;
+  /** Time out of rotation after `markFailed()` / `release({ failed: true })`. */
+  readonly failure?: FailureOptions | undefined;
+  /**
+   * When no fresh server has weight: `'fail'` returns undefined (Apache's 503),
+   * `'last-known'` draws by the last weights of servers not yet expired,
+   * `'round-robin'` rotates over known servers.
+   * @default 'fail'
+   */
+  readonly noFreshServer?: NoFreshServerPolicy;
+}
+
+/** Slow start after defaults. @internal */
+export interface ResolvedSlowStart {
+  readonly window: number;
+  readonly aggression: number;
+  readonly minWeightPercent: number;
+}
+
+/** Balancing options after defaults and validation. @internal */
+export interface ResolvedBalancingOptions {
+  readonly slowStart: ResolvedSlowStart | undefined;
+  readonly inFlightCorrection: boolean;
+  readonly pickMode: PickMode;
+  readonly failure: Required<FailureOptions>;
+  readonly noFreshServer: NoFreshServerPolicy;
+}
+
+/** mod_proxy's default `retry` is 60 s. */
+export const DEFAULT_RETRY_AFTER = 60_000;
+/** Backoff cap: ten minutes. */
+export const DEFAULT_MAX_RETRY_AFTER = 600_000;
+
+/**
+ * Apply defaults and validate; throws TypeError/RangeError naming the option.
+ * @internal
+ */
+export function resolveBalancingOptions(options: BalancingOptions): ResolvedBalancingOptions {
+  const inFlightCorrection = options.inFlightCorrection ?? false;
+  if (typeof inFlightCorrection !== 'boolean') {
+    throw new TypeError(`Expected \`inFlightCorrection\` to be a boolean, got ${show(inFlightCorrection)}`);
+  }
+  return {
+    slowStart: options.slowStart === undefined ? undefined : resolveSlowStart(options.slowStart),
+    inFlightCorrection,
+    pickMode: expectOneOf('pickMode', options.pickMode ?? 'weighted', ['weighted', 'p2c'] as const),
+    failure: resolveFailure(options.failure ?? {}),
+    noFreshServer: expectOneOf('noFreshServer', options.noFreshServer ?? 'fail', ['fail', 'last-known', 'round-robin'] as const),
+  };
+}
+
+function resolveSlowStart(slowStart: SlowStartOptions): ResolvedSlowStart {
+  expectObject('slowStart', slowStart);
+  const window = expectNumber('slowStart.window', slowStart.window, 1);
+  const aggression = expectNumber('slowStart.aggression', slowStart.aggression ?? 1, Number.MIN_VALUE);
+  const minWeightPercent = expectNumber('slowStart.minWeightPercent', slowStart.minWeightPercent ?? 10, 0);
+  if (minWeightPercent > 100) throw new RangeError(`Expected \`slowStart.minWeightPercent\` to be a number in 0..100, got ${show(minWeightPercent)}`);
+  return { window, aggression, minWeightPercent };
+}
+
+function resolveFailure(failure: FailureOptions): Required<FailureOptions> {
+  expectObject('failure', failure);
+  const retryAfter = expectInteger('failure.retryAfter', failure.retryAfter ?? DEFAULT_RETRY_AFTER, 1);
+  const maxRetryAfter = expectInteger('failure.maxRetryAfter', failure.maxRetryAfter ?? Math.max(retryAfter, DEFAULT_MAX_RETRY_AFTER), retryAfter);
+  const threshold = expectInteger('failure.threshold', failure.threshold ?? 1, 1);
+  return { retryAfter, maxRetryAfter, threshold };
+}
+
+function expectObject(name: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null) throw new TypeError(`Expected \`${name}\` to be an object, got ${show(value)}`);
+}
