@@ -190,7 +190,7 @@ describe('SlotStore', () => {
   });
 
   it('frees the slot of an expired server for a new one', async () => {
-    const monitor = new HeartMonitor({ maxServers: 10, staleAfter: 100, expireAfter: 300, reportInterval: 0 });
+    const monitor = new HeartMonitor({ maxServers: 10, staleAfter: 300, expireAfter: 1000, reportInterval: 0 });
     try {
       const errors: Error[] = [];
       monitor.on('error', (error) => errors.push(error));
