@@ -5,6 +5,7 @@ import {
   ListenerError,
   MAX_SERVERS_MESSAGE,
   MemoryStore,
+  SlotStore,
   StoreError,
   StoreFullError,
   type HeartbeatStore,
@@ -14,6 +15,13 @@ import {
 } from '../src/index.js';
 import { FakeClock } from './helpers/clock.js';
 import { nextEvent } from './helpers/wait.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// maxServers 0 selects a FileStore whose close() writes hb.dat: keep it out of the repository.
+const scratch = mkdtempSync(join(tmpdir(), 'hm-monitor-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 const monitors: HeartMonitor[] = [];
 /** A monitor closed when the file's tests end, so no timer outlives them. */
@@ -45,7 +53,7 @@ describe('HeartMonitor options', () => {
   }
 
   it('accepts maxServers 0 and >= 10', async () => {
-    for (const maxServers of [0, 10, 5000]) await createMonitor({ maxServers }).close();
+    for (const maxServers of [0, 10, 5000]) await createMonitor({ maxServers, root: scratch }).close();
   });
 
   const invalid: [string, unknown, 'TypeError' | 'RangeError', RegExp][] = [
@@ -79,10 +87,10 @@ describe('HeartMonitor options', () => {
     });
   }
 
-  it('uses the store it is given, and a MemoryStore otherwise', () => {
+  it('uses the store it is given, and a 10-slot SlotStore otherwise', () => {
     const store = new MemoryStore();
     assert.equal(createMonitor({ store }).store, store);
-    assert.ok(createMonitor().store instanceof MemoryStore);
+    assert.ok(createMonitor().store instanceof SlotStore);
     assert.equal(createMonitor().store.maxServers, 10, 'HeartbeatMaxServers defaults to 10');
   });
 });
