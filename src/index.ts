@@ -28,5 +28,11 @@ export {
   StoreFullError,
   StoreError,
   ListenerError,
+  SenderError,
 } from './errors.js';
 export type { HeartMonitorErrorCode } from './errors.js';
+export { HeartbeatSender } from './sender.js';
+export type { HeartbeatSenderOptions, HeartbeatSenderEvents, HeartbeatStatus } from './sender.js';
+export { trackServerLoad } from './server-load.js';
+export type { ServerLoad, ServerLoadOptions } from './server-load.js';
+export type { HttpHandler, HttpHandlerOptions } from './http-handler.js';
