@@ -24,7 +24,7 @@ export function parseCommandArgs<O extends CommandOptions>(
 ): { values: CommandValues<O>; positionals: string[] } {
   try {
     const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    return { values: parsed.values as CommandValues<O>, positionals: parsed.positionals };
+    return { values: parsed.values, positionals: parsed.positionals };
   } catch (error) {
     // parseArgs messages are multi-line and mention internals; keep the first line.
     const message = (error as Error).message.split('\n')[0] ?? 'bad arguments';
