@@ -57,6 +57,9 @@ describe('heartmonitor CLI', () => {
       assert.equal(result.code, 0, command);
       assert.match(result.stdout, new RegExp(`Usage: heartmonitor ${command}`));
     }
+    const version = await run(['--version']);
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    assert.equal(version.stdout, `${pkg.version}\n`);
     const bare = await run([]);
     assert.equal(bare.code, 2);
     assert.match(bare.stdout, /Commands:/);
