@@ -150,7 +150,7 @@ describe('heartmonitor CLI', () => {
       socket.close();
       await new Promise((done) => setTimeout(done, 200));
     } finally {
-      assert.equal(await listen.stop(), 0, listen.stderr());
+      assert.equal(await listen.stop('SIGINT'), 0, listen.stderr()); // Ctrl-C exits cleanly too
     }
     const lines = listen.stdout().trim().split('\n').map((text) => JSON.parse(text) as Record<string, unknown>);
     assert.deepEqual(lines.map((l) => l.event), ['listening', 'add', 'stopped']);
