@@ -36,6 +36,7 @@ export {
   StoreFullError,
   StoreError,
   ListenerError,
+  SenderError,
 } from './errors.js';
 export type { HeartMonitorErrorCode } from './errors.js';
 // Balancing beyond lbmethod=heartbeat: slow start, leases, failure feedback, admin states, metrics, status page.
@@ -46,3 +47,8 @@ export type { Lease, MemberLease, LeaseResult } from './balancer/leases.js';
 export type { AdminState, ServerState, ServerView, ServerFailure } from './balancer/server-state.js';
 export type { HeartMonitorMetrics, EndpointMetrics } from './metrics.js';
 export type { StatusHandler, StatusPageOptions, StatusSnapshot } from './status-page.js';
+export { HeartbeatSender } from './sender.js';
+export type { HeartbeatSenderOptions, HeartbeatSenderEvents, HeartbeatStatus } from './sender.js';
+export { trackServerLoad } from './server-load.js';
+export type { ServerLoad, ServerLoadOptions } from './server-load.js';
+export type { HttpHandler, HttpHandlerOptions } from './http-handler.js';
