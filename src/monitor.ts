@@ -8,6 +8,7 @@ import type { RemoteInfo } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
 import { DropReporter } from './drop-reporter.js';
+import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from './http-handler.js';
 import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from './errors.js';
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
@@ -80,6 +81,8 @@ interface Entry {
   stale: boolean;
 }
 
+const ACCEPTED: IngestOutcome = { ok: true };
+const STORE_FULL: IngestOutcome = { ok: false, malformed: false, reason: 'the store is full: heartbeat of a new server refused' };
 const SWEEP_MIN_MS = 10;
 const SWEEP_MAX_MS = 1000;
 const MEMBER_CACHE_LIMIT = 10_000;
@@ -208,7 +211,35 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    * @returns true when the heartbeat was accepted into the table
    */
   ingest(message: string | Uint8Array, from: HeartbeatSource): boolean {
+    return this.accept(message, canonicalHost(from.address), from).ok;
+  }
+
+  /**
+   * Like {@link HeartMonitor.ingest}, but says why a message was refused.
+   * @internal
+   */
+  ingestWithReason(message: string | Uint8Array, from: HeartbeatSource): IngestOutcome {
     return this.accept(message, canonicalHost(from.address), from);
+  }
+
+  /**
+   * Count and report a message dropped before it could be parsed (e.g. an oversized HTTP
+   * body that was never read in full).
+   * @internal
+   */
+  dropMalformed(from: HeartbeatSource, reason: string, message: string): void {
+    this.counts.received++;
+    this.reportMalformed(from, reason, message);
+  }
+
+  /**
+   * A `(req, res)` listener that accepts heartbeats POSTed over HTTP, like
+   * mod_heartmonitor's `heartbeat` handler (SPEC 1.3): `http.createServer(monitor.httpHandler())`.
+   *
+   * @param options - see {@link HttpHandlerOptions}
+   */
+  httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
+    return createHttpHandler(this, { maxBodyBytes: this.options.maxMessageBytes, ...options });
   }
 
   /** A snapshot of the live table (fresh and stale servers). */
@@ -314,16 +345,19 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     }
   }
 
-  private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): boolean {
+  private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): IngestOutcome {
     this.counts.received++;
     const parsed = parseHeartbeat(message, { maxMessageBytes: this.options.maxMessageBytes });
     if (!parsed.ok) {
-      this.counts.malformed++;
-      const text = typeof message === 'string' ? message : Buffer.from(message).toString('utf8');
-      this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason: parsed.reason, message: text });
-      return false;
+      this.reportMalformed(from, parsed.reason, typeof message === 'string' ? message : Buffer.from(message).toString('utf8'));
+      return { ok: false, malformed: true, reason: parsed.reason };
     }
-    return this.apply(ip, parsed);
+    return this.apply(ip, parsed) ? ACCEPTED : STORE_FULL;
+  }
+
+  private reportMalformed(from: HeartbeatSource, reason: string, message: string): void {
+    this.counts.malformed++;
+    this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason, message });
   }
 
   private apply(ip: string, heartbeat: ParsedHeartbeat): boolean {
