@@ -29,7 +29,7 @@ if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
 }
 const probe = spawnSync('unshare', ['-n', '--', 'true'], { encoding: 'utf8' });
 if (probe.error !== undefined || probe.status !== 0) {
-  skip(`\`unshare -n\` is unavailable (${probe.error?.message ?? probe.stderr.trim() ?? `exit ${probe.status}`})`);
+  skip(`\`unshare -n\` is unavailable (${probe.error?.message ?? (probe.stderr.trim() || `exit ${probe.status}`)})`);
 }
 if (!existsSync(HTTPD)) {
   console.error(`interop suite: ${HTTPD} not found; install it with \`apt-get install -y apache2-bin\``);

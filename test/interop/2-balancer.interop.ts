@@ -4,14 +4,13 @@
  * lbmethod=heartbeat reads that file to route real requests to those origins.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileStore, formatHeartbeat, HeartMonitor } from '../../src/index.js';
 import { apacheShares, apacheWeight, percent, proportionalShares } from './apache-model.js';
 import { byIp, readHb } from './hb-lines.js';
 import { Httpd } from './httpd.js';
+import { makeTempDir, removeTempDir } from './cleanup.js';
 import { assertPrivateNetwork, originAddress } from './netns.js';
 import { countResponses, HeartbeatOrigin, startBackend, type Backend } from './origins.js';
 import { waitFor } from './wait.js';
@@ -20,7 +19,7 @@ const GROUP = '239.0.0.1';
 const HEARTBEAT_PORT = 27201;
 const PROXY_PORT = 18201;
 const BACKEND_PORT = 18202;
-const REQUESTS = 3000;
+const REQUESTS = 4000; // issue: >= 3,000; the margin keeps 3 points beyond 3.5 standard deviations
 const TOLERANCE = 0.03; // 3 percentage points
 const BEAT_MS = 500;
 
@@ -56,8 +55,7 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
 
   before(async () => {
     assertPrivateNetwork();
-    dir = mkdtempSync(join(tmpdir(), 'heartmonitor-interop-file-'));
-    chmodSync(dir, 0o755); // httpd's workers (www-data) read our hb.dat from here
+    dir = makeTempDir('file', 0o755); // httpd's workers (www-data) read our hb.dat from here
     hbPath = join(dir, 'hb.dat');
     for (const origin of ORIGINS) {
       backends.push(await startBackend(origin.address, BACKEND_PORT));
@@ -85,7 +83,7 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     await monitor?.close();
     for (const sender of senders.values()) sender.close();
     await Promise.all(backends.map((backend) => backend.close()));
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   });
 
   it('writes a file Apache reads: the store is a FileStore with one line per origin', () => {

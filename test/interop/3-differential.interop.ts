@@ -11,14 +11,14 @@
  *    the weights httpd's lbmethod=heartbeat would use.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileStore, HeartMonitor, parseHeartbeatFile, readHeartbeatFile, type MalformedHeartbeat } from '../../src/index.js';
 import { apacheWeight } from './apache-model.js';
 import { byIp, parseHbText, readHb, type HbLine } from './hb-lines.js';
 import { Httpd } from './httpd.js';
+import { makeTempDir, removeTempDir } from './cleanup.js';
 import { assertPrivateNetwork } from './netns.js';
 import { HeartbeatOrigin } from './origins.js';
 import { sleep, waitFor } from './wait.js';
@@ -148,7 +148,7 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
 
   before(async () => {
     assertPrivateNetwork();
-    dir = mkdtempSync(join(tmpdir(), 'heartmonitor-interop-diff-'));
+    dir = makeTempDir('diff');
     ourPath = join(dir, 'ours', 'hb.dat');
     httpd = await Httpd.start({
       name: 'heartmonitor',
@@ -176,7 +176,7 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
     await httpd?.stop();
     await monitor?.close();
     for (const origin of origins.values()) origin.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   });
 
   /** Compare the two files of a checkpoint; lenient origins are checked separately. */

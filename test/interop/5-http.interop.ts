@@ -8,14 +8,13 @@
  * and stores, and what we answer instead.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeartMonitor } from '../../src/index.js';
 import { byIp, readHb, type HbLine } from './hb-lines.js';
 import { Httpd } from './httpd.js';
+import { makeTempDir, removeTempDir } from './cleanup.js';
 import { assertPrivateNetwork } from './netns.js';
 import { httpRequest, type HttpResult } from './origins.js';
 import { waitFor } from './wait.js';
@@ -77,7 +76,7 @@ describe('interop 5: HTTP heartbeats, httpd `SetHandler heartbeat` vs monitor.ht
 
   before(async () => {
     assertPrivateNetwork();
-    dir = mkdtempSync(join(tmpdir(), 'heartmonitor-interop-http-'));
+    dir = makeTempDir('http');
     ourPath = join(dir, 'hb.dat');
     httpd = await Httpd.start({
       name: 'http-heartbeat',
@@ -99,7 +98,7 @@ describe('interop 5: HTTP heartbeats, httpd `SetHandler heartbeat` vs monitor.ht
     server?.closeAllConnections();
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     await monitor?.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   });
 
   it('valid bodies: same status, Content-Type and body, and the same hb.dat line', async () => {

@@ -7,11 +7,11 @@
  * the process is interrupted, and its temp dir is removed.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { addExitHook, makeTempDir, removeExitHook, removeTempDir } from './cleanup.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -44,12 +44,12 @@ export interface HttpdOptions {
   readonly logLevel?: string;
 }
 
-const running = new Set<Httpd>();
-
 /** One running httpd. */
 export class Httpd {
   /** Parent process id (from the pid file). */
   pid = 0;
+  private exitHook: (() => void) | undefined;
+  private stopped = false;
 
   private constructor(
     readonly name: string,
@@ -74,11 +74,12 @@ export class Httpd {
 
   /** Write the config, start httpd and wait until it accepts connections. */
   static async start(options: HttpdOptions): Promise<Httpd> {
-    const dir = mkdtempSync(join(tmpdir(), `heartmonitor-interop-${options.name}-`));
+    // www-data must reach the logs, runtime and data dirs
+    const dir = makeTempDir(options.name, 0o777);
     const httpd = new Httpd(options.name, dir, options.port);
-    running.add(httpd);
+    httpd.exitHook = () => httpd.killNow();
+    addExitHook(httpd.exitHook);
     for (const sub of ['logs', 'run', 'data']) mkdirWorldWritable(join(dir, sub));
-    chmodSync(dir, 0o777); // www-data must reach the logs, runtime and data dirs
     writeFileSync(httpd.configPath, httpd.renderConfig(options));
     try {
       await run(HTTPD_BINARY, ['-f', httpd.configPath, '-k', 'start'], { timeout: COMMAND_TIMEOUT_MS });
@@ -118,7 +119,7 @@ export class Httpd {
    * Idempotent; never throws.
    */
   async stop(): Promise<void> {
-    if (!running.has(this)) return;
+    if (this.stopped) return;
     const pid = this.pid !== 0 ? this.pid : (readPid(this.pidPath) ?? 0);
     const children = pid === 0 ? [] : childrenOf(pid);
     try {
@@ -139,19 +140,26 @@ export class Httpd {
   /** Synchronous last resort (process exit): SIGKILL by PID and remove the temp dir. */
   killNow(pids: number[] = [this.pid, ...this.children()]): void {
     for (const pid of pids) {
-      if (pid === 0) continue;
+      // Only processes still running our config: a PID that exited may have been reused.
+      if (pid === 0 || !this.owns(pid)) continue;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // already gone
       }
     }
-    running.delete(this);
-    if (process.env.HEARTMONITOR_INTEROP_KEEP === '1') {
-      console.error(`# kept ${this.name} httpd dir: ${this.dir}`);
-      return;
+    this.stopped = true;
+    if (this.exitHook !== undefined) removeExitHook(this.exitHook);
+    removeTempDir(this.dir);
+  }
+
+  /** Whether `pid` is an httpd started with this instance's config. */
+  private owns(pid: number): boolean {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(this.configPath);
+    } catch {
+      return false;
     }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private renderConfig(options: HttpdOptions): string {
@@ -174,19 +182,6 @@ export class Httpd {
       '',
     ].join('\n');
   }
-}
-
-/** Stop every httpd still running (for `after` hooks). */
-export async function stopAllHttpd(): Promise<void> {
-  await Promise.all([...running].map((httpd) => httpd.stop()));
-}
-
-// A failed or interrupted test file must not leave httpd behind.
-process.on('exit', () => {
-  for (const httpd of running) httpd.killNow();
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => process.exit(130));
 }
 
 function mkdirWorldWritable(path: string): void {
