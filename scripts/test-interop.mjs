@@ -36,6 +36,14 @@ if (!existsSync(HTTPD)) {
   process.exit(1);
 }
 
+if (files.length === 0) {
+  // node --test without files would discover test files on its own (this script included).
+  console.error(`interop suite: no test/interop/*.interop.ts file matches ${only.join(', ')}`);
+  process.exit(1);
+}
+const version = spawnSync(HTTPD, ['-v'], { encoding: 'utf8' }).stdout.trim().replaceAll('\n', '; ');
+console.log(`interop suite against ${version} (${files.length} files, inside unshare -n)`);
+
 // Loopback is down in a fresh namespace; multicast is routed over it so httpd's
 // mod_heartbeat/mod_heartmonitor (which use the default interface) stay on lo.
 const setup = ['ip link set lo up', 'ip link set lo multicast on', 'ip route add 224.0.0.0/4 dev lo src 127.0.0.1'].join(' && ');
