@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileStore, HeartMonitor, parseHeartbeatFile, readHeartbeatFile, type MalformedHeartbeat } from '../../src/index.js';
+import { FileStore, HeartbeatSender, HeartMonitor, parseHeartbeatFile, readHeartbeatFile, type MalformedHeartbeat } from '../../src/index.js';
 import { apacheWeight } from './apache-model.js';
 import { byIp, parseHbText, readHb, type HbLine } from './hb-lines.js';
 import { Httpd } from './httpd.js';
@@ -68,6 +68,12 @@ const LENIENT: { n: number; message: string; apache: { ready: number; busy: numb
   { n: 95, message: 'v=1&ready=3&busy=1\0&ready=70', apache: { ready: 3, busy: 1, port: 80 }, ours: /NUL/, what: 'Apache stops at a NUL byte' },
 ];
 
+/** Origins announced by our HeartbeatSender (the second with `port`): httpd must read them as we do. */
+const NODE_SENDERS = [
+  { n: 100, port: undefined },
+  { n: 101, port: 8443 },
+] as const;
+
 /** Announces port 8080, then 9090 after checkpoint 1: Apache keeps the first port of an IP. */
 const PORT_CHANGE = 96;
 
@@ -83,6 +89,7 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
   let ourPath = '';
   let apachePath = '';
   const origins = new Map<number, HeartbeatOrigin>();
+  const senders: HeartbeatSender[] = [];
   const malformed: MalformedHeartbeat[] = [];
   let checkpoint1: Checkpoint | undefined;
   let final: Checkpoint | undefined;
@@ -166,6 +173,18 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
     for (const n of [...MAIN, ...EXPIRING, ...SILENT, ...QUIRKS.map((q) => q.n), ...LENIENT.map((l) => l.n), PORT_CHANGE, ONLY_MALFORMED]) {
       origins.set(n, await HeartbeatOrigin.open(ip(n), { host: GROUP, port: HEARTBEAT_PORT }));
     }
+    for (const { n, port } of NODE_SENDERS) {
+      // Counts follow the stream's ticks, so they hold still while the stream is paused.
+      const sender = new HeartbeatSender({
+        address: `${GROUP}:${HEARTBEAT_PORT}`,
+        interface: '127.0.0.1',
+        localAddress: ip(n),
+        port,
+        status: () => ({ ready: (n + Math.floor(tick / 4)) % 40, busy: Math.floor(tick / 4) % 3 }),
+      });
+      await sender.start();
+      senders.push(sender);
+    }
     streamStart = Date.now();
     paused = false;
     streamTimer = setInterval(() => void sendTick(), TICK_MS);
@@ -173,6 +192,7 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
 
   after(async () => {
     clearInterval(streamTimer);
+    await Promise.all(senders.map((sender) => sender.stop()));
     await httpd?.stop();
     await monitor?.close();
     for (const origin of origins.values()) origin.close();
@@ -245,6 +265,11 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
     for (const n of MAIN) {
       const line = ours.get(ip(n));
       assert.equal(line?.port, n < 20 ? 8080 : 80, `${ip(n)} announced ${n < 20 ? 'port 8080' : 'no port'}`);
+    }
+    for (const { n, port } of NODE_SENDERS) {
+      const line = theirs.get(ip(n));
+      assert.ok(line !== undefined && line.lastseen <= 1, `httpd's line for our HeartbeatSender at ${ip(n)}: ${line?.text}`);
+      assert.equal(line.port, port ?? 80);
     }
   });
 
