@@ -8,13 +8,14 @@ import type { BackendMember } from '../address.js';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER } from '../hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, pickBackend, type PickOptions } from '../selection.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, type PickOptions } from '../selection.js';
 import type { KeyBy, ServerStatus } from '../server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
 import {
   bufferBytes,
   encodeAddress,
   generation,
+  highWater,
   MAX_ADDRESS_BYTES,
   readHeader,
   readSlot,
@@ -23,6 +24,7 @@ import {
   writeSlot,
   type SlotHeader,
 } from './slot-layout.js';
+import { SnapshotPicker } from './snapshot-picker.js';
 import type { HeartbeatStore } from './store.js';
 
 export { SLOT_BYTES } from './slot-layout.js';
@@ -77,6 +79,8 @@ export interface SlotStoreViewOptions extends Omit<PickOptions, 'now'> {
 interface Held {
   readonly slot: number;
   status: ServerStatus;
+  /** `status.ip` encoded, kept because a key's address rarely changes. */
+  address: Uint8Array;
 }
 
 /**
@@ -146,16 +150,17 @@ export class SlotStore implements HeartbeatStore {
    * @throws StoreError when the address is longer than a slot holds (64 bytes)
    */
   put(server: ServerStatus, key: string = server.ip): boolean {
-    const address = encodeAddress(server.ip);
-    if (address === undefined) throw new StoreError(`Address ${show(server.ip)} is longer than the ${MAX_ADDRESS_BYTES} bytes a slot holds`);
     let held = this.held.get(key);
+    const address = held !== undefined && held.status.ip === server.ip ? held.address : encodeAddress(server.ip);
+    if (address === undefined) throw new StoreError(`Address ${show(server.ip)} is longer than the ${MAX_ADDRESS_BYTES} bytes a slot holds`);
     if (held === undefined) {
       const slot = this.freeSlots.pop();
       if (slot === undefined) return false;
-      held = { slot, status: server };
+      held = { slot, status: server, address };
       this.held.set(key, held);
     }
     held.status = server;
+    held.address = address;
     writeSlot(this.words, held.slot, server, address);
     return true;
   }
@@ -200,7 +205,7 @@ export class SlotStoreView {
   readonly settings: Readonly<Required<Pick<PickOptions, 'staleAfter' | 'warmupDivisor' | 'keyBy'>>> & { readonly expireAfter: number };
   private readonly words: Int32Array;
   private readonly clock: Pick<Clock, 'now'>;
-  private readonly pickOptions: PickOptions;
+  private readonly picker: SnapshotPicker;
   private readonly sequences: Int32Array;
   private readonly records: (ServerStatus | undefined)[];
   private snapshot: ServerStatus[] = [];
@@ -221,11 +226,11 @@ export class SlotStoreView {
       keyBy: options.keyBy === undefined ? header.keyBy : expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const),
       expireAfter: header.expireAfter,
     };
-    this.pickOptions = {
+    this.picker = new SnapshotPicker({
       ...this.settings,
       random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
       now: () => this.clock.now(),
-    };
+    });
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
     this.records = new Array<ServerStatus | undefined>(header.maxServers);
@@ -238,8 +243,9 @@ export class SlotStoreView {
   }
 
   /**
-   * Pick a server among all fresh servers in the slots (SPEC 1.8), with the same pure
-   * function and settings the monitor uses.
+   * Pick a server among all fresh servers in the slots (SPEC 1.8) with the monitor's
+   * settings; for the same snapshot and random numbers the result is the pure
+   * `pickBackend`'s. Costs one atomic load when nothing changed since the last pick.
    * @returns the server, or undefined when none has weight
    */
   pickBackend(): ServerStatus | undefined;
@@ -250,10 +256,9 @@ export class SlotStoreView {
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    // Stale servers weigh 0 in the pure function and expire later than they go stale,
-    // so picking from the unfiltered snapshot gives the same result without a copy.
-    const servers = this.current();
-    return members === undefined ? pickBackend(servers, undefined, this.pickOptions) : pickBackend(servers, members, this.pickOptions);
+    // Expired servers weigh 0 like stale ones, so the unfiltered snapshot serves without a copy.
+    this.picker.use(this.current());
+    return this.picker.pick(members);
   }
 
   /** The snapshot, rebuilt when the writer's generation moved since the last one. */
@@ -261,7 +266,8 @@ export class SlotStoreView {
     const seen = generation(this.words);
     if (seen === this.snapshotGeneration) return this.snapshot;
     const list: ServerStatus[] = [];
-    for (let slot = 0; slot < this.maxServers; slot++) {
+    const used = Math.min(highWater(this.words), this.maxServers);
+    for (let slot = 0; slot < used; slot++) {
       const server = this.readCached(slot);
       if (server !== undefined) list.push(server);
     }
