@@ -46,8 +46,13 @@ function forward(member: string, req: IncomingMessage, body: Buffer, res: Server
       answer.on('error', () => resolve(true)); // already answering: too late to retry
     });
     upstream.on('error', (error) => {
+      if (res.headersSent) {
+        res.destroy(); // failed mid-answer: too late to retry, and the client must not take it as complete
+        resolve(true);
+        return;
+      }
       console.log(`backend ${member} failed (${(error as NodeJS.ErrnoException).code ?? error.message}), trying another`);
-      resolve(res.headersSent);
+      resolve(false);
     });
     upstream.end(body);
   });

@@ -103,6 +103,21 @@ describe('heartmonitor CLI', () => {
     assert.deepEqual(parsed.servers.map((s) => [s.ip, s.weight]), [['127.0.0.2', 5]]);
   });
 
+  it('listen exits 1 with one line when the address is taken', async () => {
+    // A socket without SO_REUSEADDR keeps the port to itself.
+    const holder = createSocket({ type: 'udp4', reuseAddr: false });
+    holder.bind(0, '127.0.0.1');
+    await new Promise((done) => holder.once('listening', done));
+    try {
+      const result = await run(['listen', `127.0.0.1:${holder.address().port}`, '--storage', join(dir, 'taken.dat')]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, /^heartmonitor: Cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    } finally {
+      holder.close();
+    }
+  });
+
   it('status shows the weights lbmethod=heartbeat uses, for an Apache hb.dat', async () => {
     const path = join(dir, 'apache-hb.dat');
     const { writeFile } = await import('node:fs/promises');
