@@ -42,13 +42,16 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
   const backends: Backend[] = [];
   const senders = new Map<string, HeartbeatOrigin>();
   const beating = new Set<string>();
+  /** What each origin announces now (starts as in ORIGINS). */
+  const announced = new Map<string, { ready: number; busy: number }>(ORIGINS.map(({ address, ready, busy }) => [address, { ready, busy }]));
   let beatTimer: NodeJS.Timeout | undefined;
   const lastBeat = new Map<string, number>();
 
   const beat = async (): Promise<void> => {
     for (const origin of ORIGINS) {
       if (!beating.has(origin.address)) continue;
-      await senders.get(origin.address)?.send(formatHeartbeat({ ready: origin.ready, busy: origin.busy }));
+      const counts = announced.get(origin.address) ?? origin;
+      await senders.get(origin.address)?.send(formatHeartbeat({ ready: counts.ready, busy: counts.busy }));
       lastBeat.set(origin.address, Date.now());
     }
   };
@@ -116,6 +119,26 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
       assert.ok(Math.abs(row.seen - row.expected) <= TOLERANCE, `share of ${row.origin} off by more than 3 points:\n${table}`);
     }
     assert.equal(weights[1], ORIGINS[1].ready / 4, 'the busy = 0 origin weighs ready / 4');
+  });
+
+  it('still routes 1/(sum + 1) to a last member that reports ready = 0 (we never pick it)', async () => {
+    const last = ORIGINS[2];
+    const members = ORIGINS.map(({ address }) => `http://${address}:${BACKEND_PORT}`);
+    announced.set(last.address, { ready: 0, busy: 12 });
+    try {
+      await waitFor('ready=0 for the last origin in hb.dat', () => byIp(readHb(hbPath).lines).get(last.address)?.ready === 0, 5000, 50);
+      const requests = 1000;
+      const counts = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, requests);
+      const weights = [apacheWeight(ORIGINS[0].ready, ORIGINS[0].busy), apacheWeight(ORIGINS[1].ready, ORIGINS[1].busy), 0];
+      const expected = apacheShares(weights);
+      const seen = (counts.get(last.address) ?? 0) / requests;
+      console.log(`  last member at ready=0: ${JSON.stringify(Object.fromEntries(counts))}; Apache's draw gives it ${percent(expected[2] ?? 0)}, seen ${percent(seen)}`);
+      assert.ok(seen > 0 && Math.abs(seen - (expected[2] ?? 0)) <= TOLERANCE, `share of the ready=0 member: ${percent(seen)}, expected ${percent(expected[2] ?? 0)}`);
+      for (let i = 0; i < 500; i++) assert.notEqual(monitor?.pickBackend(members), members[2], 'we never pick a server with weight 0');
+    } finally {
+      announced.set(last.address, { ready: last.ready, busy: last.busy });
+    }
+    await waitFor('the last origin back at its counts', () => byIp(readHb(hbPath).lines).get(last.address)?.ready === last.ready, 5000, 50);
   });
 
   it('stops routing to an origin silent for more than 10 s (and so does our monitor)', async () => {
