@@ -11,9 +11,8 @@ import type { BackendMember } from '../address.js';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER, parseHeartbeatFile, type SkippedHeartbeatLine } from '../hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, type PickOptions } from '../selection.js';
+import { pickBackend, type PickOptions } from '../selection.js';
 import type { ServerStatus } from '../server-status.js';
-import { SnapshotPicker } from './snapshot-picker.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from '../validate.js';
 
 /** Default least time between two checks of the file, in ms. */
@@ -80,7 +79,7 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
   private readonly checkInterval: number;
   private readonly expireAfter: number;
   private readonly clock: Pick<Clock, 'now'>;
-  private readonly picker: SnapshotPicker;
+  private readonly pickOptions: PickOptions;
   private view: ServerStatus[] = [];
   private skippedLines: SkippedHeartbeatLine[] = [];
   private signature: FileSignature | undefined;
@@ -95,14 +94,13 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
     this.checkInterval = expectInteger('checkInterval', options.checkInterval ?? DEFAULT_CHECK_INTERVAL, 0);
     this.expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
     this.clock = options.clock ?? { now: Date.now };
-    this.picker = new SnapshotPicker({
+    this.pickOptions = {
       random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
       now: () => this.clock.now(),
-      staleAfter: expectNumber('staleAfter', options.staleAfter ?? DEFAULT_STALE_AFTER, 1),
-      warmupDivisor: expectInteger('warmupDivisor', options.warmupDivisor ?? DEFAULT_WARMUP_DIVISOR, 1),
-      keyBy: expectOneOf('keyBy', options.keyBy ?? 'ip', ['ip', 'ip:port'] as const),
-      expireAfter: this.expireAfter,
-    });
+      ...(options.staleAfter === undefined ? {} : { staleAfter: expectNumber('staleAfter', options.staleAfter, 1) }),
+      ...(options.warmupDivisor === undefined ? {} : { warmupDivisor: expectInteger('warmupDivisor', options.warmupDivisor, 1) }),
+      ...(options.keyBy === undefined ? {} : { keyBy: expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const) }),
+    };
   }
 
   /** The read failure currently in effect (cleared by the next good read). */
@@ -135,10 +133,8 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    this.refreshIfDue();
-    // Expired servers weigh 0 like stale ones, so the whole view serves without a copy.
-    this.picker.use(this.view);
-    return this.picker.pick(members);
+    const servers = this.servers();
+    return members === undefined ? pickBackend(servers, undefined, this.pickOptions) : pickBackend(servers, members, this.pickOptions);
   }
 
   /** Check the file now, whatever the interval, and re-read it if it changed. */

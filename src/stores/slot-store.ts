@@ -8,7 +8,7 @@ import type { BackendMember } from '../address.js';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER } from '../hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, type PickOptions } from '../selection.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, pickBackend, type PickOptions } from '../selection.js';
 import type { KeyBy, ServerStatus } from '../server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
 import {
@@ -24,7 +24,6 @@ import {
   writeSlot,
   type SlotHeader,
 } from './slot-layout.js';
-import { SnapshotPicker } from './snapshot-picker.js';
 import type { HeartbeatStore } from './store.js';
 
 export { SLOT_BYTES } from './slot-layout.js';
@@ -205,7 +204,7 @@ export class SlotStoreView {
   readonly settings: Readonly<Required<Pick<PickOptions, 'staleAfter' | 'warmupDivisor' | 'keyBy'>>> & { readonly expireAfter: number };
   private readonly words: Int32Array;
   private readonly clock: Pick<Clock, 'now'>;
-  private readonly picker: SnapshotPicker;
+  private readonly pickOptions: PickOptions;
   private readonly sequences: Int32Array;
   private readonly records: (ServerStatus | undefined)[];
   private snapshot: ServerStatus[] = [];
@@ -226,11 +225,11 @@ export class SlotStoreView {
       keyBy: options.keyBy === undefined ? header.keyBy : expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const),
       expireAfter: header.expireAfter,
     };
-    this.picker = new SnapshotPicker({
+    this.pickOptions = {
       ...this.settings,
       random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
       now: () => this.clock.now(),
-    });
+    };
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
     this.records = new Array<ServerStatus | undefined>(header.maxServers);
@@ -243,9 +242,8 @@ export class SlotStoreView {
   }
 
   /**
-   * Pick a server among all fresh servers in the slots (SPEC 1.8) with the monitor's
-   * settings; for the same snapshot and random numbers the result is the pure
-   * `pickBackend`'s. Costs one atomic load when nothing changed since the last pick.
+   * Pick a server among all fresh servers in the slots (SPEC 1.8), with the same pure
+   * function and settings the monitor uses.
    * @returns the server, or undefined when none has weight
    */
   pickBackend(): ServerStatus | undefined;
@@ -256,9 +254,10 @@ export class SlotStoreView {
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    // Expired servers weigh 0 like stale ones, so the unfiltered snapshot serves without a copy.
-    this.picker.use(this.current());
-    return this.picker.pick(members);
+    // Stale servers weigh 0 in the pure function and expire later than they go stale,
+    // so picking from the unfiltered snapshot gives the same result without a copy.
+    const servers = this.current();
+    return members === undefined ? pickBackend(servers, undefined, this.pickOptions) : pickBackend(servers, members, this.pickOptions);
   }
 
   /** The snapshot, rebuilt when the writer's generation moved since the last one. */
