@@ -57,6 +57,9 @@ describe('heartmonitor CLI', () => {
       assert.equal(result.code, 0, command);
       assert.match(result.stdout, new RegExp(`Usage: heartmonitor ${command}`));
     }
+    const version = await run(['--version']);
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    assert.equal(version.stdout, `${pkg.version}\n`);
     const bare = await run([]);
     assert.equal(bare.code, 2);
     assert.match(bare.stdout, /Commands:/);
@@ -147,7 +150,7 @@ describe('heartmonitor CLI', () => {
       socket.close();
       await new Promise((done) => setTimeout(done, 200));
     } finally {
-      assert.equal(await listen.stop(), 0, listen.stderr());
+      assert.equal(await listen.stop('SIGINT'), 0, listen.stderr()); // Ctrl-C exits cleanly too
     }
     const lines = listen.stdout().trim().split('\n').map((text) => JSON.parse(text) as Record<string, unknown>);
     assert.deepEqual(lines.map((l) => l.event), ['listening', 'add', 'stopped']);
