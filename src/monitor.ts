@@ -12,6 +12,7 @@ import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullEr
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
+import { MemberSetIndex, WeightJournal } from './member-index.js';
 import { heartbeatWeight } from './selection.js';
 import { serverKey, type ServerStatus } from './server-status.js';
 import type { HeartbeatStore } from './stores/store.js';
@@ -107,6 +108,11 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private readonly memberCache = new Map<string, MemberAddress>();
   private readonly memberObjectCache = new WeakMap<object, MemberAddress>();
   private memberWeights = new Float64Array(16);
+  /** Per members array: its index, or null when seen once (an array used once is walked). */
+  private readonly memberSets = new WeakMap<readonly BackendMember[], MemberSetIndex<BackendMember> | null>();
+  private readonly weightChanges = new WeightJournal();
+  /** Weight changes are journaled once a member index exists to read them. */
+  private journaling = false;
   private socket: HeartbeatSocket | undefined;
   private opening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -238,6 +244,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    * its host (or host and port, with `keyBy: 'ip:port'`) weighs; members of unknown or
    * stale servers are skipped.
    *
+   * Reuse one members array across picks: from its second use (its first when frozen with
+   * `Object.freeze`) a pick costs O(log M) for the draw, plus for an array that is not frozen
+   * a cheap O(M) check that it did not change. A new array per call is walked, O(M).
+   *
    * @param members - URLs, `host:port` strings or `{ host, port }` objects
    * @returns the chosen member itself, or undefined when no member has weight
    */
@@ -258,6 +268,47 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   }
 
   private pickMember<M extends BackendMember>(members: readonly M[]): M | undefined {
+    const set = this.memberSetFor(members);
+    if (set === undefined) return this.walkMembers(members);
+    for (;;) {
+      const position = set.draw(this.options.random());
+      if (position === undefined) return undefined;
+      const entry = this.table.get(set.keys[position] as string);
+      if (entry === undefined || this.isFresh(entry)) return members[position];
+      // Turned stale since the last sweep: take it out (journaled) and draw again.
+      this.markStale(entry);
+      set.catchUp(this.weightChanges, this.weightOfKey);
+    }
+  }
+
+  /**
+   * The index of a members array, up to date; undefined the first time a non-frozen array
+   * is seen, so arrays built per request are walked instead of indexed. A frozen array
+   * cannot change; any other is compared with the index's copy (a cheap linear check).
+   */
+  private memberSetFor<M extends BackendMember>(members: readonly M[]): MemberSetIndex<M> | undefined {
+    const frozen = Object.isFrozen(members);
+    const cached = this.memberSets.get(members) as MemberSetIndex<M> | null | undefined;
+    if (cached === undefined && !frozen) {
+      this.memberSets.set(members, null);
+      return undefined;
+    }
+    if (cached && (frozen || cached.matches(members))) {
+      cached.catchUp(this.weightChanges, this.weightOfKey);
+      return cached;
+    }
+    const set = new MemberSetIndex(members, (member) => this.keyOfMember(member), this.weightOfKey, this.weightChanges.version);
+    this.memberSets.set(members, set);
+    this.journaling = true;
+    return set;
+  }
+
+  private readonly weightOfKey = (key: string): number => {
+    const entry = this.table.get(key);
+    return entry === undefined ? 0 : this.index.get(entry.slot);
+  };
+
+  private walkMembers<M extends BackendMember>(members: readonly M[]): M | undefined {
     if (this.memberWeights.length < members.length) this.memberWeights = new Float64Array(members.length * 2);
     const weights = this.memberWeights;
     let total = 0;
@@ -282,9 +333,12 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   }
 
   private entryForMember(member: BackendMember): Entry | undefined {
+    return this.table.get(this.keyOfMember(member));
+  }
+
+  private keyOfMember(member: BackendMember): string {
     const address = this.memberAddress(member);
-    const key = this.options.keyBy === 'ip' ? address.host : serverKey(address.host, address.port, this.options.keyBy);
-    return this.table.get(key);
+    return this.options.keyBy === 'ip' ? address.host : serverKey(address.host, address.port, this.options.keyBy);
   }
 
   private memberAddress(member: BackendMember): MemberAddress {
@@ -360,11 +414,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     entry.status = status;
     entry.seenAt = this.options.clock.monotonic();
     entry.stale = false;
-    this.index.set(entry.slot, heartbeatWeight(status, this.options.warmupDivisor));
+    this.setWeight(entry, heartbeatWeight(status, this.options.warmupDivisor));
     this.counts.accepted++;
     if (isNew) this.safeEmit('add', status);
     this.safeEmit('update', status);
     return true;
+  }
+
+  private setWeight(entry: Entry, weight: number): void {
+    this.index.set(entry.slot, weight);
+    if (this.journaling) this.weightChanges.record(entry.key);
   }
 
   private isFresh(entry: Entry): boolean {
@@ -374,7 +433,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private markStale(entry: Entry): void {
     if (entry.stale) return;
     entry.stale = true;
-    this.index.set(entry.slot, 0);
+    this.setWeight(entry, 0);
     this.safeEmit('stale', entry.status);
   }
 
@@ -382,6 +441,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.table.delete(entry.key);
     this.bySlot[entry.slot] = undefined;
     this.index.release(entry.slot);
+    if (this.journaling) this.weightChanges.record(entry.key);
     try {
       this.store.delete(entry.key);
     } catch (cause) {
