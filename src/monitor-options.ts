@@ -3,12 +3,14 @@
  * validation, kept apart from the monitor's runtime logic.
  * @module
  */
+import { resolve } from 'node:path';
 import { parseSocketAddress, type SocketAddress } from './address.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './selection.js';
 import type { KeyBy } from './server-status.js';
-import { MemoryStore } from './stores/memory-store.js';
+import { FileStore } from './stores/file-store.js';
+import { SlotStore } from './stores/slot-store.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from './validate.js';
 
@@ -163,12 +165,22 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
 }
 
 /**
- * The store `maxServers`/`storage` select when no `store` is given.
+ * The store `maxServers`/`storage` select when no `store` is given (SPEC 1.5): 0 → a
+ * FileStore at `storage` resolved against `root`; 10 or more → a SlotStore with that many
+ * slots, carrying the monitor's selection settings for its worker views.
  * @internal
  */
 export function createDefaultStore(options: ResolvedOptions): HeartbeatStore {
-  // File and slot storage arrive with their own modules; memory serves every value until then.
-  return new MemoryStore(options.maxServers === 0 ? {} : { maxServers: options.maxServers });
+  if (options.maxServers === 0) {
+    return new FileStore({ path: resolve(options.root, options.storage), expireAfter: options.expireAfter, clock: options.clock });
+  }
+  return new SlotStore({
+    maxServers: options.maxServers,
+    staleAfter: options.staleAfter,
+    expireAfter: options.expireAfter,
+    warmupDivisor: options.warmupDivisor,
+    keyBy: options.keyBy,
+  });
 }
 
 function checkClock(clock: Clock): Clock {

@@ -129,7 +129,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     super();
     this.options = resolveOptions(options);
     this.store = options.store ?? createDefaultStore(this.options);
-    this.drops = new DropReporter(this.options.reportInterval, this.options.clock.monotonic, ({ dropped, lastDropped }) => {
+    this.drops = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
     });
     this.startTimers();
