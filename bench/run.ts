@@ -6,11 +6,13 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Report, type BenchContext } from './lib/report.js';
+import { ingestBench } from './ingest.js';
 import { pickBench } from './pick.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 
 const benches: Readonly<Record<string, Bench>> = {
+  ingest: ingestBench,
   pick: pickBench,
 };
 

@@ -1,0 +1,21 @@
+/**
+ * The origin servers the ingest blaster plays: one loopback address each, and the final
+ * heartbeat each sends so the bench can check what the monitor stored.
+ */
+
+/** Loopback address of source `i`: 127.0.0.2, 127.0.0.3, … (all of 127/8 is local on Linux). */
+export function sourceAddress(i: number): string {
+  const n = i + 2;
+  return `127.0.${n >> 8}.${n & 255}`;
+}
+
+/** Counts of the last heartbeat of source `i`. */
+export function finalCounts(i: number): { ready: number; busy: number } {
+  return { ready: 100 + i, busy: 1 + (i % 7) };
+}
+
+/** The last heartbeat source `i` sends. */
+export function finalHeartbeat(i: number): Buffer {
+  const { ready, busy } = finalCounts(i);
+  return Buffer.from(`v=1&ready=${ready}&busy=${busy}`);
+}
