@@ -6,6 +6,7 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Report, type BenchContext } from './lib/report.js';
+import { freshnessBench } from './freshness.js';
 import { ingestBench } from './ingest.js';
 import { pickBench } from './pick.js';
 
@@ -14,6 +15,7 @@ type Bench = (ctx: BenchContext) => Promise<void>;
 const benches: Readonly<Record<string, Bench>> = {
   ingest: ingestBench,
   pick: pickBench,
+  freshness: freshnessBench,
 };
 
 const { values } = parseArgs({
