@@ -6,8 +6,10 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Report, type BenchContext } from './lib/report.js';
+import { flushBench } from './flush.js';
 import { freshnessBench } from './freshness.js';
 import { ingestBench } from './ingest.js';
+import { memoryBench } from './memory.js';
 import { pickBench } from './pick.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
@@ -16,6 +18,8 @@ const benches: Readonly<Record<string, Bench>> = {
   ingest: ingestBench,
   pick: pickBench,
   freshness: freshnessBench,
+  flush: flushBench,
+  memory: memoryBench,
 };
 
 const { values } = parseArgs({
