@@ -45,14 +45,9 @@ export async function memoryBench(ctx: BenchContext): Promise<void> {
       const heap: number[] = [];
       const slotBytes: number[] = [];
       for (let run = 0; run < ctx.repeats; run++) {
-        const before = usage();
-        const store = makeStore();
-        const monitor = filledMonitor(size, { store });
-        const after = usage();
-        assert.equal(monitor.servers().length, size);
-        heap.push((after.heap - before.heap) / size);
-        if (store instanceof SlotStore) slotBytes.push(store.buffer.byteLength / store.maxServers);
-        await monitor.close();
+        const result = await measureFill(makeStore, size);
+        heap.push(result.heapPerServer);
+        if (result.slotBytes !== undefined) slotBytes.push(result.slotBytes);
       }
       ctx.record(label, `HeartMonitor + ${name}: heap per server`, 'B/server', heap);
       if (name === 'SlotStore') {
@@ -61,16 +56,32 @@ export async function memoryBench(ctx: BenchContext): Promise<void> {
       ctx.log(`${name} done`);
     }
     const perMember: number[] = [];
-    for (let run = 0; run < ctx.repeats; run++) {
-      const monitor = filledMonitor(size);
-      const members = poolMembers(size);
-      const before = usage();
-      assert.ok(monitor.pickBackend(members) !== undefined);
-      perMember.push((usage().heap - before.heap) / size);
-      await monitor.close();
-    }
+    for (let run = 0; run < ctx.repeats; run++) perMember.push(await measureMemberIndex(size));
     ctx.record(label, 'pickBackend(members) index: heap per member', 'B/member', perMember);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// Each measurement runs in its own function: a monitor held in a loop variable of the
+// caller would stay reachable into the next run and hide that run's growth.
+
+async function measureFill(makeStore: () => HeartbeatStore, size: number): Promise<{ heapPerServer: number; slotBytes: number | undefined }> {
+  const before = usage();
+  const store = makeStore();
+  const monitor = filledMonitor(size, { store });
+  const after = usage();
+  assert.equal(monitor.servers().length, size);
+  await monitor.close();
+  return { heapPerServer: (after.heap - before.heap) / size, slotBytes: store instanceof SlotStore ? store.buffer.byteLength / store.maxServers : undefined };
+}
+
+async function measureMemberIndex(size: number): Promise<number> {
+  const monitor = filledMonitor(size);
+  const members = poolMembers(size);
+  const before = usage();
+  assert.ok(monitor.pickBackend(members) !== undefined);
+  const after = usage();
+  await monitor.close();
+  return (after.heap - before.heap) / size;
 }
