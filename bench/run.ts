@@ -11,6 +11,7 @@ import { freshnessBench } from './freshness.js';
 import { ingestBench } from './ingest.js';
 import { memoryBench } from './memory.js';
 import { pickBench } from './pick.js';
+import { proxyBench } from './proxy.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 
@@ -20,6 +21,7 @@ const benches: Readonly<Record<string, Bench>> = {
   freshness: freshnessBench,
   flush: flushBench,
   memory: memoryBench,
+  proxy: proxyBench,
 };
 
 const { values } = parseArgs({
