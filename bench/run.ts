@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { Report, type BenchContext } from './lib/report.js';
 import { flushBench } from './flush.js';
 import { freshnessBench } from './freshness.js';
+import { idleBench } from './idle.js';
 import { ingestBench } from './ingest.js';
 import { memoryBench } from './memory.js';
 import { pickBench } from './pick.js';
@@ -22,6 +23,7 @@ const benches: Readonly<Record<string, Bench>> = {
   flush: flushBench,
   memory: memoryBench,
   proxy: proxyBench,
+  idle: idleBench,
 };
 
 const { values } = parseArgs({
