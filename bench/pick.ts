@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { FileStore, SlotStore } from '../src/index.js';
 import { apacheLine, apachePick } from './lib/apache-method.js';
 import { filledMonitor, poolAddress, poolCounts, poolHeartbeat, poolMembers, seededRandom } from './lib/pool.js';
 import type { BenchContext } from './lib/report.js';
@@ -32,26 +33,31 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   let nextRandom: number | undefined;
   const seeded = seededRandom(size);
   // The monitor draws the injected number when one is set, so the check below can compare.
-  const monitor = filledMonitor(size, { random: () => nextRandom ?? seeded() });
+  const slots = new SlotStore({ maxServers: size, staleAfter: 3_600_000, expireAfter: 7_200_000 });
+  const monitor = filledMonitor(size, { random: () => nextRandom ?? seeded(), store: slots });
+  const view = SlotStore.attach(slots.buffer, { random: () => nextRandom ?? seeded() });
   const members = poolMembers(size);
   const hosts = members.map((_, i) => poolAddress(i));
   writeFileSync(hbPath, members.map((_, i) => apacheLine(poolAddress(i), poolCounts(i, 0).ready, poolCounts(i, 0).busy, 1, 8080)).join(''));
+  const reader = FileStore.open(hbPath, { random: () => nextRandom ?? seeded(), staleAfter: 3_600_000, expireAfter: 7_200_000 });
 
   // Correctness: both methods choose the same member for the same random number.
   const check = seededRandom(7);
-  for (let k = 0; k < 50; k++) {
+  for (let k = 0; k < (size > 10_000 ? 10 : 50); k++) {
     nextRandom = check();
     const ours = monitor.pickBackend(members);
     const apache = apachePick(hbPath, hosts, nextRandom);
     assert.ok(ours !== undefined && apache !== undefined, `n=${size}: a pick came back empty`);
     assert.equal(ours, members[apache], `n=${size}: pickBackend(members) and Apache's method disagree for random ${nextRandom}`);
+    assert.equal(view.pickBackend(members), ours, `n=${size}: the SlotStore view disagrees with the monitor`);
+    assert.equal(reader.pickBackend(members), ours, `n=${size}: the hb.dat reader disagrees with the monitor`);
     const server = monitor.pickBackend();
     assert.ok(server !== undefined && server.ready > 0, `n=${size}: pickBackend() returned no server with weight`);
   }
   nextRandom = undefined;
 
   const label = `n=${size.toLocaleString('en-US')}`;
-  const series = { all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[] };
+  const series = { all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[], view: [] as number[], reader: [] as number[] };
   let round = 1;
   let cursor = 0;
   const update = (): void => {
@@ -66,6 +72,8 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
     series.members.push(nsPerOp(() => void (sink ^= monitor.pickBackend(members) === undefined ? 1 : 0), budgetMs));
     series.allUpd.push(timedWithUpdates(() => void (sink ^= monitor.pickBackend() === undefined ? 1 : 0), update, budgetMs));
     series.membersUpd.push(timedWithUpdates(() => void (sink ^= monitor.pickBackend(members) === undefined ? 1 : 0), update, budgetMs));
+    series.view.push(nsPerOp(() => void (sink ^= view.pickBackend(members) === undefined ? 1 : 0), budgetMs, 3));
+    series.reader.push(nsPerOp(() => void (sink ^= reader.pickBackend(members) === undefined ? 1 : 0), budgetMs, 3));
     const random = seededRandom(run);
     const apache = nsPerOp(() => void (sink ^= apachePick(hbPath, hosts, random()) ?? 0), budgetMs, 3);
     series.apache.push(apache);
@@ -76,6 +84,8 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   ctx.record(label, 'pickBackend(members)', 'ns/pick', series.members);
   ctx.record(label, 'pickBackend() + 1 heartbeat/pick', 'ns/pick', series.allUpd);
   ctx.record(label, 'pickBackend(members) + 1 heartbeat/pick', 'ns/pick', series.membersUpd);
+  ctx.record(label, 'SlotStore view (worker) pickBackend(members)', 'ns/pick', series.view);
+  ctx.record(label, 'hb.dat reader (other process) pickBackend(members)', 'ns/pick', series.reader);
   ctx.record(label, "Apache's method (read+parse hb.dat, walk)", 'ns/pick', series.apache);
   ctx.record(label, "Apache's method / pickBackend(members)", 'x', series.ratio);
   ctx.log(`${label} done`);

@@ -73,7 +73,7 @@ export class MemberSetIndex<M> {
       else list.push(position);
     });
     this.version = version;
-    this.refreshAll(weightOf);
+    this.reweigh(weightOf);
   }
 
   /** Whether `members` still holds exactly the members this index was built from. */
@@ -86,25 +86,27 @@ export class MemberSetIndex<M> {
   /** Apply the weight changes journaled since this index was last brought up to date. */
   catchUp(journal: WeightJournal, weightOf: (key: string) => number): void {
     if (this.version === journal.version) return;
-    if (!journal.since(this.version, (key) => this.refresh(key, weightOf(key)))) this.refreshAll(weightOf);
+    if (!journal.since(this.version, (key) => this.refresh(key, weightOf(key)))) this.reweigh(weightOf);
     this.version = journal.version;
   }
 
   /**
    * Draw a member position in exact proportion to its weight: the same position a walk
-   * over the members subtracting weights from `floor(random * total)` would reach.
+   * over the members subtracting weights from `floor(random() * total)` would reach.
+   * Like that walk, `random` is not called when no member has weight.
    */
-  draw(random: number): number | undefined {
+  draw(random: () => number): number | undefined {
     const total = this.index.total;
-    return total > 0 ? this.index.find(Math.floor(random * total)) : undefined;
+    return total > 0 ? this.index.find(Math.floor(random() * total)) : undefined;
+  }
+
+  /** Re-read every member's weight (a new snapshot of servers). */
+  reweigh(weightOf: (key: string) => number): void {
+    for (const key of this.positions.keys()) this.refresh(key, weightOf(key));
   }
 
   private refresh(key: string, weight: number): void {
     const list = this.positions.get(key);
     if (list !== undefined) for (const position of list) this.index.set(position, weight);
-  }
-
-  private refreshAll(weightOf: (key: string) => number): void {
-    for (const key of this.positions.keys()) this.refresh(key, weightOf(key));
   }
 }

@@ -271,7 +271,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     const set = this.memberSetFor(members);
     if (set === undefined) return this.walkMembers(members);
     for (;;) {
-      const position = set.draw(this.options.random());
+      const position = set.draw(this.options.random);
       if (position === undefined) return undefined;
       const entry = this.table.get(set.keys[position] as string);
       if (entry === undefined || this.isFresh(entry)) return members[position];

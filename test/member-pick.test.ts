@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HeartMonitor, MemoryStore, pickBackend, type Clock, type ServerStatus } from '../src/index.js';
+import { HeartMonitor, MemoryStore, pickBackend, type Clock } from '../src/index.js';
 
 /** A clock the test moves by hand. */
 function manualClock(): Clock & { advance(ms: number): void } {
@@ -14,7 +14,7 @@ function setup(options: { staleAfter?: number; expireAfter?: number } = {}) {
   let next = 0;
   const monitor = new HeartMonitor({ clock, random: () => next, store: new MemoryStore(), ...options });
   const pure = <M extends string>(members: readonly M[], r: number): M | undefined =>
-    pickBackend(monitor.servers() as ServerStatus[], members, { random: () => r, now: clock.now, ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter }) });
+    pickBackend(monitor.servers(), members, { random: () => r, now: clock.now(), ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter }) });
   const pick = <M extends string>(members: readonly M[], r: number): M | undefined => {
     next = r;
     return monitor.pickBackend(members);

@@ -1,0 +1,116 @@
+/**
+ * Fast picks from a snapshot of servers (the SlotStore view's, the hb.dat reader's): the
+ * same choices as the pure {@link pickBackend} over that snapshot, from weighted indexes
+ * that are rebuilt only when the snapshot changes or one of its servers turns stale or
+ * expires, instead of on every pick.
+ * @module
+ */
+import { parseMember, type BackendMember } from './address.js';
+import { MemberSetIndex } from './member-index.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, heartbeatWeight, pickBackend, type PickOptions } from './selection.js';
+import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
+import { WeightedIndex } from './weighted-index.js';
+
+interface MemberEntry {
+  readonly set: MemberSetIndex<BackendMember>;
+  /** The snapshot generation its weights were read at. */
+  generation: number;
+}
+
+/**
+ * Picks like `pickBackend(snapshot, members, options)` where `snapshot` is an array the
+ * caller replaces (never mutates) when its servers change.
+ * @internal
+ */
+export class SnapshotPicker {
+  private readonly random: () => number;
+  private readonly staleAfter: number;
+  private readonly divisor: number;
+  private readonly keyBy: KeyBy;
+  private snapshot: readonly ServerStatus[] | undefined;
+  private generation = 0;
+  /** The snapshot's weights hold for `validFrom <= now < validUntil`. */
+  private validFrom = Infinity;
+  private validUntil = -Infinity;
+  private readonly weightByKey = new Map<string, number>();
+  private serverIndex = new WeightedIndex(1);
+  /** Per members array: its index, or null when seen once (an array used once is walked). */
+  private readonly memberSets = new WeakMap<readonly BackendMember[], MemberEntry | null>();
+
+  /**
+   * @param options - the pick options of the pure function (`now` is passed per pick)
+   * @param expireAfter - servers this old count as absent, as if filtered out first
+   */
+  constructor(
+    options: Omit<PickOptions, 'now'>,
+    private readonly expireAfter = Infinity,
+  ) {
+    this.random = options.random ?? Math.random;
+    this.staleAfter = options.staleAfter ?? DEFAULT_STALE_AFTER;
+    this.divisor = options.warmupDivisor ?? DEFAULT_WARMUP_DIVISOR;
+    this.keyBy = options.keyBy ?? 'ip';
+  }
+
+  /** Pick among all servers of `snapshot` (or among `members`) at wall time `now`. */
+  pick<M extends BackendMember>(snapshot: readonly ServerStatus[], members: readonly M[] | undefined, now: number): ServerStatus | M | undefined {
+    this.update(snapshot, now);
+    if (members === undefined) {
+      const total = this.serverIndex.total;
+      return total > 0 ? snapshot[this.serverIndex.find(Math.floor(this.random() * total))] : undefined;
+    }
+    const set = this.memberSetFor(members);
+    if (set === undefined) {
+      const live = this.expireAfter === Infinity ? snapshot : snapshot.filter((server) => now - server.lastSeen < this.expireAfter);
+      return pickBackend(live, members, { random: this.random, now, staleAfter: this.staleAfter, warmupDivisor: this.divisor, keyBy: this.keyBy });
+    }
+    const position = set.draw(this.random);
+    return position === undefined ? undefined : members[position];
+  }
+
+  /** Re-weigh when the snapshot was replaced, a server crossed staleAfter/expireAfter, or the clock went back. */
+  private update(snapshot: readonly ServerStatus[], now: number): void {
+    if (snapshot === this.snapshot && now >= this.validFrom && now < this.validUntil) return;
+    this.snapshot = snapshot;
+    this.generation++;
+    this.validFrom = now;
+    this.validUntil = Infinity;
+    this.weightByKey.clear();
+    this.serverIndex = new WeightedIndex(Math.max(1, snapshot.length));
+    snapshot.forEach((server, position) => {
+      this.serverIndex.allocate();
+      const age = now - server.lastSeen;
+      if (age >= this.expireAfter) return;
+      this.validUntil = Math.min(this.validUntil, server.lastSeen + this.expireAfter);
+      const weight = age >= this.staleAfter ? 0 : heartbeatWeight(server, this.divisor);
+      if (weight > 0) this.validUntil = Math.min(this.validUntil, server.lastSeen + this.staleAfter);
+      this.serverIndex.set(position, weight);
+      // As in the pure function, a later server with the same key replaces an earlier one.
+      this.weightByKey.set(serverKey(server.ip, server.port, this.keyBy), weight);
+    });
+  }
+
+  private memberSetFor<M extends BackendMember>(members: readonly M[]): MemberSetIndex<M> | undefined {
+    const frozen = Object.isFrozen(members);
+    const cached = this.memberSets.get(members);
+    if (cached === undefined && !frozen) {
+      this.memberSets.set(members, null);
+      return undefined;
+    }
+    const weightOf = (key: string): number => this.weightByKey.get(key) ?? 0;
+    if (cached && (frozen || cached.set.matches(members))) {
+      if (cached.generation !== this.generation) {
+        cached.set.reweigh(weightOf);
+        cached.generation = this.generation;
+      }
+      return cached.set as MemberSetIndex<M>;
+    }
+    const set = new MemberSetIndex<BackendMember>(members, (member) => this.keyOf(member), weightOf, 0);
+    this.memberSets.set(members, { set, generation: this.generation });
+    return set as MemberSetIndex<M>;
+  }
+
+  private keyOf(member: BackendMember): string {
+    const { host, port } = parseMember(member);
+    return this.keyBy === 'ip' ? host : serverKey(host, port, this.keyBy);
+  }
+}
