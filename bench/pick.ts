@@ -57,7 +57,7 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   nextRandom = undefined;
 
   const label = `n=${size.toLocaleString('en-US')}`;
-  const series = { all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[], view: [] as number[], reader: [] as number[] };
+  const series = { all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[], view: [] as number[], viewUpd: [] as number[], reader: [] as number[] };
   let round = 1;
   let cursor = 0;
   const update = (): void => {
@@ -73,6 +73,7 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
     series.allUpd.push(timedWithUpdates(() => void (sink ^= monitor.pickBackend() === undefined ? 1 : 0), update, budgetMs));
     series.membersUpd.push(timedWithUpdates(() => void (sink ^= monitor.pickBackend(members) === undefined ? 1 : 0), update, budgetMs));
     series.view.push(nsPerOp(() => void (sink ^= view.pickBackend(members) === undefined ? 1 : 0), budgetMs, 3));
+    series.viewUpd.push(timedWithUpdates(() => void (sink ^= view.pickBackend(members) === undefined ? 1 : 0), update, budgetMs));
     series.reader.push(nsPerOp(() => void (sink ^= reader.pickBackend(members) === undefined ? 1 : 0), budgetMs, 3));
     const random = seededRandom(run);
     const apache = nsPerOp(() => void (sink ^= apachePick(hbPath, hosts, random()) ?? 0), budgetMs, 3);
@@ -85,6 +86,7 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   ctx.record(label, 'pickBackend() + 1 heartbeat/pick', 'ns/pick', series.allUpd);
   ctx.record(label, 'pickBackend(members) + 1 heartbeat/pick', 'ns/pick', series.membersUpd);
   ctx.record(label, 'SlotStore view (worker) pickBackend(members)', 'ns/pick', series.view);
+  ctx.record(label, 'SlotStore view (worker) pickBackend(members) + 1 heartbeat/pick', 'ns/pick', series.viewUpd);
   ctx.record(label, 'hb.dat reader (other process) pickBackend(members)', 'ns/pick', series.reader);
   ctx.record(label, "Apache's method (read+parse hb.dat, walk)", 'ns/pick', series.apache);
   ctx.record(label, "Apache's method / pickBackend(members)", 'x', series.ratio);

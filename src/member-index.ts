@@ -100,9 +100,10 @@ export class MemberSetIndex<M> {
     return total > 0 ? this.index.find(Math.floor(random() * total)) : undefined;
   }
 
-  /** Re-read every member's weight (a new snapshot of servers). */
-  reweigh(weightOf: (key: string) => number): void {
+  /** Re-read every member's weight; with `version`, the journal version that matches. */
+  reweigh(weightOf: (key: string) => number, version = this.version): void {
     for (const key of this.positions.keys()) this.refresh(key, weightOf(key));
+    this.version = version;
   }
 
   private refresh(key: string, weight: number): void {

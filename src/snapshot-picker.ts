@@ -1,19 +1,19 @@
 /**
  * Fast picks from a snapshot of servers (the SlotStore view's, the hb.dat reader's): the
  * same choices as the pure {@link pickBackend} over that snapshot, from weighted indexes
- * that are rebuilt only when the snapshot changes or one of its servers turns stale or
- * expires, instead of on every pick.
+ * that are rebuilt only when one of its servers turns stale or expires, and updated in
+ * place where a new snapshot differs from the last one, instead of walked on every pick.
  * @module
  */
 import { parseMember, type BackendMember } from './address.js';
-import { MemberSetIndex } from './member-index.js';
+import { MemberSetIndex, WeightJournal } from './member-index.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, heartbeatWeight, pickBackend, type PickOptions } from './selection.js';
 import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
 import { WeightedIndex } from './weighted-index.js';
 
 interface MemberEntry {
   readonly set: MemberSetIndex<BackendMember>;
-  /** The snapshot generation its weights were read at. */
+  /** The full rebuild its weights were read at (then kept current through the journal). */
   generation: number;
 }
 
@@ -33,6 +33,11 @@ export class SnapshotPicker {
   private validFrom = Infinity;
   private validUntil = -Infinity;
   private readonly weightByKey = new Map<string, number>();
+  /** Snapshot position of each key; a key seen twice forces full rebuilds (`duplicates`). */
+  private readonly positionByKey = new Map<string, number>();
+  private duplicates = false;
+  /** Keys whose weight changed since the last full rebuild, for the member indexes. */
+  private journal = new WeightJournal();
   private serverIndex = new WeightedIndex(1);
   /** Per members array: its index, or null when seen once (an array used once is walked). */
   private readonly memberSets = new WeakMap<readonly BackendMember[], MemberEntry | null>();
@@ -67,26 +72,70 @@ export class SnapshotPicker {
     return position === undefined ? undefined : members[position];
   }
 
-  /** Re-weigh when the snapshot was replaced, a server crossed staleAfter/expireAfter, or the clock went back. */
+  /**
+   * Re-weigh when the snapshot was replaced (only the positions whose server object
+   * changed, when the length is the same), or fully when a server crossed
+   * staleAfter/expireAfter or the clock went back.
+   */
   private update(snapshot: readonly ServerStatus[], now: number): void {
-    if (snapshot === this.snapshot && now >= this.validFrom && now < this.validUntil) return;
+    const inWindow = now >= this.validFrom && now < this.validUntil;
+    if (snapshot === this.snapshot && inWindow) return;
+    const previous = this.snapshot;
     this.snapshot = snapshot;
+    if (inWindow && !this.duplicates && previous?.length === snapshot.length && this.patch(previous, snapshot, now)) return;
     this.generation++;
+    this.journal = new WeightJournal();
     this.validFrom = now;
     this.validUntil = Infinity;
     this.weightByKey.clear();
+    this.positionByKey.clear();
+    this.duplicates = false;
     this.serverIndex = new WeightedIndex(Math.max(1, snapshot.length));
     snapshot.forEach((server, position) => {
       this.serverIndex.allocate();
-      const age = now - server.lastSeen;
-      if (age >= this.expireAfter) return;
-      this.validUntil = Math.min(this.validUntil, server.lastSeen + this.expireAfter);
-      const weight = age >= this.staleAfter ? 0 : heartbeatWeight(server, this.divisor);
-      if (weight > 0) this.validUntil = Math.min(this.validUntil, server.lastSeen + this.staleAfter);
-      this.serverIndex.set(position, weight);
-      // As in the pure function, a later server with the same key replaces an earlier one.
-      this.weightByKey.set(serverKey(server.ip, server.port, this.keyBy), weight);
+      this.place(server, position, now);
     });
+  }
+
+  /** Give `position` to `server`: its weight, its key, and the window the weights hold in. */
+  private place(server: ServerStatus, position: number, now: number): void {
+    const age = now - server.lastSeen;
+    if (age >= this.expireAfter) {
+      this.serverIndex.set(position, 0);
+      return;
+    }
+    this.validUntil = Math.min(this.validUntil, server.lastSeen + this.expireAfter);
+    const weight = age >= this.staleAfter ? 0 : heartbeatWeight(server, this.divisor);
+    if (weight > 0) this.validUntil = Math.min(this.validUntil, server.lastSeen + this.staleAfter);
+    this.serverIndex.set(position, weight);
+    const key = serverKey(server.ip, server.port, this.keyBy);
+    const known = this.positionByKey.get(key);
+    // As in the pure function, a later server with the same key replaces an earlier one;
+    // rather than track that order through patches, such snapshots are always rebuilt.
+    if (known !== undefined && known !== position) this.duplicates = true;
+    if (known === undefined || known <= position) {
+      this.positionByKey.set(key, position);
+      this.weightByKey.set(key, weight);
+    }
+  }
+
+  /** Apply the positions whose server changed; false when a full rebuild is needed instead. */
+  private patch(previous: readonly ServerStatus[], snapshot: readonly ServerStatus[], now: number): boolean {
+    for (let position = 0; position < snapshot.length; position++) {
+      const before = previous[position] as ServerStatus;
+      const after = snapshot[position] as ServerStatus;
+      if (before === after) continue;
+      const oldKey = serverKey(before.ip, before.port, this.keyBy);
+      if (this.positionByKey.get(oldKey) === position) {
+        this.positionByKey.delete(oldKey);
+        this.weightByKey.delete(oldKey);
+        this.journal.record(oldKey);
+      }
+      this.place(after, position, now);
+      if (this.duplicates) return false;
+      this.journal.record(serverKey(after.ip, after.port, this.keyBy));
+    }
+    return true;
   }
 
   private memberSetFor<M extends BackendMember>(members: readonly M[]): MemberSetIndex<M> | undefined {
@@ -99,12 +148,13 @@ export class SnapshotPicker {
     const weightOf = (key: string): number => this.weightByKey.get(key) ?? 0;
     if (cached && (frozen || cached.set.matches(members))) {
       if (cached.generation !== this.generation) {
-        cached.set.reweigh(weightOf);
+        cached.set.reweigh(weightOf, 0);
         cached.generation = this.generation;
       }
+      cached.set.catchUp(this.journal, weightOf);
       return cached.set as MemberSetIndex<M>;
     }
-    const set = new MemberSetIndex<BackendMember>(members, (member) => this.keyOf(member), weightOf, 0);
+    const set = new MemberSetIndex<BackendMember>(members, (member) => this.keyOf(member), weightOf, this.journal.version);
     this.memberSets.set(members, { set, generation: this.generation });
     return set as MemberSetIndex<M>;
   }

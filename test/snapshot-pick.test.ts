@@ -29,17 +29,20 @@ describe('SlotStore view picks (indexed) equal the pure function on the same sna
       for (const r of RANDOMS) {
         s.set(r);
         const got = members === undefined ? view.pickBackend() : view.pickBackend(members);
-        const want = pickBackend(store.servers(), members as readonly string[], { random: () => r, now: s.now(), staleAfter: 10_000 });
+        const want = pickBackend(view.servers(), members as readonly string[], { random: () => r, now: s.now(), staleAfter: 10_000 });
         assert.deepEqual(got, want, `${note}, random ${r}`);
       }
     };
     for (let i = 1; i <= 12; i++) store.put({ ip: `10.0.0.${i}`, port: 80, ready: i * 2, busy: i % 3, lastSeen: s.now() - i * 1000 });
     const frozen = Object.freeze(['10.0.0.1:80', 'http://10.0.0.5', '10.0.0.9:1', 'http://10.0.0.77']);
     const plain = ['10.0.0.2:80', '10.0.0.6:80', '10.0.0.12:80'];
+    // Members whose servers the writes below change, checked after each write.
+    const watched = Object.freeze(['10.0.0.6:80', '10.0.0.12:80', '10.0.0.40:80', '10.0.0.3:80', '10.0.0.2:80']);
     for (const round of [1, 2]) {
       check(undefined, `all servers, round ${round}`);
       check(frozen, `frozen members, round ${round}`);
       check(plain, `plain members, round ${round}`);
+      check(watched, `watched members, round ${round}`);
     }
     s.advance(2_500); // 10.0.0.8 … 10.0.0.12 turn stale with no write in between
     check(undefined, 'after time passed');
@@ -48,8 +51,28 @@ describe('SlotStore view picks (indexed) equal the pure function on the same sna
     store.put({ ip: '10.0.0.12', port: 80, ready: 50, busy: 1, lastSeen: s.now() });
     plain.push('10.0.0.11:80');
     check(plain, 'after a write and a push');
+    check(watched, 'watched, after a write');
     plain[0] = '10.0.0.12:80';
     check(plain, 'after replacing a member');
+    store.delete('10.0.0.2');
+    store.put({ ip: '10.0.0.40', port: 80, ready: 7, busy: 1, lastSeen: s.now() });
+    plain.push('10.0.0.40:80');
+    check(plain, 'after a slot was reused by another server');
+    check(undefined, 'all servers, after a slot was reused');
+    check(watched, 'watched, after a slot was reused');
+    // Two servers on one IP (stored under ip:port keys), matched by IP as Apache does.
+    store.put({ ip: '10.0.0.6', port: 81, ready: 33, busy: 2, lastSeen: s.now() }, '10.0.0.6:81');
+    check(plain, 'with two servers on one IP');
+    check(watched, 'watched, with two servers on one IP');
+    store.put({ ip: '10.0.0.6', port: 80, ready: 3, busy: 2, lastSeen: s.now() });
+    check(plain, 'after the first of them changed');
+    check(watched, 'watched, after the first of them changed');
+    store.put({ ip: '10.0.0.6', port: 81, ready: 1, busy: 1, lastSeen: s.now() }, '10.0.0.6:81');
+    check(watched, 'watched, after the second of them changed');
+    store.delete('10.0.0.6:81');
+    store.put({ ip: '10.0.0.41', port: 80, ready: 4, busy: 1, lastSeen: s.now() });
+    check(watched, 'watched, after the second of them left and its slot was reused');
+    check(frozen, 'frozen, at the end');
   });
 });
 
