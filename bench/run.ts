@@ -1,8 +1,10 @@
 /**
  * The benchmark suite: `npm run bench` prints a table, `-- --json` prints JSON,
  * `-- --smoke` runs tiny sizes once (CI: correctness assertions, no timing assertions),
- * `-- --only pick,memory` runs a subset, `-- --repeats N` sets the repetitions.
+ * `-- --only pick,memory` runs a subset, `-- --repeats N` sets the repetitions,
+ * `-- --save FILE` also writes the JSON to FILE.
  */
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Report, type BenchContext } from './lib/report.js';
@@ -32,12 +34,13 @@ const { values } = parseArgs({
     smoke: { type: 'boolean', default: false },
     only: { type: 'string' },
     repeats: { type: 'string' },
+    save: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  process.stdout.write(`Usage: npm run bench -- [--json] [--smoke] [--only ${Object.keys(benches).join(',')}] [--repeats N]\n`);
+  process.stdout.write(`Usage: npm run bench -- [--json] [--smoke] [--only ${Object.keys(benches).join(',')}] [--repeats N] [--save FILE]\n`);
   process.exit(0);
 }
 
@@ -71,8 +74,10 @@ const machine = {
   smoke: values.smoke,
   repeats,
 };
+const json = `${JSON.stringify({ machine, figures: report.figures }, null, 2)}\n`;
+if (values.save !== undefined) writeFileSync(values.save, json);
 if (values.json) {
-  process.stdout.write(`${JSON.stringify({ machine, figures: report.figures }, null, 2)}\n`);
+  process.stdout.write(json);
 } else {
   process.stdout.write(`${machine.cpu} × ${machine.nproc}, Node ${machine.node}, ${machine.platform}; ${repeats} run(s) per figure${values.smoke ? ' (smoke sizes)' : ''}\n\n`);
   process.stdout.write(`${report.table()}\n`);
