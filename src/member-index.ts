@@ -100,14 +100,42 @@ export class MemberSetIndex<M> {
     return total > 0 ? this.index.find(Math.floor(random() * total)) : undefined;
   }
 
-  /** Re-read every member's weight; with `version`, the journal version that matches. */
-  reweigh(weightOf: (key: string) => number, version = this.version): void {
+  private reweigh(weightOf: (key: string) => number): void {
     for (const key of this.positions.keys()) this.refresh(key, weightOf(key));
-    this.version = version;
   }
 
   private refresh(key: string, weight: number): void {
     const list = this.positions.get(key);
     if (list !== undefined) for (const position of list) this.index.set(position, weight);
+  }
+}
+
+/**
+ * The indexes of the members arrays a picker is called with, by array identity. An array
+ * that is not frozen is indexed from its second use (one built per call is walked instead)
+ * and compared with the index's copy on each use, since it may have changed in place.
+ * @internal
+ */
+export class MemberSetCache {
+  private readonly sets = new WeakMap<readonly unknown[], MemberSetIndex<unknown> | null>();
+
+  /**
+   * The index of `members`, brought up to date from `journal`; undefined on the first
+   * use of an array that is not frozen.
+   */
+  get<M>(members: readonly M[], journal: WeightJournal, keyOf: (member: M) => string, weightOf: (key: string) => number): MemberSetIndex<M> | undefined {
+    const frozen = Object.isFrozen(members);
+    const cached = this.sets.get(members) as MemberSetIndex<M> | null | undefined;
+    if (cached === undefined && !frozen) {
+      this.sets.set(members, null);
+      return undefined;
+    }
+    if (cached && (frozen || cached.matches(members))) {
+      cached.catchUp(journal, weightOf);
+      return cached;
+    }
+    const set = new MemberSetIndex(members, keyOf, weightOf, journal.version);
+    this.sets.set(members, set);
+    return set;
   }
 }

@@ -12,7 +12,7 @@ import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullEr
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
-import { MemberSetIndex, WeightJournal } from './member-index.js';
+import { MemberSetCache, WeightJournal } from './member-index.js';
 import { heartbeatWeight } from './selection.js';
 import { serverKey, type ServerStatus } from './server-status.js';
 import type { HeartbeatStore } from './stores/store.js';
@@ -108,8 +108,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private readonly memberCache = new Map<string, MemberAddress>();
   private readonly memberObjectCache = new WeakMap<object, MemberAddress>();
   private memberWeights = new Float64Array(16);
-  /** Per members array: its index, or null when seen once (an array used once is walked). */
-  private readonly memberSets = new WeakMap<readonly BackendMember[], MemberSetIndex<BackendMember> | null>();
+  private readonly memberSets = new MemberSetCache();
   private readonly weightChanges = new WeightJournal();
   /** Weight changes are journaled once a member index exists to read them. */
   private journaling = false;
@@ -268,8 +267,9 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   }
 
   private pickMember<M extends BackendMember>(members: readonly M[]): M | undefined {
-    const set = this.memberSetFor(members);
+    const set = this.memberSets.get(members, this.weightChanges, (member) => this.keyOfMember(member), this.weightOfKey);
     if (set === undefined) return this.walkMembers(members);
+    this.journaling = true;
     for (;;) {
       const position = set.draw(this.options.random);
       if (position === undefined) return undefined;
@@ -279,28 +279,6 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       this.markStale(entry);
       set.catchUp(this.weightChanges, this.weightOfKey);
     }
-  }
-
-  /**
-   * The index of a members array, up to date; undefined the first time a non-frozen array
-   * is seen, so arrays built per request are walked instead of indexed. A frozen array
-   * cannot change; any other is compared with the index's copy (a cheap linear check).
-   */
-  private memberSetFor<M extends BackendMember>(members: readonly M[]): MemberSetIndex<M> | undefined {
-    const frozen = Object.isFrozen(members);
-    const cached = this.memberSets.get(members) as MemberSetIndex<M> | null | undefined;
-    if (cached === undefined && !frozen) {
-      this.memberSets.set(members, null);
-      return undefined;
-    }
-    if (cached && (frozen || cached.matches(members))) {
-      cached.catchUp(this.weightChanges, this.weightOfKey);
-      return cached;
-    }
-    const set = new MemberSetIndex(members, (member) => this.keyOfMember(member), this.weightOfKey, this.weightChanges.version);
-    this.memberSets.set(members, set);
-    this.journaling = true;
-    return set;
   }
 
   private readonly weightOfKey = (key: string): number => {

@@ -6,16 +6,10 @@
  * @module
  */
 import { parseMember, type BackendMember } from './address.js';
-import { MemberSetIndex, WeightJournal } from './member-index.js';
+import { MemberSetCache, WeightJournal } from './member-index.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, heartbeatWeight, pickBackend, type PickOptions } from './selection.js';
 import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
 import { WeightedIndex } from './weighted-index.js';
-
-interface MemberEntry {
-  readonly set: MemberSetIndex<BackendMember>;
-  /** The full rebuild its weights were read at (then kept current through the journal). */
-  generation: number;
-}
 
 /**
  * Picks like `pickBackend(snapshot, members, options)` where `snapshot` is an array the
@@ -28,7 +22,6 @@ export class SnapshotPicker {
   private readonly divisor: number;
   private readonly keyBy: KeyBy;
   private snapshot: readonly ServerStatus[] | undefined;
-  private generation = 0;
   /** The snapshot's weights hold for `validFrom <= now < validUntil`. */
   private validFrom = Infinity;
   private validUntil = -Infinity;
@@ -36,11 +29,11 @@ export class SnapshotPicker {
   /** Snapshot position of each key; a key seen twice forces full rebuilds (`duplicates`). */
   private readonly positionByKey = new Map<string, number>();
   private duplicates = false;
-  /** Keys whose weight changed since the last full rebuild, for the member indexes. */
-  private journal = new WeightJournal();
+  /** Keys whose weight changed, for the member indexes. */
+  private readonly journal = new WeightJournal();
   private serverIndex = new WeightedIndex(1);
-  /** Per members array: its index, or null when seen once (an array used once is walked). */
-  private readonly memberSets = new WeakMap<readonly BackendMember[], MemberEntry | null>();
+  private readonly memberSets = new MemberSetCache();
+  private readonly weightOf = (key: string): number => this.weightByKey.get(key) ?? 0;
 
   /**
    * @param options - the pick options of the pure function (`now` is passed per pick)
@@ -63,7 +56,7 @@ export class SnapshotPicker {
       const total = this.serverIndex.total;
       return total > 0 ? snapshot[this.serverIndex.find(Math.floor(this.random() * total))] : undefined;
     }
-    const set = this.memberSetFor(members);
+    const set = this.memberSets.get(members, this.journal, (member) => this.keyOf(member), this.weightOf);
     if (set === undefined) {
       const live = this.expireAfter === Infinity ? snapshot : snapshot.filter((server) => now - server.lastSeen < this.expireAfter);
       return pickBackend(live, members, { random: this.random, now, staleAfter: this.staleAfter, warmupDivisor: this.divisor, keyBy: this.keyBy });
@@ -83,8 +76,9 @@ export class SnapshotPicker {
     const previous = this.snapshot;
     this.snapshot = snapshot;
     if (inWindow && !this.duplicates && previous?.length === snapshot.length && this.patch(previous, snapshot, now)) return;
-    this.generation++;
-    this.journal = new WeightJournal();
+    // Every key of the old and the new snapshot may have changed weight (a journal that
+    // overflows makes the member indexes re-read every weight, which is what they need).
+    for (const key of this.weightByKey.keys()) this.journal.record(key);
     this.validFrom = now;
     this.validUntil = Infinity;
     this.weightByKey.clear();
@@ -95,6 +89,7 @@ export class SnapshotPicker {
       this.serverIndex.allocate();
       this.place(server, position, now);
     });
+    for (const key of this.weightByKey.keys()) this.journal.record(key);
   }
 
   /** Give `position` to `server`: its weight, its key, and the window the weights hold in. */
@@ -136,27 +131,6 @@ export class SnapshotPicker {
       this.journal.record(serverKey(after.ip, after.port, this.keyBy));
     }
     return true;
-  }
-
-  private memberSetFor<M extends BackendMember>(members: readonly M[]): MemberSetIndex<M> | undefined {
-    const frozen = Object.isFrozen(members);
-    const cached = this.memberSets.get(members);
-    if (cached === undefined && !frozen) {
-      this.memberSets.set(members, null);
-      return undefined;
-    }
-    const weightOf = (key: string): number => this.weightByKey.get(key) ?? 0;
-    if (cached && (frozen || cached.set.matches(members))) {
-      if (cached.generation !== this.generation) {
-        cached.set.reweigh(weightOf, 0);
-        cached.generation = this.generation;
-      }
-      cached.set.catchUp(this.journal, weightOf);
-      return cached.set as MemberSetIndex<M>;
-    }
-    const set = new MemberSetIndex<BackendMember>(members, (member) => this.keyOf(member), weightOf, this.journal.version);
-    this.memberSets.set(members, { set, generation: this.generation });
-    return set as MemberSetIndex<M>;
   }
 
   private keyOf(member: BackendMember): string {
