@@ -1,9 +1,11 @@
 /**
  * The hb.dat format (SPEC 1.6): our lines byte-for-byte, and reading Apache's file.
  *
- * test/fixtures/apache-hb.dat holds lines in exactly the form mod_heartmonitor writes
- * (`%s &ready=%u&busy=%u&lastseen=%u&port=%u\n`); its first line is the one a real httpd
- * 2.4 wrote here (SPEC 2.4). test/fixtures/edge-cases-hb.dat is hand-written: a comment,
+ * test/fixtures/apache-hb.dat was written by a real httpd 2.4.71 (Debian apache2-bin) with
+ * test/fixtures/apache-hb.httpd.conf, inside a private network namespace: 127.0.0.1 is its
+ * own mod_heartbeat (multicast), 127.0.0.2-4 are HTTP heartbeats POSTed to its `heartbeat`
+ * handler from those addresses (one with port=8080); the file was copied unchanged.
+ * test/fixtures/edge-cases-hb.dat is hand-written: a comment,
  * a line without a space, a blank line, missing fields, an upper-case IPv6 address,
  * mixed-case and duplicate keys, an escaped extra field, a CRLF line ending, a lenient
  * `atoi` number, a non-IP host and a last line without a newline.
@@ -52,6 +54,13 @@ describe('formatHeartbeatLine', () => {
 });
 
 describe('parseHeartbeatFile', () => {
+  it('round-trips the file a real httpd wrote, byte for byte', () => {
+    const apache = readFileSync(join(fixtures, 'apache-hb.dat'));
+    const parsed = parseHeartbeatFile(apache, { writtenAt: NOW });
+    assert.deepEqual(parsed.skipped, []);
+    assert.deepEqual(Buffer.from(formatHeartbeatFile(parsed.servers, NOW)), apache);
+  });
+
   it('reads back what we write', () => {
     const servers: ServerStatus[] = [
       { ip: '10.0.0.1', port: 8080, ready: 5, busy: 1, lastSeen: NOW - 3000 },
