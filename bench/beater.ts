@@ -6,9 +6,9 @@
  * Usage: beater.ts <port> <sources> <maxMs>
  * Prints `ready` once bound, starts on a line on stdin, prints `done` at the end.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { sourceAddress } from './lib/sources.js';
+import { bindSources } from './lib/sources.js';
 
 const [port, sources, maxMs] = process.argv.slice(2, 5).map(Number);
 if (port === undefined || sources === undefined || maxMs === undefined || [port, sources, maxMs].some((n) => !Number.isInteger(n) || n <= 0)) {
@@ -16,15 +16,7 @@ if (port === undefined || sources === undefined || maxMs === undefined || [port,
   process.exit(2);
 }
 const TICK_MS = 10;
-const sockets: Socket[] = [];
-for (let i = 0; i < sources; i++) {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind({ address: sourceAddress(i), port: 0 }, () => resolve());
-  });
-  sockets.push(socket);
-}
+const sockets = await bindSources(sources);
 process.stdout.write('ready\n');
 await new Promise((resolve) => process.stdin.once('data', resolve));
 

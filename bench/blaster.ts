@@ -8,10 +8,10 @@
  * Usage: blaster.ts <port> <sources> <count> <maxMs>
  * Sends only to 127.0.0.1 (network-safety rule).
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { finalHeartbeat, sourceAddress } from './lib/sources.js';
+import { bindSources, finalHeartbeat } from './lib/sources.js';
 
 const [port, sources, count, maxMs] = process.argv.slice(2, 6).map(Number);
 if (port === undefined || sources === undefined || count === undefined || maxMs === undefined || [port, sources, count, maxMs].some((n) => !Number.isInteger(n) || n <= 0)) {
@@ -21,15 +21,7 @@ if (port === undefined || sources === undefined || count === undefined || maxMs 
 const TARGET = '127.0.0.1';
 const BATCH = 256;
 
-const sockets: Socket[] = [];
-for (let i = 0; i < sources; i++) {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind({ address: sourceAddress(i), port: 0 }, () => resolve());
-  });
-  sockets.push(socket);
-}
+const sockets = await bindSources(sources);
 const payloads = Array.from({ length: 64 }, (_, k) => Buffer.from(`v=1&ready=${10 + k}&busy=${k % 8}`));
 
 process.stdout.write('ready\n');

@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseHeartbeat } from '../src/index.js';
-
-/** mulberry32: deterministic uniform numbers in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './storage/helpers.js';
 
 const KEYS = ['v', 'V', 'ready', 'READY', 'Ready', 'busy', 'bUsy', 'port', 'Port', 'load', 'x', ''];
 const VALUES = ['1', '0', '75', '2147483647', '2147483648', '-1', '12x', '', '007', '65535', '65536', 'abc', '1.5'];
