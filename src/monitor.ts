@@ -17,6 +17,7 @@ import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
 import { buildMetrics, type HeartMonitorMetrics } from './metrics.js';
+import { MemberSetCache, WeightJournal } from './member-index.js';
 import { serverKey, type ServerStatus } from './server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from './status-page.js';
 import type { HeartbeatStore } from './stores/store.js';
@@ -120,6 +121,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private readonly memberCache = new Map<string, MemberAddress>();
   private readonly memberObjectCache = new WeakMap<object, MemberAddress>();
   private memberWeights = new Float64Array(16);
+  private readonly memberSets = new MemberSetCache();
+  private readonly weightChanges = new WeightJournal();
+  /** Weight changes are journaled once a member index exists to read them. */
+  private journaling = false;
   private socket: HeartbeatSocket | undefined;
   private opening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -283,6 +288,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    * its host (or host and port, with `keyBy: 'ip:port'`) weighs; members of unknown or
    * stale servers are skipped.
    *
+   * Reuse one members array across picks: from its second use (its first when frozen with
+   * `Object.freeze`) a pick costs O(log M) for the draw, plus for an array that is not frozen
+   * a cheap O(M) check that it did not change. A new array per call is walked, O(M).
+   *
    * @param members - URLs, `host:port` strings or `{ host, port }` objects
    * @returns the chosen member itself, or undefined when no member has weight
    */
@@ -370,6 +379,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       entries: () => this.table.values(),
       lookup: (key) => this.table.get(key),
       isFresh: (entry) => this.isFresh(entry),
+      setWeight: (entry, weight) => this.setWeight(entry, weight),
       drawServer: () => this.pickServer(),
       drawMember: (members) => this.pickMember(members),
       entryForMember: (member) => this.entryForMember(member),
@@ -390,6 +400,26 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   }
 
   private pickMember<M extends BackendMember>(members: readonly M[]): M | undefined {
+    const set = this.memberSets.get(members, this.weightChanges, (member) => this.keyOfMember(member), this.weightOfKey);
+    if (set === undefined) return this.walkMembers(members);
+    this.journaling = true;
+    for (;;) {
+      const position = set.draw(this.options.random);
+      if (position === undefined) return undefined;
+      const entry = this.table.get(set.keys[position] as string);
+      if (entry === undefined || this.isFresh(entry)) return members[position];
+      // Turned stale since the last sweep: take it out (journaled) and draw again.
+      this.markStale(entry);
+      set.catchUp(this.weightChanges, this.weightOfKey);
+    }
+  }
+
+  private readonly weightOfKey = (key: string): number => {
+    const entry = this.table.get(key);
+    return entry === undefined ? 0 : this.index.get(entry.slot);
+  };
+
+  private walkMembers<M extends BackendMember>(members: readonly M[]): M | undefined {
     if (this.memberWeights.length < members.length) this.memberWeights = new Float64Array(members.length * 2);
     const weights = this.memberWeights;
     let total = 0;
@@ -414,9 +444,12 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   }
 
   private entryForMember(member: BackendMember): Entry | undefined {
+    return this.table.get(this.keyOfMember(member));
+  }
+
+  private keyOfMember(member: BackendMember): string {
     const address = this.memberAddress(member);
-    const key = this.options.keyBy === 'ip' ? address.host : serverKey(address.host, address.port, this.options.keyBy);
-    return this.table.get(key);
+    return this.options.keyBy === 'ip' ? address.host : serverKey(address.host, address.port, this.options.keyBy);
   }
 
   private memberAddress(member: BackendMember): MemberAddress {
@@ -503,6 +536,11 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     return true;
   }
 
+  private setWeight(entry: Entry, weight: number): void {
+    this.index.set(entry.slot, weight);
+    if (this.journaling) this.weightChanges.record(entry.key);
+  }
+
   private isFresh(entry: Entry): boolean {
     return !entry.stale && this.options.clock.monotonic() - entry.seenAt < this.options.staleAfter;
   }
@@ -510,7 +548,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private markStale(entry: Entry): void {
     if (entry.stale) return;
     entry.stale = true;
-    this.index.set(entry.slot, 0);
+    this.setWeight(entry, 0);
     this.safeEmit('stale', entry.status);
   }
 
@@ -519,6 +557,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.bySlot[entry.slot] = undefined;
     this.balancer.removed(entry);
     this.index.release(entry.slot);
+    if (this.journaling) this.weightChanges.record(entry.key);
     try {
       this.store.delete(entry.key);
     } catch (cause) {

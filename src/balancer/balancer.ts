@@ -53,7 +53,10 @@ export interface BalancedEntry {
 
 /** The monitor's side of the seam. @internal */
 export interface BalancerHost<E extends BalancedEntry> {
-  readonly index: WeightedIndex;
+  /** Read access to effective weights; writes go through {@link BalancerHost.setWeight}. */
+  readonly index: Pick<WeightedIndex, 'get'>;
+  /** Set an entry's effective weight (the monitor also tells its member-set indexes). */
+  setWeight(entry: E, weight: number): void;
   readonly clock: Clock;
   readonly random: () => number;
   readonly keyBy: KeyBy;
@@ -408,7 +411,7 @@ export class Balancer<E extends BalancedEntry> {
 
   private setWeight(entry: E): void {
     if (entry.balance.removed) return;
-    this.host.index.set(entry.slot, this.weight(entry));
+    this.host.setWeight(entry, this.weight(entry));
   }
 
   /** The effective weight of an entry, in index units. */

@@ -11,7 +11,8 @@ import type { BackendMember } from '../address.js';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER, parseHeartbeatFile, type SkippedHeartbeatLine } from '../hb-file.js';
-import { pickBackend, type PickOptions } from '../selection.js';
+import type { PickOptions } from '../selection.js';
+import { SnapshotPicker } from '../snapshot-picker.js';
 import type { ServerStatus } from '../server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from '../validate.js';
 
@@ -80,6 +81,7 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
   private readonly expireAfter: number;
   private readonly clock: Pick<Clock, 'now'>;
   private readonly pickOptions: PickOptions;
+  private readonly picker: SnapshotPicker;
   private view: ServerStatus[] = [];
   private skippedLines: SkippedHeartbeatLine[] = [];
   private signature: FileSignature | undefined;
@@ -101,6 +103,7 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
       ...(options.warmupDivisor === undefined ? {} : { warmupDivisor: expectInteger('warmupDivisor', options.warmupDivisor, 1) }),
       ...(options.keyBy === undefined ? {} : { keyBy: expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const) }),
     };
+    this.picker = new SnapshotPicker(this.pickOptions, this.expireAfter);
   }
 
   /** The read failure currently in effect (cleared by the next good read). */
@@ -133,8 +136,9 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    const servers = this.servers();
-    return members === undefined ? pickBackend(servers, undefined, this.pickOptions) : pickBackend(servers, members, this.pickOptions);
+    this.refreshIfDue();
+    // Indexed, not walked: a pick re-weighs only after a re-read or when a server ages out.
+    return this.picker.pick(this.view, members, this.clock.now());
   }
 
   /** Check the file now, whatever the interval, and re-read it if it changed. */

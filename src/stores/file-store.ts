@@ -154,7 +154,6 @@ export class FileStore implements HeartbeatStore {
     const now = this.clock.now();
     const live: ServerStatus[] = [];
     for (const server of this.table.values()) if (now - server.lastSeen < this.expireAfter) live.push(server);
-    const text = formatHeartbeatFile(live, now);
     const temp = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
     try {
       await mkdir(dirname(this.path), { recursive: true });
@@ -162,7 +161,7 @@ export class FileStore implements HeartbeatStore {
         await this.removeStaleTempFiles();
         this.cleaned = true;
       }
-      await writeFile(temp, text, { flag: 'wx', mode: this.mode });
+      await writeFile(temp, fileChunks(live, now), { flag: 'wx', mode: this.mode });
       await chmod(temp, this.mode);
       await rename(temp, this.path);
     } catch (cause) {
@@ -187,4 +186,12 @@ export class FileStore implements HeartbeatStore {
       if (info !== undefined && now - info.mtimeMs >= STALE_TEMP_AGE_MS) await rm(file, { force: true }).catch(() => undefined);
     }
   }
+}
+
+/** Lines per chunk of a write: formatting 100,000 lines at once blocked the event loop for 100s of ms. */
+const CHUNK_LINES = 1000;
+
+/** The file's text in chunks, each formatted only when writeFile asks for it, so the event loop runs in between. */
+function* fileChunks(servers: readonly ServerStatus[], now: number): Generator<string> {
+  for (let i = 0; i < servers.length; i += CHUNK_LINES) yield formatHeartbeatFile(servers.slice(i, i + CHUNK_LINES), now);
 }

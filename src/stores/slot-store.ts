@@ -8,7 +8,8 @@ import type { BackendMember } from '../address.js';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER } from '../hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, pickBackend, type PickOptions } from '../selection.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, type PickOptions } from '../selection.js';
+import { SnapshotPicker } from '../snapshot-picker.js';
 import type { KeyBy, ServerStatus } from '../server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
 import {
@@ -205,6 +206,7 @@ export class SlotStoreView {
   private readonly words: Int32Array;
   private readonly clock: Pick<Clock, 'now'>;
   private readonly pickOptions: PickOptions;
+  private readonly picker: SnapshotPicker;
   private readonly sequences: Int32Array;
   private readonly records: (ServerStatus | undefined)[];
   private snapshot: ServerStatus[] = [];
@@ -230,6 +232,7 @@ export class SlotStoreView {
       random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
       now: () => this.clock.now(),
     };
+    this.picker = new SnapshotPicker(this.pickOptions);
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
     this.records = new Array<ServerStatus | undefined>(header.maxServers);
@@ -256,8 +259,8 @@ export class SlotStoreView {
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
     // Stale servers weigh 0 in the pure function and expire later than they go stale,
     // so picking from the unfiltered snapshot gives the same result without a copy.
-    const servers = this.current();
-    return members === undefined ? pickBackend(servers, undefined, this.pickOptions) : pickBackend(servers, members, this.pickOptions);
+    // Indexed, not walked: a pick re-weighs only when the writer's generation moved.
+    return this.picker.pick(this.current(), members, this.clock.now());
   }
 
   /** The snapshot, rebuilt when the writer's generation moved since the last one. */

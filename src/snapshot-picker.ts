@@ -1,0 +1,140 @@
+/**
+ * Fast picks from a snapshot of servers (the SlotStore view's, the hb.dat reader's): the
+ * same choices as the pure {@link pickBackend} over that snapshot, from weighted indexes
+ * that are rebuilt only when one of its servers turns stale or expires, and updated in
+ * place where a new snapshot differs from the last one, instead of walked on every pick.
+ * @module
+ */
+import { parseMember, type BackendMember } from './address.js';
+import { MemberSetCache, WeightJournal } from './member-index.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, heartbeatWeight, pickBackend, type PickOptions } from './selection.js';
+import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
+import { WeightedIndex } from './weighted-index.js';
+
+/**
+ * Picks like `pickBackend(snapshot, members, options)` where `snapshot` is an array the
+ * caller replaces (never mutates) when its servers change.
+ * @internal
+ */
+export class SnapshotPicker {
+  private readonly random: () => number;
+  private readonly staleAfter: number;
+  private readonly divisor: number;
+  private readonly keyBy: KeyBy;
+  private snapshot: readonly ServerStatus[] | undefined;
+  /** The snapshot's weights hold for `validFrom <= now < validUntil`. */
+  private validFrom = Infinity;
+  private validUntil = -Infinity;
+  private readonly weightByKey = new Map<string, number>();
+  /** Snapshot position of each key; a key seen twice forces full rebuilds (`duplicates`). */
+  private readonly positionByKey = new Map<string, number>();
+  private duplicates = false;
+  /** Keys whose weight changed, for the member indexes. */
+  private readonly journal = new WeightJournal();
+  private serverIndex = new WeightedIndex(1);
+  private readonly memberSets = new MemberSetCache();
+  private readonly weightOf = (key: string): number => this.weightByKey.get(key) ?? 0;
+
+  /**
+   * @param options - the pick options of the pure function (`now` is passed per pick)
+   * @param expireAfter - servers this old count as absent, as if filtered out first
+   */
+  constructor(
+    options: Omit<PickOptions, 'now'>,
+    private readonly expireAfter = Infinity,
+  ) {
+    this.random = options.random ?? Math.random;
+    this.staleAfter = options.staleAfter ?? DEFAULT_STALE_AFTER;
+    this.divisor = options.warmupDivisor ?? DEFAULT_WARMUP_DIVISOR;
+    this.keyBy = options.keyBy ?? 'ip';
+  }
+
+  /** Pick among all servers of `snapshot` (or among `members`) at wall time `now`. */
+  pick<M extends BackendMember>(snapshot: readonly ServerStatus[], members: readonly M[] | undefined, now: number): ServerStatus | M | undefined {
+    this.update(snapshot, now);
+    if (members === undefined) {
+      const total = this.serverIndex.total;
+      return total > 0 ? snapshot[this.serverIndex.find(Math.floor(this.random() * total))] : undefined;
+    }
+    const set = this.memberSets.get(members, this.journal, (member) => this.keyOf(member), this.weightOf);
+    if (set === undefined) {
+      const live = this.expireAfter === Infinity ? snapshot : snapshot.filter((server) => now - server.lastSeen < this.expireAfter);
+      return pickBackend(live, members, { random: this.random, now, staleAfter: this.staleAfter, warmupDivisor: this.divisor, keyBy: this.keyBy });
+    }
+    const position = set.draw(this.random);
+    return position === undefined ? undefined : members[position];
+  }
+
+  /**
+   * Re-weigh when the snapshot was replaced (only the positions whose server object
+   * changed, when the length is the same), or fully when a server crossed
+   * staleAfter/expireAfter or the clock went back.
+   */
+  private update(snapshot: readonly ServerStatus[], now: number): void {
+    const inWindow = now >= this.validFrom && now < this.validUntil;
+    if (snapshot === this.snapshot && inWindow) return;
+    const previous = this.snapshot;
+    this.snapshot = snapshot;
+    if (inWindow && !this.duplicates && previous?.length === snapshot.length && this.patch(previous, snapshot, now)) return;
+    // Every key of the old and the new snapshot may have changed weight (a journal that
+    // overflows makes the member indexes re-read every weight, which is what they need).
+    for (const key of this.weightByKey.keys()) this.journal.record(key);
+    this.validFrom = now;
+    this.validUntil = Infinity;
+    this.weightByKey.clear();
+    this.positionByKey.clear();
+    this.duplicates = false;
+    this.serverIndex = new WeightedIndex(Math.max(1, snapshot.length));
+    snapshot.forEach((server, position) => {
+      this.serverIndex.allocate();
+      this.place(server, position, now);
+    });
+    for (const key of this.weightByKey.keys()) this.journal.record(key);
+  }
+
+  /** Give `position` to `server`: its weight, its key, and the window the weights hold in. */
+  private place(server: ServerStatus, position: number, now: number): void {
+    const age = now - server.lastSeen;
+    if (age >= this.expireAfter) {
+      this.serverIndex.set(position, 0);
+      return;
+    }
+    this.validUntil = Math.min(this.validUntil, server.lastSeen + this.expireAfter);
+    const weight = age >= this.staleAfter ? 0 : heartbeatWeight(server, this.divisor);
+    if (weight > 0) this.validUntil = Math.min(this.validUntil, server.lastSeen + this.staleAfter);
+    this.serverIndex.set(position, weight);
+    const key = serverKey(server.ip, server.port, this.keyBy);
+    const known = this.positionByKey.get(key);
+    // As in the pure function, a later server with the same key replaces an earlier one;
+    // rather than track that order through patches, such snapshots are always rebuilt.
+    if (known !== undefined && known !== position) this.duplicates = true;
+    if (known === undefined || known <= position) {
+      this.positionByKey.set(key, position);
+      this.weightByKey.set(key, weight);
+    }
+  }
+
+  /** Apply the positions whose server changed; false when a full rebuild is needed instead. */
+  private patch(previous: readonly ServerStatus[], snapshot: readonly ServerStatus[], now: number): boolean {
+    for (let position = 0; position < snapshot.length; position++) {
+      const before = previous[position] as ServerStatus;
+      const after = snapshot[position] as ServerStatus;
+      if (before === after) continue;
+      const oldKey = serverKey(before.ip, before.port, this.keyBy);
+      if (this.positionByKey.get(oldKey) === position) {
+        this.positionByKey.delete(oldKey);
+        this.weightByKey.delete(oldKey);
+        this.journal.record(oldKey);
+      }
+      this.place(after, position, now);
+      if (this.duplicates) return false;
+      this.journal.record(serverKey(after.ip, after.port, this.keyBy));
+    }
+    return true;
+  }
+
+  private keyOf(member: BackendMember): string {
+    const { host, port } = parseMember(member);
+    return this.keyBy === 'ip' ? host : serverKey(host, port, this.keyBy);
+  }
+}
