@@ -30,3 +30,8 @@ export {
   ListenerError,
 } from './errors.js';
 export type { HeartMonitorErrorCode } from './errors.js';
+export { createSourceFilter } from './allowlist.js';
+export type { AllowOption, SourceFilter } from './allowlist.js';
+export { signHeartbeat, verifyHeartbeatSignature, DEFAULT_MAX_SKEW, TIMESTAMP_FIELD, SIGNATURE_FIELD } from './signature.js';
+export type { HeartbeatSecret, HeartbeatSecrets, SignatureCheck } from './signature.js';
+export type { RefusalCode, RejectedHeartbeatInfo } from './monitor.js';

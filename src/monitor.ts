@@ -14,6 +14,7 @@ import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type Reso
 import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
 import { heartbeatWeight } from './selection.js';
 import { serverKey, type ServerStatus } from './server-status.js';
+import { TIMESTAMP_FIELD, verifyHeartbeatSignature } from './signature.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { WeightedIndex } from './weighted-index.js';
 
@@ -35,6 +36,19 @@ export interface MalformedHeartbeat {
   readonly message: string;
 }
 
+/** Why a well-formed heartbeat was refused (see the `allow` and `secret` options). */
+export type RefusalCode = 'not-allowed' | 'unsigned' | 'bad-signature' | 'skew' | 'replay';
+
+/** Payload of the `rejected` event: a heartbeat refused by the allowlist or the signature check. */
+export interface RejectedHeartbeatInfo {
+  /** Sender. */
+  readonly from: HeartbeatSource;
+  /** Machine-readable cause. */
+  readonly code: RefusalCode;
+  /** Human-readable reason. */
+  readonly reason: string;
+}
+
 /** Counters since the monitor was created; `received = accepted + malformed + rejected`. */
 export interface HeartMonitorStats {
   /** Messages seen (datagrams, HTTP bodies, ingest calls). */
@@ -43,7 +57,7 @@ export interface HeartMonitorStats {
   readonly accepted: number;
   /** Messages that failed parsing. */
   readonly malformed: number;
-  /** Well-formed messages refused (e.g. the store was full). */
+  /** Messages refused: source not allowed, bad or missing signature, replay, or the store was full. */
   readonly rejected: number;
   /** Servers in the table now. */
   readonly servers: number;
@@ -65,6 +79,8 @@ export interface HeartMonitorEvents {
   remove: [server: ServerStatus];
   /** A datagram or body was dropped. */
   malformed: [info: MalformedHeartbeat];
+  /** A heartbeat was refused by `allow` or `secret` (never stored). */
+  rejected: [info: RejectedHeartbeatInfo];
   /** A socket, store or listener fault; the monitor keeps running. */
   error: [error: Error];
   /** `close()` finished. */
@@ -78,6 +94,8 @@ interface Entry {
   /** Monotonic time of the last heartbeat. */
   seenAt: number;
   stale: boolean;
+  /** `ts` of the last signed heartbeat accepted (replay protection). */
+  signedAt: number;
 }
 
 const SWEEP_MIN_MS = 10;
@@ -123,7 +141,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     super();
     this.options = resolveOptions(options);
     this.store = options.store ?? createDefaultStore(this.options);
-    this.drops = new DropReporter(this.options.reportInterval, this.options.clock.monotonic, ({ dropped, lastDropped }) => {
+    this.drops = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
     });
     this.startTimers();
@@ -316,6 +334,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
 
   private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): boolean {
     this.counts.received++;
+    const { sourceFilter, secrets } = this.options;
+    if (sourceFilter !== undefined && !sourceFilter.allows(ip)) return this.refuse(from, 'not-allowed', `source ${ip} is not allowed`);
     const parsed = parseHeartbeat(message, { maxMessageBytes: this.options.maxMessageBytes });
     if (!parsed.ok) {
       this.counts.malformed++;
@@ -323,11 +343,28 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason: parsed.reason, message: text });
       return false;
     }
-    return this.apply(ip, parsed);
+    if (secrets === undefined) return this.apply(ip, parsed, undefined, from);
+    const check = verifyHeartbeatSignature(message, secrets, parsed.fields[TIMESTAMP_FIELD]);
+    if (!check.ok) return this.refuse(from, check.code, check.reason);
+    const skew = check.timestamp - this.options.clock.now();
+    if (Math.abs(skew) > this.options.maxSkew) {
+      return this.refuse(from, 'skew', `\`ts\` is ${skew} ms off this monitor's clock (maxSkew ${this.options.maxSkew} ms)`);
+    }
+    return this.apply(ip, parsed, check.timestamp, from);
   }
 
-  private apply(ip: string, heartbeat: ParsedHeartbeat): boolean {
+  private refuse(from: HeartbeatSource, code: RefusalCode, reason: string): false {
+    this.counts.rejected++;
+    this.safeEmit('rejected', { from: { address: from.address, port: from.port }, code, reason });
+    return false;
+  }
+
+  private apply(ip: string, heartbeat: ParsedHeartbeat, signedAt: number | undefined, from: HeartbeatSource): boolean {
     const key = serverKey(ip, heartbeat.port, this.options.keyBy);
+    let entry = this.table.get(key);
+    if (signedAt !== undefined && entry !== undefined && signedAt <= entry.signedAt) {
+      return this.refuse(from, 'replay', `\`ts\` ${signedAt} is not newer than the last accepted from ${key} (${entry.signedAt})`);
+    }
     const hasFields = Object.keys(heartbeat.fields).length > 0;
     const status: ServerStatus = Object.freeze({
       ip,
@@ -337,7 +374,6 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       lastSeen: this.options.clock.now(),
       ...(hasFields ? { fields: Object.freeze({ ...heartbeat.fields }) } : {}),
     });
-    let entry = this.table.get(key);
     let stored: boolean;
     try {
       stored = this.store.put(status, key);
@@ -353,13 +389,14 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     }
     const isNew = entry === undefined;
     if (entry === undefined) {
-      entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false };
+      entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false, signedAt: -Infinity };
       this.table.set(key, entry);
       this.bySlot[entry.slot] = entry;
     }
     entry.status = status;
     entry.seenAt = this.options.clock.monotonic();
     entry.stale = false;
+    if (signedAt !== undefined) entry.signedAt = signedAt;
     this.index.set(entry.slot, heartbeatWeight(status, this.options.warmupDivisor));
     this.counts.accepted++;
     if (isNew) this.safeEmit('add', status);
