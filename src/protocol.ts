@@ -46,7 +46,7 @@ export interface ParseHeartbeatOptions {
 }
 
 const KNOWN_KEYS = new Set(['v', 'ready', 'busy', 'port']);
-const DECIMAL = /^[0-9]{1,10}$/;
+const DECIMAL = /^[0-9]+$/;
 const utf8 = new TextDecoder('utf-8');
 
 /**
@@ -138,7 +138,10 @@ function reject(reason: string): RejectedHeartbeat {
 
 function toInteger(text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined || !DECIMAL.test(text)) return undefined;
-  const value = Number(text);
+  // Zero padding is still a decimal integer; more than 10 significant digits never fits.
+  const digits = text.replace(/^0+(?=[0-9])/, '');
+  if (digits.length > 10) return undefined;
+  const value = Number(digits);
   return value >= min && value <= max ? value : undefined;
 }
 
