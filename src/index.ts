@@ -20,6 +20,12 @@ export type { Clock } from './clock.js';
 export { MemoryStore, DEFAULT_MEMORY_MAX_SERVERS } from './stores/memory-store.js';
 export type { MemoryStoreOptions } from './stores/memory-store.js';
 export type { HeartbeatStore } from './stores/store.js';
+export { FileStore, DEFAULT_FILE_MODE } from './stores/file-store.js';
+export type { FileStoreOptions } from './stores/file-store.js';
+export { HeartbeatFileReader, DEFAULT_CHECK_INTERVAL } from './stores/file-reader.js';
+export type { HeartbeatFileReaderOptions, HeartbeatFileReaderEvents } from './stores/file-reader.js';
+export { readHeartbeatFile, parseHeartbeatFile, formatHeartbeatLine, formatHeartbeatFile, DEFAULT_FILE_EXPIRE_AFTER } from './hb-file.js';
+export type { HeartbeatFileContents, ParseHeartbeatFileOptions, SkippedHeartbeatLine } from './hb-file.js';
 export {
   HeartMonitorError,
   ListenError,

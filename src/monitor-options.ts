@@ -3,6 +3,7 @@
  * validation, kept apart from the monitor's runtime logic.
  * @module
  */
+import { resolve } from 'node:path';
 import { parseSocketAddress, type SocketAddress } from './address.js';
 import { createSourceFilter, type AllowOption, type SourceFilter } from './allowlist.js';
 import { systemClock, type Clock } from './clock.js';
@@ -10,6 +11,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './selection.js';
 import { DEFAULT_MAX_SKEW, normalizeSecrets, type HeartbeatSecrets } from './signature.js';
 import type { KeyBy } from './server-status.js';
+import { FileStore } from './stores/file-store.js';
 import { MemoryStore } from './stores/memory-store.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from './validate.js';
@@ -202,8 +204,10 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
  * @internal
  */
 export function createDefaultStore(options: ResolvedOptions): HeartbeatStore {
-  // File and slot storage arrive with their own modules; memory serves every value until then.
-  return new MemoryStore(options.maxServers === 0 ? {} : { maxServers: options.maxServers });
+  if (options.maxServers === 0) {
+    return new FileStore({ path: resolve(options.root, options.storage), expireAfter: options.expireAfter, clock: options.clock });
+  }
+  return new MemoryStore({ maxServers: options.maxServers });
 }
 
 function checkClock(clock: Clock): Clock {

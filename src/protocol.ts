@@ -69,16 +69,7 @@ export function parseHeartbeat(message: string | Uint8Array, options: ParseHeart
   // Apache stops at a NUL (C string); silently cutting there would hide a corrupt sender.
   if (bytes.includes(0)) return reject('message contains a NUL byte');
 
-  const table = new Map<string, string>();
-  // latin1 maps each byte to one char, so splitting cannot break a multi-byte sequence.
-  for (const piece of bytes.toString('latin1').split('&')) {
-    if (piece === '') continue;
-    const eq = piece.indexOf('=');
-    const rawKey = eq === -1 ? piece : piece.slice(0, eq);
-    const rawValue = eq === -1 ? '1' : piece.slice(eq + 1);
-    table.set(unescape(rawKey).toLowerCase(), unescape(rawValue));
-  }
-
+  const table = parseFieldTable(bytes.toString('latin1'));
   for (const key of ['v', 'ready', 'busy'] as const) {
     if (!table.has(key)) return reject(`missing \`${key}\``);
   }
@@ -132,11 +123,33 @@ export function formatHeartbeat(heartbeat: HeartbeatFields): string {
   return text;
 }
 
+/**
+ * Split `key=value&key=value` text the way Apache's `argstr_to_table` does: empty pieces
+ * skipped, a piece without `=` has the value `1`, keys and values %XX-unescaped, keys
+ * lower-cased, later duplicates win. Shared by the wire format and hb.dat lines.
+ *
+ * @param latin1 - the bytes as latin1 text (one char per byte)
+ * @internal
+ */
+export function parseFieldTable(latin1: string): Map<string, string> {
+  const table = new Map<string, string>();
+  // latin1 maps each byte to one char, so splitting cannot break a multi-byte sequence.
+  for (const piece of latin1.split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    const rawKey = eq === -1 ? piece : piece.slice(0, eq);
+    const rawValue = eq === -1 ? '1' : piece.slice(eq + 1);
+    table.set(unescape(rawKey).toLowerCase(), unescape(rawValue));
+  }
+  return table;
+}
+
 function reject(reason: string): RejectedHeartbeat {
   return { ok: false, reason };
 }
 
-function toInteger(text: string | undefined, min: number, max: number): number | undefined {
+/** A decimal integer in [min, max], or undefined (strict `atoi`). @internal */
+export function toInteger(text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined || !DECIMAL.test(text)) return undefined;
   // Zero padding is still a decimal integer; more than 10 significant digits never fits.
   const digits = text.replace(/^0+(?=[0-9])/, '');
@@ -145,7 +158,8 @@ function toInteger(text: string | undefined, min: number, max: number): number |
   return value >= min && value <= max ? value : undefined;
 }
 
-function badNumber(key: string, value: string | undefined, min: number, max: number): string {
+/** Reason text for a field that is not a decimal integer in range. @internal */
+export function badNumber(key: string, value: string | undefined, min: number, max: number): string {
   const shown = JSON.stringify(value ?? '');
   return `\`${key}\` must be a decimal integer in ${min}..${max}, got ${shown.length > 40 ? `${shown.slice(0, 37)}..."` : shown}`;
 }

@@ -1,0 +1,187 @@
+/**
+ * FileStore: the table in memory, written as Apache's hb.dat (SPEC 1.6) so that
+ * mod_lbmethod_heartbeat, our {@link HeartbeatFileReader} or any other process can read it.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Clock } from '../clock.js';
+import { StoreError } from '../errors.js';
+import { DEFAULT_FILE_EXPIRE_AFTER, formatHeartbeatFile } from '../hb-file.js';
+import type { ServerStatus } from '../server-status.js';
+import { expectInteger, expectNumber, expectString, show } from '../validate.js';
+import { DEFAULT_MEMORY_MAX_SERVERS } from './memory-store.js';
+import { HeartbeatFileReader, type HeartbeatFileReaderOptions } from './file-reader.js';
+import type { HeartbeatStore } from './store.js';
+
+/** Apache's file mode for hb.dat: read-only for everyone. */
+export const DEFAULT_FILE_MODE = 0o444;
+/** A temp file older than this at start-up was left by a crashed writer. */
+const STALE_TEMP_AGE_MS = 10_000;
+/** `<name>.tmp.XXXXXX`, the shape apr_file_mktemp gives and we give. */
+const TEMP_SUFFIX = /^\.tmp\.[A-Za-z0-9_-]{6}$/;
+
+/** Options of {@link FileStore}. */
+export interface FileStoreOptions {
+  /** The hb.dat path (`HeartbeatStorage`); a relative path resolves against the cwd now. */
+  readonly path: string;
+  /**
+   * Most servers held at once; heartbeats of further new servers are refused.
+   * @default 100000
+   */
+  readonly maxServers?: number;
+  /**
+   * Servers whose last heartbeat is this many ms old are left out of the file.
+   * @default 30000
+   */
+  readonly expireAfter?: number;
+  /**
+   * File mode of the written file (applied with chmod, so the umask does not narrow it).
+   * @default 0o444
+   */
+  readonly mode?: number;
+  /**
+   * Wall clock for `lastseen` (inject a fake one in tests).
+   * @default Date.now
+   */
+  readonly clock?: Pick<Clock, 'now'>;
+}
+
+/**
+ * Keeps servers in memory and writes them as hb.dat on every `flush()` (the monitor calls
+ * it every `flushInterval`) and on `close()`. Each write goes to `<path>.tmp.XXXXXX` in the
+ * same directory, gets mode 0444 and is renamed over `<path>`, so a reader sees the old
+ * file or the new one, never a partial one. Writes never overlap: a flush requested
+ * during a write runs after it, with the newest table. A failed write rejects with a
+ * {@link StoreError} naming the path and cause and leaves no temp file behind; the next
+ * flush retries.
+ *
+ * @example
+ * ```ts
+ * const monitor = new HeartMonitor({ listen: '239.0.0.1:27999', store: new FileStore({ path: '/run/hb/hb.dat' }) });
+ * ```
+ */
+export class FileStore implements HeartbeatStore {
+  /** Absolute path of the hb.dat file. */
+  readonly path: string;
+  /** Capacity in servers. */
+  readonly maxServers: number;
+  /** Servers older than this many ms are not written. */
+  readonly expireAfter: number;
+  private readonly mode: number;
+  private readonly clock: Pick<Clock, 'now'>;
+  private readonly table = new Map<string, ServerStatus>();
+  private writing: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+  private cleaned = false;
+
+  /** @param options - path and limits; invalid values throw TypeError/RangeError */
+  constructor(options: FileStoreOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object with a \`path\`, got ${show(options)}`);
+    this.path = resolve(expectString('path', options.path));
+    this.maxServers = expectInteger('maxServers', options.maxServers ?? DEFAULT_MEMORY_MAX_SERVERS, 1);
+    this.expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
+    this.mode = expectInteger('mode', options.mode ?? DEFAULT_FILE_MODE, 0, 0o777);
+    this.clock = options.clock ?? { now: Date.now };
+  }
+
+  /**
+   * A reader of an hb.dat for another process (or this one): `servers()` and
+   * `pickBackend(members?)`, re-reading the file only when it changed.
+   *
+   * @param path - the hb.dat to read
+   * @param options - check interval, selection parameters, error callback
+   */
+  static open(path: string, options: Omit<HeartbeatFileReaderOptions, 'path'> = {}): HeartbeatFileReader {
+    return new HeartbeatFileReader({ ...options, path });
+  }
+
+  /** Number of servers held in memory. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** {@inheritDoc HeartbeatStore.put} */
+  put(server: ServerStatus, key: string = server.ip): boolean {
+    if (!this.table.has(key) && this.table.size >= this.maxServers) return false;
+    this.table.set(key, server);
+    return true;
+  }
+
+  /** {@inheritDoc HeartbeatStore.delete} */
+  delete(key: string): boolean {
+    return this.table.delete(key);
+  }
+
+  /** {@inheritDoc HeartbeatStore.servers} */
+  servers(): ServerStatus[] {
+    return [...this.table.values()];
+  }
+
+  /**
+   * Write the table to the file now (or right after the write in progress).
+   * @throws StoreError naming the path and the cause (ENOTDIR, EACCES, ENOSPC…)
+   */
+  flush(): Promise<void> {
+    // Callers arriving while a write is queued share it: it snapshots the table when it starts.
+    if (this.queued !== undefined) return this.queued;
+    const previous = this.writing;
+    const next = (async (): Promise<void> => {
+      await previous?.catch(() => undefined);
+      this.queued = undefined;
+      await this.write();
+    })();
+    this.queued = next;
+    this.writing = next;
+    void next.then(
+      () => this.settle(next),
+      () => this.settle(next),
+    );
+    return next;
+  }
+
+  /** Write a final time and wait for it; the store may be used again afterwards. */
+  close(): Promise<void> {
+    return this.flush();
+  }
+
+  private settle(done: Promise<void>): void {
+    if (this.writing === done) this.writing = undefined;
+  }
+
+  private async write(): Promise<void> {
+    const now = this.clock.now();
+    const live: ServerStatus[] = [];
+    for (const server of this.table.values()) if (now - server.lastSeen < this.expireAfter) live.push(server);
+    const text = formatHeartbeatFile(live, now);
+    const temp = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
+    try {
+      await mkdir(dirname(this.path), { recursive: true });
+      if (!this.cleaned) {
+        await this.removeStaleTempFiles();
+        this.cleaned = true;
+      }
+      await writeFile(temp, text, { flag: 'wx', mode: this.mode });
+      await chmod(temp, this.mode);
+      await rename(temp, this.path);
+    } catch (cause) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw new StoreError(`Cannot write heartbeat file ${this.path}`, { cause, path: this.path });
+    }
+  }
+
+  /** Temp files of a writer that crashed between create and rename would pile up otherwise. */
+  private async removeStaleTempFiles(): Promise<void> {
+    const directory = dirname(this.path);
+    const name = basename(this.path);
+    const now = Date.now();
+    for (const entry of await readdir(directory)) {
+      if (!entry.startsWith(name) || !TEMP_SUFFIX.test(entry.slice(name.length))) continue;
+      const file = join(directory, entry);
+      // A young temp file may belong to another live writer; only old ones are debris.
+      const info = await stat(file).catch(() => undefined);
+      if (info !== undefined && now - info.mtimeMs >= STALE_TEMP_AGE_MS) await rm(file, { force: true });
+    }
+  }
+}
