@@ -12,7 +12,9 @@ export type HeartMonitorErrorCode =
   | 'HM_SOCKET_ERROR'
   | 'HM_STORE_FULL'
   | 'HM_STORE_ERROR'
-  | 'HM_LISTENER_ERROR';
+  | 'HM_LISTENER_ERROR'
+  | 'HM_STATUS_FAILED'
+  | 'HM_SEND_FAILED';
 
 /** Base class of the runtime errors the library emits or rejects with. */
 export class HeartMonitorError extends Error {
@@ -115,6 +117,18 @@ export class ListenerError extends HeartMonitorError {
   constructor(event: string, cause: unknown) {
     super(`A listener for "${event}" threw: ${describeCause(cause)}`, 'HM_LISTENER_ERROR', { cause });
     this.event = event;
+  }
+}
+
+/** A {@link HeartbeatSender} skipped a beat: `status()` failed or a datagram could not be sent. */
+export class SenderError extends HeartMonitorError {
+  /**
+   * @param message - what failed
+   * @param code - `HM_STATUS_FAILED` (status() threw, rejected or returned bad counts) or `HM_SEND_FAILED`
+   * @param cause - the underlying error, when there is one
+   */
+  constructor(message: string, code: 'HM_STATUS_FAILED' | 'HM_SEND_FAILED', cause?: unknown) {
+    super(cause === undefined ? message : `${message}: ${describeCause(cause)}`, code, cause === undefined ? undefined : { cause });
   }
 }
 

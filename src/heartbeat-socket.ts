@@ -94,8 +94,11 @@ function bind(socket: Socket, address: SocketAddress): Promise<void> {
   });
 }
 
-/** IPv6 memberships take an interface by scope: accept a bare name (`lo`) as `::%lo`. */
-function interfaceFor(address: SocketAddress, iface: string | undefined): string | undefined {
+/**
+ * IPv6 memberships take an interface by scope: accept a bare name (`lo`) as `::%lo`.
+ * @internal
+ */
+export function interfaceFor(address: SocketAddress, iface: string | undefined): string | undefined {
   if (iface === undefined || address.family === 4 || iface.includes(':')) return iface;
   return `::%${iface}`;
 }

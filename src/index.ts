@@ -34,8 +34,14 @@ export {
   StoreFullError,
   StoreError,
   ListenerError,
+  SenderError,
 } from './errors.js';
 export type { HeartMonitorErrorCode } from './errors.js';
+export { HeartbeatSender } from './sender.js';
+export type { HeartbeatSenderOptions, HeartbeatSenderEvents, HeartbeatStatus } from './sender.js';
+export { trackServerLoad } from './server-load.js';
+export type { ServerLoad, ServerLoadOptions } from './server-load.js';
+export type { HttpHandler, HttpHandlerOptions } from './http-handler.js';
 export { createSourceFilter } from './allowlist.js';
 export type { AllowOption, SourceFilter } from './allowlist.js';
 export { signHeartbeat, verifyHeartbeatSignature, DEFAULT_MAX_SKEW, TIMESTAMP_FIELD, SIGNATURE_FIELD } from './signature.js';

@@ -8,6 +8,7 @@ import type { RemoteInfo } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
 import { DropReporter } from './drop-reporter.js';
+import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from './http-handler.js';
 import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from './errors.js';
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
@@ -98,6 +99,8 @@ interface Entry {
   signedAt: number;
 }
 
+const ACCEPTED: IngestOutcome = { ok: true };
+const STORE_FULL: IngestOutcome = { ok: false, malformed: false, reason: 'the store is full: heartbeat of a new server refused' };
 const SWEEP_MIN_MS = 10;
 const SWEEP_MAX_MS = 1000;
 const MEMBER_CACHE_LIMIT = 10_000;
@@ -226,7 +229,35 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    * @returns true when the heartbeat was accepted into the table
    */
   ingest(message: string | Uint8Array, from: HeartbeatSource): boolean {
+    return this.accept(message, canonicalHost(from.address), from).ok;
+  }
+
+  /**
+   * Like {@link HeartMonitor.ingest}, but says why a message was refused.
+   * @internal
+   */
+  ingestWithReason(message: string | Uint8Array, from: HeartbeatSource): IngestOutcome {
     return this.accept(message, canonicalHost(from.address), from);
+  }
+
+  /**
+   * Count and report a message dropped before it could be parsed (e.g. an oversized HTTP
+   * body that was never read in full).
+   * @internal
+   */
+  dropMalformed(from: HeartbeatSource, reason: string, message: string): void {
+    this.counts.received++;
+    this.reportMalformed(from, reason, message);
+  }
+
+  /**
+   * A `(req, res)` listener that accepts heartbeats POSTed over HTTP, like
+   * mod_heartmonitor's `heartbeat` handler (SPEC 1.3): `http.createServer(monitor.httpHandler())`.
+   *
+   * @param options - see {@link HttpHandlerOptions}
+   */
+  httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
+    return createHttpHandler(this, { maxBodyBytes: this.options.maxMessageBytes, ...options });
   }
 
   /** A snapshot of the live table (fresh and stale servers). */
@@ -332,16 +363,14 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     }
   }
 
-  private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): boolean {
+  private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): IngestOutcome {
     this.counts.received++;
     const { sourceFilter, secrets } = this.options;
     if (sourceFilter !== undefined && !sourceFilter.allows(ip)) return this.refuse(from, 'not-allowed', `source ${ip} is not allowed`);
     const parsed = parseHeartbeat(message, { maxMessageBytes: this.options.maxMessageBytes });
     if (!parsed.ok) {
-      this.counts.malformed++;
-      const text = typeof message === 'string' ? message : Buffer.from(message).toString('utf8');
-      this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason: parsed.reason, message: text });
-      return false;
+      this.reportMalformed(from, parsed.reason, typeof message === 'string' ? message : Buffer.from(message).toString('utf8'));
+      return { ok: false, malformed: true, reason: parsed.reason };
     }
     if (secrets === undefined) return this.apply(ip, parsed, undefined, from);
     const check = verifyHeartbeatSignature(message, secrets, parsed.fields[TIMESTAMP_FIELD]);
@@ -353,13 +382,18 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     return this.apply(ip, parsed, check.timestamp, from);
   }
 
-  private refuse(from: HeartbeatSource, code: RefusalCode, reason: string): false {
-    this.counts.rejected++;
-    this.safeEmit('rejected', { from: { address: from.address, port: from.port }, code, reason });
-    return false;
+  private reportMalformed(from: HeartbeatSource, reason: string, message: string): void {
+    this.counts.malformed++;
+    this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason, message });
   }
 
-  private apply(ip: string, heartbeat: ParsedHeartbeat, signedAt: number | undefined, from: HeartbeatSource): boolean {
+  private refuse(from: HeartbeatSource, code: RefusalCode, reason: string): IngestOutcome {
+    this.counts.rejected++;
+    this.safeEmit('rejected', { from: { address: from.address, port: from.port }, code, reason });
+    return { ok: false, malformed: false, reason, code };
+  }
+
+  private apply(ip: string, heartbeat: ParsedHeartbeat, signedAt: number | undefined, from: HeartbeatSource): IngestOutcome {
     const key = serverKey(ip, heartbeat.port, this.options.keyBy);
     let entry = this.table.get(key);
     if (signedAt !== undefined && entry !== undefined && signedAt <= entry.signedAt) {
@@ -385,7 +419,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     if (!stored && entry === undefined) {
       this.counts.rejected++;
       this.drops.drop(key);
-      return false;
+      return STORE_FULL;
     }
     const isNew = entry === undefined;
     if (entry === undefined) {
@@ -401,7 +435,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.counts.accepted++;
     if (isNew) this.safeEmit('add', status);
     this.safeEmit('update', status);
-    return true;
+    return ACCEPTED;
   }
 
   private isFresh(entry: Entry): boolean {

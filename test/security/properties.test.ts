@@ -121,7 +121,7 @@ const serverArb = fc.record({
   busy: fc.oneof(fc.constant(0), fc.nat({ max: 50 })),
   lastSeen: fc.integer({ min: NOW - 40_000, max: NOW }),
 });
-const tableArb = fc.uniqueArray(serverArb, { selector: (s) => s.ip, maxLength: hosts.length });
+const tableArb: fc.Arbitrary<ServerStatus[]> = fc.uniqueArray(serverArb, { selector: (s) => s.ip, maxLength: hosts.length });
 const randomArb = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
 const weight = (s: ServerStatus): number => (s.busy === 0 && s.ready > 0 ? Math.floor(s.ready / 4) : s.ready);
 const usable = (s: ServerStatus): boolean => NOW - s.lastSeen < 10_000 && weight(s) > 0;

@@ -1,0 +1,83 @@
+// Shared test helpers for the sender, HTTP handler, CLI and example tests.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { request, type IncomingMessage } from 'node:http';
+
+/** Resolve once `predicate()` is true; reject after `timeoutMs` naming `what`. */
+export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** An HTTP response read in full. */
+export interface HttpResult {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** Send one HTTP request to a loopback server and read the whole answer. */
+export async function httpRequest(
+  url: string,
+  options: { method?: string; body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<HttpResult> {
+  const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false });
+  req.end(options.body);
+  const [res] = (await once(req, 'response')) as [IncomingMessage];
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+}
+
+/** A child process with its output collected as it arrives. */
+export interface RunningChild {
+  readonly child: ChildProcessWithoutNullStreams;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+  /** Wait until stdout matches `pattern`; returns the match. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Stop it by its PID (SIGTERM, then SIGKILL after a grace period). */
+  stop(): Promise<number | string>;
+}
+
+/** Start `node <args>` and collect its output. */
+export function startNode(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunningChild {
+  const child = spawn(process.execPath, args, { cwd: options.cwd ?? process.cwd(), env: { ...process.env, ...options.env }, stdio: 'pipe' });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (err += text));
+  const exited = new Promise<number | string>((resolve) => child.on('close', (code, signal) => resolve(code ?? signal ?? -1)));
+  let status: number | string | undefined;
+  void exited.then((value) => (status = value));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async waitForOutput(pattern, timeoutMs = 10_000) {
+      await waitFor(() => pattern.test(out) || status !== undefined, `output ${String(pattern)}`, timeoutMs).catch((error: Error) => {
+        throw new Error(`${error.message}\nstdout:\n${out}\nstderr:\n${err}`);
+      });
+      const match = pattern.exec(out);
+      if (match === null) throw new Error(`process exited (${String(status)}) before printing ${String(pattern)}\nstdout:\n${out}\nstderr:\n${err}`);
+      return match;
+    },
+    async stop() {
+      if (status === undefined && child.pid !== undefined) {
+        process.kill(child.pid, 'SIGTERM');
+        const timer = setTimeout(() => {
+          if (status === undefined && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+        }, 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      return exited;
+    },
+  };
+}
