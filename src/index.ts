@@ -26,6 +26,8 @@ export { HeartbeatFileReader, DEFAULT_CHECK_INTERVAL } from './stores/file-reade
 export type { HeartbeatFileReaderOptions, HeartbeatFileReaderEvents } from './stores/file-reader.js';
 export { readHeartbeatFile, parseHeartbeatFile, formatHeartbeatLine, formatHeartbeatFile, DEFAULT_FILE_EXPIRE_AFTER } from './hb-file.js';
 export type { HeartbeatFileContents, ParseHeartbeatFileOptions, SkippedHeartbeatLine } from './hb-file.js';
+export { SlotStore, SlotStoreView, DEFAULT_SLOT_COUNT, SLOT_BYTES } from './stores/slot-store.js';
+export type { SlotStoreOptions, SlotStoreViewOptions } from './stores/slot-store.js';
 export {
   HeartMonitorError,
   ListenError,

@@ -12,7 +12,7 @@ import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './selection.js';
 import { DEFAULT_MAX_SKEW, normalizeSecrets, type HeartbeatSecrets } from './signature.js';
 import type { KeyBy } from './server-status.js';
 import { FileStore } from './stores/file-store.js';
-import { MemoryStore } from './stores/memory-store.js';
+import { SlotStore } from './stores/slot-store.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from './validate.js';
 
@@ -200,14 +200,22 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
 }
 
 /**
- * The store `maxServers`/`storage` select when no `store` is given.
+ * The store `maxServers`/`storage` select when no `store` is given (SPEC 1.5): 0 → a
+ * FileStore at `storage` resolved against `root`; 10 or more → a SlotStore with that many
+ * slots, carrying the monitor's selection settings for its worker views.
  * @internal
  */
 export function createDefaultStore(options: ResolvedOptions): HeartbeatStore {
   if (options.maxServers === 0) {
     return new FileStore({ path: resolve(options.root, options.storage), expireAfter: options.expireAfter, clock: options.clock });
   }
-  return new MemoryStore({ maxServers: options.maxServers });
+  return new SlotStore({
+    maxServers: options.maxServers,
+    staleAfter: options.staleAfter,
+    expireAfter: options.expireAfter,
+    warmupDivisor: options.warmupDivisor,
+    keyBy: options.keyBy,
+  });
 }
 
 function checkClock(clock: Clock): Clock {

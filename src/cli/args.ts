@@ -1,0 +1,70 @@
+/**
+ * Argument handling shared by the CLI commands: node:util parseArgs with errors turned
+ * into one-line usage errors, and strict number parsing.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** A bad command line: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs in strict mode; its errors become {@link UsageError}s. */
+export function parseCommandArgs<O extends Options>(args: readonly string[], options: O, command: string) {
+  try {
+    return parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    // parseArgs messages are multi-line and mention internals; keep the first line.
+    const message = (error as Error).message.split('\n')[0] ?? 'bad arguments';
+    throw new UsageError(`${command}: ${message} (see heartmonitor ${command} --help)`);
+  }
+}
+
+/** Parse `--name value` as an integer in [min, max], or throw a {@link UsageError}. */
+export function integerOption(command: string, name: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
+    throw new UsageError(`${command}: --${name} must be an integer ${range}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+/** Exactly `count` positionals, or throw a {@link UsageError}. */
+export function positionals(command: string, values: readonly string[], min: number, max: number, what: string): string[] {
+  if (values.length < min) throw new UsageError(`${command}: missing ${what} (see heartmonitor ${command} --help)`);
+  if (values.length > max) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(values[max])} (see heartmonitor ${command} --help)`);
+  return [...values];
+}
+
+/** An AbortSignal that fires on SIGINT or SIGTERM (the handlers are removed by `dispose`). */
+export function stopSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
+}
+
+/** Resolve after `ms`, or as soon as `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

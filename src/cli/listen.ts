@@ -1,0 +1,122 @@
+/**
+ * `heartmonitor listen`: the drop-in for mod_heartmonitor. Receives heartbeats, writes the
+ * store (hb.dat by default) and shows the live table.
+ * @module
+ */
+import { HeartMonitor } from '../monitor.js';
+import { heartbeatWeight } from '../selection.js';
+import type { ServerStatus } from '../server-status.js';
+import { integerOption, parseCommandArgs, positionals, sleep, stopSignal, UsageError } from './args.js';
+import { RateLimitedLog } from './rate-limited-log.js';
+import { renderTable, serverRows } from './table.js';
+
+/** `heartmonitor listen --help`. */
+export const LISTEN_HELP = `Usage: heartmonitor listen <addr:port> [options]
+
+Receive heartbeats (mod_heartbeat or HeartbeatSender) and keep the live server table:
+the drop-in for Apache's mod_heartmonitor. A multicast group is joined; a unicast
+address is bound. Writes hb.dat for Apache's lbmethod=heartbeat by default.
+
+Options:
+  --interface IP       local interface for the multicast membership (e.g. 127.0.0.1)
+  --max-servers N      HeartbeatMaxServers: 0 = file storage (default), >= 10 = N slots
+  --storage PATH       HeartbeatStorage: hb.dat path (default logs/hb.dat)
+  --json               print one JSON object per change instead of text
+  -h, --help           show this help
+
+The table is redrawn in place when stdout is a terminal; otherwise one line is printed
+per change (new server, changed counts, stale, removed). SIGINT/SIGTERM flush the store
+and exit 0.
+
+Example:
+  heartmonitor listen 239.0.0.1:27999 --interface 127.0.0.1 --storage /run/hb.dat
+`;
+
+const LOG_INTERVAL_MS = 10_000;
+const REDRAW_MS = 500;
+
+/** Run `heartmonitor listen`; resolves with the exit code. */
+export async function runListen(args: readonly string[]): Promise<number> {
+  const { values, positionals: rest } = parseCommandArgs(
+    args,
+    { interface: { type: 'string' }, 'max-servers': { type: 'string' }, storage: { type: 'string' }, json: { type: 'boolean' } },
+    'listen',
+  );
+  if (values.help === true) {
+    process.stdout.write(LISTEN_HELP);
+    return 0;
+  }
+  const [listen] = positionals('listen', rest, 1, 1, 'the address to listen on, addr:port');
+  const maxServers = integerOption('listen', 'max-servers', values['max-servers'], 0) ?? 0;
+  const storage = values.storage ?? 'logs/hb.dat';
+  let monitor: HeartMonitor;
+  try {
+    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage });
+  } catch (error) {
+    throw new UsageError(`listen: ${(error as Error).message}`);
+  }
+
+  const json = values.json === true;
+  const live = process.stdout.isTTY && !json;
+  const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  const warnings = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  monitor.on('malformed', ({ from, reason }) => warnings.log(`malformed heartbeat from ${from.address}: ${reason}`));
+  monitor.on('error', (error) => errors.log(`error: ${error.message}`));
+
+  const report = (event: string, server: ServerStatus): void => {
+    if (live) return;
+    const weight = event === 'stale' || event === 'remove' ? 0 : heartbeatWeight(server);
+    if (json) {
+      out(JSON.stringify({ time: new Date().toISOString(), event, ip: server.ip, port: server.port, ready: server.ready, busy: server.busy, weight, lastSeen: new Date(server.lastSeen).toISOString() }));
+    } else {
+      out(`${new Date().toISOString()} ${event.padEnd(6)} ${server.ip} port=${server.port} ready=${server.ready} busy=${server.busy} weight=${weight}`);
+    }
+  };
+  const last = new Map<string, string>();
+  const identity = (server: ServerStatus): string => `${server.ip} ${server.port}`;
+  monitor.on('add', (server) => report('add', server));
+  monitor.on('update', (server) => {
+    const counts = `${server.ready}/${server.busy}`;
+    const before = last.get(identity(server));
+    last.set(identity(server), counts);
+    if (before !== undefined && before !== counts) report('update', server);
+  });
+  monitor.on('stale', (server) => {
+    last.set(identity(server), 'stale');
+    report('stale', server);
+  });
+  monitor.on('remove', (server) => {
+    last.delete(identity(server));
+    report('remove', server);
+  });
+
+  const { signal, dispose } = stopSignal();
+  try {
+    await monitor.listen();
+  } catch (error) {
+    dispose();
+    await monitor.close();
+    process.stderr.write(`heartmonitor: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const address = monitor.address();
+  const where = maxServers === 0 ? `writing ${storage}` : `keeping ${maxServers} slots in memory`;
+  const banner = `listening on ${listen}${values.interface === undefined ? '' : ` (interface ${values.interface})`}, bound port ${address?.port}, ${where}`;
+  if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'listening', address: listen, port: address?.port, storage: maxServers === 0 ? storage : null }));
+  else if (!live) out(`${new Date().toISOString()} ${banner}`);
+
+  while (!signal.aborted) {
+    if (live) process.stdout.write(`\x1b[H\x1b[2J${banner}\n\n${renderTable(serverRows(monitor.servers(), Date.now()))}\nCtrl-C to stop\n`);
+    warnings.tick();
+    errors.tick();
+    await sleep(REDRAW_MS, signal);
+  }
+  dispose();
+  await monitor.close(); // final flush of the store
+  const stats = monitor.stats();
+  const summary = `stopped: ${stats.received} heartbeats received, ${stats.accepted} accepted, ${stats.malformed} malformed`;
+  if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'stopped', ...stats }));
+  else out(live ? `\n${summary}` : `${new Date().toISOString()} ${summary}`);
+  return 0;
+}

@@ -1,0 +1,75 @@
+/**
+ * The server table the CLI prints: ip, port, ready, busy, weight, last seen, share.
+ * @module
+ */
+import { heartbeatWeight, DEFAULT_STALE_AFTER } from '../selection.js';
+import type { ServerStatus } from '../server-status.js';
+
+/** One printed row, also the shape of `--json` output. */
+export interface ServerRow {
+  readonly ip: string;
+  readonly port: number;
+  readonly ready: number;
+  readonly busy: number;
+  /** Weight lbmethod=heartbeat gives it now (0 when stale). */
+  readonly weight: number;
+  /** Seconds since its last heartbeat. */
+  readonly lastSeen: number;
+  /** weight / sum of weights: the share of picks it gets. */
+  readonly share: number;
+  /** Share of requests actually routed to it (the demo only). */
+  readonly routed?: number;
+}
+
+/** Rows for `servers`, sorted by IP, with weights as of `now`. */
+export function serverRows(servers: readonly ServerStatus[], now: number, staleAfter = DEFAULT_STALE_AFTER): ServerRow[] {
+  const weights = servers.map((server) => (now - server.lastSeen >= staleAfter ? 0 : heartbeatWeight(server)));
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  return servers
+    .map((server, i) => {
+      const weight = weights[i] ?? 0;
+      return {
+        ip: server.ip,
+        port: server.port,
+        ready: server.ready,
+        busy: server.busy,
+        weight,
+        lastSeen: Math.max(0, Math.floor((now - server.lastSeen) / 1000)),
+        share: total === 0 ? 0 : weight / total,
+      };
+    })
+    .sort((a, b) => compareIp(a.ip, b.ip) || a.port - b.port);
+}
+
+/** Render rows as an aligned text table with a header. */
+export function renderTable(rows: readonly ServerRow[]): string {
+  const withRouted = rows.some((row) => row.routed !== undefined);
+  const header = ['IP', 'PORT', 'READY', 'BUSY', 'WEIGHT', 'LAST SEEN', 'SHARE', ...(withRouted ? ['ROUTED'] : [])];
+  const lines = rows.map((row) => [
+    row.ip,
+    String(row.port),
+    String(row.ready),
+    String(row.busy),
+    String(row.weight),
+    `${row.lastSeen}s ago`,
+    percent(row.share),
+    ...(withRouted ? [percent(row.routed ?? 0)] : []),
+  ]);
+  const widths = header.map((title, col) => Math.max(title.length, ...lines.map((line) => (line[col] ?? '').length)));
+  const format = (cells: readonly string[]): string =>
+    cells
+      .map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [format(header), ...lines.map(format)].join('\n') + '\n';
+}
+
+/** `12.3%`. */
+export function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+function compareIp(a: string, b: string): number {
+  const key = (ip: string): string => (ip.includes(':') ? `6${ip}` : `4${ip.split('.').map((part) => part.padStart(3, '0')).join('.')}`);
+  return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+}

@@ -1,0 +1,188 @@
+/**
+ * The byte layout of a SlotStore's SharedArrayBuffer and the seqlock that keeps readers
+ * from seeing torn slots. Every shared access goes through Atomics, so the protocol is
+ * free of data races under the JavaScript memory model.
+ *
+ * Buffer: a 64-byte header, then `maxServers` slots of {@link SLOT_BYTES} bytes.
+ *
+ * Header (Int32 words unless noted): 0 magic, 1 layout version, 2 maxServers, 3 slot
+ * size in bytes, 4 generation (bumped after every change), 5 keyBy (0 ip, 1 ip:port),
+ * 6 warmupDivisor, 8–9 staleAfter and 10–11 expireAfter (Float64 bit patterns).
+ *
+ * Slot (Int32 words): 0 sequence (odd while the writer is inside), 1 in use (0/1),
+ * 2 ready, 3 busy, 4 port, 5 address length in bytes, 6–7 lastSeen (Float64 bit
+ * pattern), 8–23 address text (64 bytes: an IPv6 literal with a zone fits), 24–31 spare.
+ * @module
+ */
+import type { KeyBy, ServerStatus } from '../server-status.js';
+
+/** Bytes before the first slot. */
+export const HEADER_BYTES = 64;
+/** Bytes per slot. */
+export const SLOT_BYTES = 128;
+/** Longest address text a slot holds, in bytes. */
+export const MAX_ADDRESS_BYTES = 64;
+
+const MAGIC = 0x48425354; // "HBST"
+const VERSION = 1;
+const WORDS_PER_SLOT = SLOT_BYTES / 4;
+const HEADER_WORDS = HEADER_BYTES / 4;
+
+/** Header word indices. */
+const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, staleAfter: 8, expireAfter: 10 } as const;
+/** Slot word offsets. */
+const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8 } as const;
+
+/** A bounded number of tries before a reader gives up on a slot whose writer stopped mid-write. */
+const MAX_READ_ATTEMPTS = 100_000;
+
+/** The settings stored in the header, read by every view. */
+export interface SlotHeader {
+  readonly maxServers: number;
+  readonly keyBy: KeyBy;
+  readonly warmupDivisor: number;
+  readonly staleAfter: number;
+  readonly expireAfter: number;
+}
+
+// Scratch space for moving Float64 values and address bytes through Int32 words.
+// Each thread (module instance) has its own, and nothing here is shared.
+const scratch = new ArrayBuffer(MAX_ADDRESS_BYTES);
+const scratchWords = new Int32Array(scratch);
+const scratchBytes = new Uint8Array(scratch);
+const scratchFloat = new Float64Array(scratch, 0, 1);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Bytes a buffer for `maxServers` slots needs. */
+export function bufferBytes(maxServers: number): number {
+  return HEADER_BYTES + maxServers * SLOT_BYTES;
+}
+
+function storeFloat(words: Int32Array, index: number, value: number): void {
+  scratchFloat[0] = value;
+  Atomics.store(words, index, scratchWords[0] ?? 0);
+  Atomics.store(words, index + 1, scratchWords[1] ?? 0);
+}
+
+function loadFloat(words: Int32Array, index: number): number {
+  scratchWords[0] = Atomics.load(words, index);
+  scratchWords[1] = Atomics.load(words, index + 1);
+  return scratchFloat[0] ?? 0;
+}
+
+/** Write the header of a fresh buffer (before it is shared). */
+export function writeHeader(words: Int32Array, header: SlotHeader): void {
+  Atomics.store(words, H.magic, MAGIC);
+  Atomics.store(words, H.version, VERSION);
+  Atomics.store(words, H.maxServers, header.maxServers);
+  Atomics.store(words, H.slotBytes, SLOT_BYTES);
+  Atomics.store(words, H.keyBy, header.keyBy === 'ip' ? 0 : 1);
+  Atomics.store(words, H.warmupDivisor, header.warmupDivisor);
+  storeFloat(words, H.staleAfter, header.staleAfter);
+  storeFloat(words, H.expireAfter, header.expireAfter);
+}
+
+/**
+ * Read and check the header of a buffer handed over by a SlotStore.
+ * @throws TypeError when the buffer is not a SlotStore buffer of this layout version
+ */
+export function readHeader(buffer: SharedArrayBuffer): SlotHeader {
+  const problem = (why: string): never => {
+    throw new TypeError(`Expected a SlotStore buffer (SlotStore#buffer), got ${why}`);
+  };
+  if (!(buffer instanceof SharedArrayBuffer)) return problem(`${typeof buffer === 'object' ? Object.prototype.toString.call(buffer) : typeof buffer}`);
+  if (buffer.byteLength < HEADER_BYTES) return problem(`a ${buffer.byteLength}-byte buffer`);
+  const words = new Int32Array(buffer);
+  if (Atomics.load(words, H.magic) !== MAGIC) return problem('a buffer without the SlotStore header');
+  const version = Atomics.load(words, H.version);
+  if (version !== VERSION) return problem(`layout version ${version} (this library reads version ${VERSION})`);
+  const maxServers = Atomics.load(words, H.maxServers);
+  if (Atomics.load(words, H.slotBytes) !== SLOT_BYTES || buffer.byteLength < bufferBytes(maxServers)) {
+    return problem(`a buffer too small for its ${maxServers} slots`);
+  }
+  return {
+    maxServers,
+    keyBy: Atomics.load(words, H.keyBy) === 0 ? 'ip' : 'ip:port',
+    warmupDivisor: Atomics.load(words, H.warmupDivisor),
+    staleAfter: loadFloat(words, H.staleAfter),
+    expireAfter: loadFloat(words, H.expireAfter),
+  };
+}
+
+/** Changes so far; a reader whose snapshot carries the current value is up to date. */
+export function generation(words: Int32Array): number {
+  return Atomics.load(words, H.generation);
+}
+
+/** Encode an address for a slot; undefined when it is longer than {@link MAX_ADDRESS_BYTES}. */
+export function encodeAddress(ip: string): Uint8Array | undefined {
+  const bytes = encoder.encode(ip);
+  return bytes.length > MAX_ADDRESS_BYTES ? undefined : bytes;
+}
+
+/**
+ * Write (or, with `server` undefined, free) a slot. Only one thread may write a buffer.
+ * @param address - `encodeAddress(server.ip)`
+ */
+export function writeSlot(words: Int32Array, slot: number, server: ServerStatus | undefined, address: Uint8Array | undefined): void {
+  const base = HEADER_WORDS + slot * WORDS_PER_SLOT;
+  const sequence = Atomics.load(words, base + S.sequence);
+  // Odd: readers that start now retry; readers already inside see the change on their second load.
+  Atomics.store(words, base + S.sequence, (sequence + 1) | 0);
+  if (server === undefined || address === undefined) {
+    Atomics.store(words, base + S.inUse, 0);
+  } else {
+    Atomics.store(words, base + S.inUse, 1);
+    Atomics.store(words, base + S.ready, server.ready);
+    Atomics.store(words, base + S.busy, server.busy);
+    Atomics.store(words, base + S.port, server.port);
+    Atomics.store(words, base + S.addressLength, address.length);
+    storeFloat(words, base + S.lastSeen, server.lastSeen);
+    scratchBytes.fill(0);
+    scratchBytes.set(address);
+    for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) Atomics.store(words, base + S.address + i, scratchWords[i] ?? 0);
+  }
+  Atomics.store(words, base + S.sequence, (sequence + 2) | 0);
+  Atomics.add(words, H.generation, 1);
+}
+
+/** The sequence number of a slot now (even when stable). */
+export function slotSequence(words: Int32Array, slot: number): number {
+  return Atomics.load(words, HEADER_WORDS + slot * WORDS_PER_SLOT + S.sequence);
+}
+
+/** What {@link readSlot} saw. */
+export interface SlotReading {
+  /** The stable sequence number the values belong to. */
+  readonly sequence: number;
+  /** The server, or undefined for a free slot. */
+  readonly server: ServerStatus | undefined;
+}
+
+/**
+ * Read a slot consistently: retry while the writer is inside (odd sequence) or wrote
+ * meanwhile (sequence changed). Undefined if the writer never left the slot (it died
+ * mid-write).
+ */
+export function readSlot(words: Int32Array, slot: number): SlotReading | undefined {
+  const base = HEADER_WORDS + slot * WORDS_PER_SLOT;
+  for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
+    const before = Atomics.load(words, base + S.sequence);
+    if ((before & 1) !== 0) continue;
+    if (Atomics.load(words, base + S.inUse) === 0) {
+      if (Atomics.load(words, base + S.sequence) === before) return { sequence: before, server: undefined };
+      continue;
+    }
+    const ready = Atomics.load(words, base + S.ready);
+    const busy = Atomics.load(words, base + S.busy);
+    const port = Atomics.load(words, base + S.port);
+    const length = Atomics.load(words, base + S.addressLength);
+    const lastSeen = loadFloat(words, base + S.lastSeen);
+    for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) scratchWords[i] = Atomics.load(words, base + S.address + i);
+    if (Atomics.load(words, base + S.sequence) !== before) continue;
+    const ip = decoder.decode(scratchBytes.subarray(0, Math.min(Math.max(length, 0), MAX_ADDRESS_BYTES)));
+    return { sequence: before, server: Object.freeze({ ip, port, ready, busy, lastSeen }) };
+  }
+  return undefined;
+}
