@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { formatHeartbeat, HeartMonitor, MAX_COUNT, parseHeartbeat, pickBackend, type ServerStatus } from '../../src/index.js';
+import { canonicalHost, FileStore, formatHeartbeat, HeartMonitor, MAX_COUNT, parseHeartbeat, pickBackend, readHeartbeatFile, type ServerStatus } from '../../src/index.js';
 import { referenceParse } from '../helpers/reference-heartbeat.js';
 import { size } from '../helpers/stress.js';
 
@@ -183,6 +186,47 @@ describe('pickBackend (property)', () => {
         }
       }),
       { numRuns: Math.min(runs, 2000) },
+    );
+  });
+});
+
+describe('hb.dat: FileStore write → readHeartbeatFile (property)', () => {
+  let dir = '';
+  after(async () => {
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  const statusArb = fc.record({
+    ip: fc.oneof(fc.ipV4(), fc.ipV6()).map(canonicalHost),
+    port: fc.integer({ min: 1, max: 65535 }),
+    ready: fc.integer({ min: 0, max: Number(MAX_COUNT) }),
+    busy: fc.integer({ min: 0, max: Number(MAX_COUNT) }),
+    age: fc.nat({ max: 29_000 }),
+  });
+
+  it('reads back every server with its counts, port and lastSeen to the second', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hm-security-hbdat-'));
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(statusArb, { selector: (s) => `${s.ip} ${s.port}`, maxLength: 40 }), async (rows) => {
+        const path = join(dir, `hb-${round++}.dat`);
+        const store = new FileStore({ path });
+        const now = Date.now();
+        const written = rows.map(({ age, ...rest }) => ({ ...rest, lastSeen: now - age }));
+        for (const server of written) assert.ok(store.put(server, `${server.ip} ${server.port}`));
+        await store.flush();
+        const read = await readHeartbeatFile(path);
+        assert.equal(read.length, written.length);
+        for (const server of written) {
+          const back = read.find((r) => r.ip === server.ip && r.port === server.port);
+          assert.ok(back !== undefined, `${server.ip}:${server.port} missing`);
+          assert.deepEqual([back.ready, back.busy], [server.ready, server.busy]);
+          // lastseen is whole seconds, and the file's mtime is a moment after the write.
+          assert.ok(back.lastSeen >= server.lastSeen - 1 && back.lastSeen < server.lastSeen + 2000, `lastSeen ${back.lastSeen} vs ${server.lastSeen}`);
+        }
+        await rm(path, { force: true });
+      }),
+      { numRuns: Math.min(runs, 200) },
     );
   });
 });
