@@ -35,7 +35,8 @@ export function runInNamespace(moduleUrl: string, unshareFlags: readonly string[
   const file = fileURLToPath(moduleUrl);
   return new Promise((resolve, reject) => {
     // Without NODE_TEST_CONTEXT the child reports (and exits) as a test run of its own.
-    const { NODE_TEST_CONTEXT: _context, ...inherited } = process.env;
+    const inherited = { ...process.env };
+    delete inherited['NODE_TEST_CONTEXT'];
     const child = spawn('unshare', [...unshareFlags, '--', process.execPath, '--import=tsx/esm', '--test', '--test-reporter=tap', file], {
       env: { ...inherited, ...env, HM_IN_NETNS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
