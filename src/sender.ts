@@ -94,6 +94,8 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
   private readonly sockets = new Map<4 | 6, Promise<Socket>>();
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
+  /** Bumped by stop(), so a beat cut short by closing its socket is not reported as a failure. */
+  private generation = 0;
 
   /**
    * @param options - see {@link HeartbeatSenderOptions}; invalid values throw TypeError or
@@ -137,6 +139,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
 
   /** Stop beating and close the socket(s). Idempotent; `start()` works again afterwards. */
   async stop(): Promise<void> {
+    this.generation++;
     clearInterval(this.timer);
     this.timer = undefined;
     const sockets = [...this.sockets.values()];
@@ -158,12 +161,14 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
   async sendOnce(): Promise<string | undefined> {
     if (this.beating) return undefined; // a slow async status(): skip rather than pile up
     this.beating = true;
+    const generation = this.generation;
     try {
       const status = await this.readStatus();
-      if (status === undefined) return undefined;
+      // stop() was called while status() ran: do not reopen a socket for a stopped sender.
+      if (status === undefined || generation !== this.generation) return undefined;
       const message = formatHeartbeat({ ready: status.ready, busy: status.busy, port: this.port });
       const bytes = Buffer.from(message, 'latin1');
-      const results = await Promise.all(this.destinations.map((destination) => this.sendTo(destination, bytes)));
+      const results = await Promise.all(this.destinations.map((destination) => this.sendTo(destination, bytes, generation)));
       if (!results.every(Boolean)) return undefined;
       this.emit('sent', message, status);
       return message;
@@ -188,7 +193,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     return { ready: counts.ready, busy: counts.busy };
   }
 
-  private async sendTo(destination: Destination, bytes: Buffer): Promise<boolean> {
+  private async sendTo(destination: Destination, bytes: Buffer, generation: number): Promise<boolean> {
     try {
       const socket = await this.socketFor(destination.address.family);
       await new Promise<void>((resolve, reject) => {
@@ -196,7 +201,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       });
       return true;
     } catch (cause) {
-      this.emit('error', new SenderError(`Cannot send heartbeat to ${destination.text}`, 'HM_SEND_FAILED', cause));
+      if (generation === this.generation) this.emit('error', new SenderError(`Cannot send heartbeat to ${destination.text}`, 'HM_SEND_FAILED', cause));
       return false;
     }
   }

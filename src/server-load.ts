@@ -20,7 +20,7 @@ export interface ServerLoad {
   /** Requests received whose response has not finished or been aborted yet. */
   readonly inFlight: number;
   /** `{ ready: max(0, capacity − busy), busy }` with busy = requests in flight. */
-  status(): HeartbeatStatus;
+  readonly status: () => HeartbeatStatus;
   /** Stop counting (removes the listener from the server). */
   close(): void;
 }

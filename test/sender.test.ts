@@ -29,9 +29,12 @@ describe('HeartbeatSender', () => {
     const receiver = await rawReceiver();
     cleanups.push(() => new Promise((resolve) => receiver.socket.close(() => resolve())));
     const plain = new HeartbeatSender({ address: `127.0.0.1:${receiver.port}`, status: () => ({ ready: 75, busy: 0 }) });
+    const sent: [string, unknown][] = [];
+    plain.on('sent', (message, status) => sent.push([message, status]));
     const withPort = new HeartbeatSender({ address: `127.0.0.1:${receiver.port}`, port: 8080, status: () => ({ ready: 3, busy: 2 }) });
     assert.equal(await plain.sendOnce(), 'v=1&ready=75&busy=0');
     assert.equal(await withPort.sendOnce(), 'v=1&ready=3&busy=2&port=8080');
+    assert.deepEqual(sent, [['v=1&ready=75&busy=0', { ready: 75, busy: 0 }]]);
     await waitFor(() => receiver.messages.length === 2, 'two datagrams');
     assert.deepEqual(receiver.messages.map((m) => m.text).sort(), ['v=1&ready=3&busy=2&port=8080', 'v=1&ready=75&busy=0']);
     await plain.stop();
@@ -156,6 +159,28 @@ describe('HeartbeatSender', () => {
     await sender.stop();
   });
 
+
+  it('reports a failed send as an error event, but not a beat cut short by stop()', async () => {
+    // Port 0 is not a valid destination: the send itself fails.
+    const failing = new HeartbeatSender({ address: '127.0.0.1:0', status: () => ({ ready: 1, busy: 0 }) });
+    const errors: SenderError[] = [];
+    failing.on('error', (error) => errors.push(error));
+    assert.equal(await failing.sendOnce(), undefined);
+    assert.equal(errors[0]?.code, 'HM_SEND_FAILED');
+    assert.match(errors[0]?.message ?? '', /Cannot send heartbeat to 127\.0\.0\.1:0/);
+    await failing.stop();
+
+    let release: (value: { ready: number; busy: number }) => void = () => undefined;
+    const slow = new HeartbeatSender({ address: '127.0.0.1:9', status: () => new Promise((resolve) => (release = resolve)) });
+    const slowErrors: SenderError[] = [];
+    slow.on('error', (error) => slowErrors.push(error));
+    const beat = slow.sendOnce();
+    await slow.stop();
+    release({ ready: 1, busy: 0 });
+    assert.equal(await beat, undefined); // nothing sent after stop()
+    await slow.stop();
+    assert.deepEqual(slowErrors, []);
+  });
 
   it('rejects bad options naming the option', () => {
     const status = () => ({ ready: 1, busy: 0 });

@@ -3,19 +3,28 @@
  * into one-line usage errors, and strict number parsing.
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+/** The options a command declares: each a string or a boolean flag. */
+export type CommandOptions = Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>;
+
+/** Parsed values of {@link CommandOptions}, plus `--help`. */
+export type CommandValues<O extends CommandOptions> = { [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string } & { help?: boolean };
 
 /** parseArgs in strict mode; its errors become {@link UsageError}s. */
-export function parseCommandArgs<O extends Options>(args: readonly string[], options: O, command: string) {
+export function parseCommandArgs<O extends CommandOptions>(
+  args: readonly string[],
+  options: O,
+  command: string,
+): { values: CommandValues<O>; positionals: string[] } {
   try {
-    return parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return { values: parsed.values, positionals: parsed.positionals };
   } catch (error) {
     // parseArgs messages are multi-line and mention internals; keep the first line.
     const message = (error as Error).message.split('\n')[0] ?? 'bad arguments';

@@ -13,7 +13,7 @@ import { trackServerLoad } from '../server-load.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { integerOption, parseCommandArgs, positionals, sleep, stopSignal } from './args.js';
 import { canBind, multicastLoopbackWorks } from './loopback.js';
-import { percent, renderTable, serverRows, type ServerRow } from './table.js';
+import { percent, renderTable, repaint, serverRows, type ServerRow } from './table.js';
 
 /** `heartmonitor demo --help`. */
 export const DEMO_HELP = `Usage: heartmonitor demo [options]
@@ -56,8 +56,11 @@ export async function runDemo(args: readonly string[]): Promise<number> {
   const live = process.stdout.isTTY;
   const started = Date.now();
   const clock = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
+  // A terminal shows the latest events under the live table; a pipe gets every event as a line.
+  const recent: string[] = [];
   const say = (line: string): void => {
     if (!live) process.stdout.write(`${clock()}  ${line}\n`);
+    else if (recent.push(`${clock()}  ${line}`) > 6) recent.shift();
   };
 
   // Each origin gets its own loopback address when the OS has them (Linux); otherwise all
@@ -76,8 +79,7 @@ export async function runDemo(args: readonly string[]): Promise<number> {
   await monitor.listen();
   const heartbeatAddress = `${multicast ? GROUP : '127.0.0.1'}:${monitor.address()?.port}`;
   const header = `heartmonitor demo: monitor on ${heartbeatAddress}${multicast ? ' (multicast, pinned to 127.0.0.1)' : ' (unicast)'}, ${originCount} origins, stale after ${STALE_AFTER_MS / 1000} s`;
-  if (live) process.stdout.write('\x1b[H\x1b[2J');
-  else process.stdout.write(`${header}\n`);
+  if (!live) process.stdout.write(`${header}\n`);
 
   const stale = new Set<string>();
   monitor.on('add', (server) => say(`origin ${server.ip}:${server.port} joined: ready=${server.ready} busy=${server.busy}`));
@@ -147,9 +149,9 @@ export async function runDemo(args: readonly string[]): Promise<number> {
     });
   const summary = (): string => `${counts.routed} requests routed, ${counts.unavailable} answered 503 (no backend), ${counts.failed} failed`;
   let nextProgress = Date.now() + 2000;
-  while (!deadline.aborted) {
+  for (let first = true; !deadline.aborted; first = false) {
     if (live) {
-      process.stdout.write(`\x1b[H\x1b[2J${header}\nproxy ${proxyUrl}  —  ${clock().trim()} of ${durationMs / 1000}s, Ctrl-C to stop\n\n${renderTable(rows())}\n${summary()}\n`);
+      process.stdout.write(repaint(`${header}\nproxy ${proxyUrl}  —  ${clock().trim()} of ${durationMs / 1000}s, Ctrl-C to stop\n\n${renderTable(rows())}\n${summary()}\n\n${recent.join('\n')}\n`, first));
     } else if (Date.now() >= nextProgress) {
       nextProgress += 2000;
       say(summary());

@@ -8,7 +8,7 @@ import { heartbeatWeight } from '../selection.js';
 import type { ServerStatus } from '../server-status.js';
 import { integerOption, parseCommandArgs, positionals, sleep, stopSignal, UsageError } from './args.js';
 import { RateLimitedLog } from './rate-limited-log.js';
-import { renderTable, serverRows } from './table.js';
+import { renderTable, repaint, serverRows } from './table.js';
 
 /** `heartmonitor listen --help`. */
 export const LISTEN_HELP = `Usage: heartmonitor listen <addr:port> [options]
@@ -106,8 +106,8 @@ export async function runListen(args: readonly string[]): Promise<number> {
   if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'listening', address: listen, port: address?.port, storage: maxServers === 0 ? storage : null }));
   else if (!live) out(`${new Date().toISOString()} ${banner}`);
 
-  while (!signal.aborted) {
-    if (live) process.stdout.write(`\x1b[H\x1b[2J${banner}\n\n${renderTable(serverRows(monitor.servers(), Date.now()))}\nCtrl-C to stop\n`);
+  for (let first = true; !signal.aborted; first = false) {
+    if (live) process.stdout.write(repaint(`${banner}\n\n${renderTable(serverRows(monitor.servers(), Date.now()))}\nCtrl-C to stop\n`, first));
     warnings.tick();
     errors.tick();
     await sleep(REDRAW_MS, signal);

@@ -1,16 +1,64 @@
 /**
- * `heartmonitor status`: print an hb.dat file with the weights lbmethod=heartbeat uses.
+ * `heartmonitor status`: print an hb.dat file (ours or Apache's) with the weights
+ * lbmethod=heartbeat would use for it right now.
  * @module
  */
-import { parseCommandArgs } from './args.js';
+import { readFile, stat } from 'node:fs/promises';
+import { describeCause } from '../errors.js';
+import { parseHeartbeatFile } from '../hb-file.js';
+import { parseCommandArgs, positionals } from './args.js';
+import { renderTable, serverRows } from './table.js';
 
 /** `heartmonitor status --help`. */
 export const STATUS_HELP = `Usage: heartmonitor status [PATH] [--json]
+
+Print an hb.dat file (written by heartmonitor listen or by Apache's mod_heartmonitor)
+as a table, with the weight Apache's lbmethod=heartbeat gives each server: ready, or
+ready/4 when busy is 0, and 0 once lastseen reaches 10 s. SHARE is the part of the
+requests each server gets.
+
+Arguments:
+  PATH                 the file (default logs/hb.dat)
+
+Options:
+  --json               print { path, modified, servers, skipped } as JSON
+  -h, --help           show this help
 `;
+
+const APACHE_STALE_MS = 10_000;
 
 /** Run `heartmonitor status`; resolves with the exit code. */
 export async function runStatus(args: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs(args, { json: { type: 'boolean' } }, 'status');
-  process.stdout.write(STATUS_HELP);
-  return Promise.resolve(values.help === true ? 0 : 1);
+  const { values, positionals: rest } = parseCommandArgs(args, { json: { type: 'boolean' } }, 'status');
+  if (values.help === true) {
+    process.stdout.write(STATUS_HELP);
+    return 0;
+  }
+  const [path = 'logs/hb.dat'] = positionals('status', rest, 0, 1, '');
+  let text: Buffer;
+  let modified: number;
+  try {
+    [text, modified] = await Promise.all([readFile(path), stat(path).then((info) => info.mtimeMs)]);
+  } catch (error) {
+    process.stderr.write(`heartmonitor: cannot read ${path}: ${describeCause(error)}\n`);
+    return 1;
+  }
+  const now = Date.now();
+  // Apache reads `lastseen` as written and never ages it by the file's age: show its view.
+  const { servers, skipped } = parseHeartbeatFile(text, { writtenAt: now });
+  const rows = serverRows(servers, now, APACHE_STALE_MS);
+  const ageSeconds = Math.max(0, Math.floor((now - modified) / 1000));
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify({ path, modified: new Date(modified).toISOString(), servers: rows, skipped })}\n`);
+    return 0;
+  }
+  process.stdout.write(`${path}: ${rows.length} server${rows.length === 1 ? '' : 's'}, written ${ageSeconds} s ago\n\n`);
+  process.stdout.write(rows.length === 0 ? '(no servers)\n' : renderTable(rows));
+  const total = rows.reduce((sum, row) => sum + row.weight, 0);
+  if (rows.length > 0 && total === 0) process.stdout.write('\nNo server has weight: Apache answers 503 to every request.\n');
+  if (ageSeconds >= 10) {
+    process.stdout.write(`\nThe file was last written ${ageSeconds} s ago: is its writer running? Apache keeps trusting these weights; heartmonitor's readers age them by the file's age.\n`);
+  }
+  for (const line of skipped) process.stdout.write(`skipped line ${line.line}: ${line.reason}\n`);
+  return 0;
 }

@@ -73,3 +73,11 @@ function compareIp(a: string, b: string): number {
   const key = (ip: string): string => (ip.includes(':') ? `6${ip}` : `4${ip.split('.').map((part) => part.padStart(3, '0')).join('.')}`);
   return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 }
+
+/**
+ * Terminal bytes that repaint the screen with `text` from the top-left corner, clearing
+ * what is left of old lines instead of blanking the screen first (no flicker).
+ */
+export function repaint(text: string, first: boolean): string {
+  return `${first ? '\x1b[2J' : ''}\x1b[H${text.replaceAll('\n', '\x1b[K\n')}\x1b[J`;
+}

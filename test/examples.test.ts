@@ -1,0 +1,120 @@
+// Smoke tests: each example starts as its header comment says, serves, and stops.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { HeartbeatSender, HeartMonitor } from '../src/index.js';
+import { httpRequest, startNode, waitFor, type RunningChild } from './helpers/node-side.js';
+
+const TSX = ['--import', 'tsx/esm'];
+
+/** An origin played inside the test: an HTTP server on `host` plus its heartbeat sender. */
+async function origin(host: string, ready: number, busy: number): Promise<{ server: Server; url: string; announce(address: string): Promise<HeartbeatSender> }> {
+  const server = createServer((_req, res) => res.end(host));
+  server.listen(0, host);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    url: `http://${host}:${port}`,
+    async announce(address) {
+      const sender = new HeartbeatSender({ address, localAddress: host, port, interval: 100, status: () => ({ ready, busy }) });
+      await sender.start();
+      return sender;
+    },
+  };
+}
+
+describe('examples', () => {
+  const children: RunningChild[] = [];
+  const cleanups: (() => unknown)[] = [];
+  after(async () => {
+    for (const child of children) await child.stop();
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  it('origin.ts serves HTTP, announces itself, and stops by itself', async () => {
+    const monitor = new HeartMonitor({ listen: '127.0.0.1:0' });
+    cleanups.push(() => monitor.close());
+    await monitor.listen();
+    const child = startNode([...TSX, 'examples/origin.ts', '--heartbeat', `127.0.0.1:${monitor.address()?.port}`, '--listen', '127.0.0.4:0', '--capacity', '20', '--duration', '3']);
+    children.push(child);
+    const [, url] = await child.waitForOutput(/origin listening on (http:\/\/127\.0\.0\.4:\d+)/);
+    const res = await httpRequest(`${url}/hello`);
+    assert.equal(res.status, 200);
+    assert.match(res.body, /hello from 127\.0\.0\.4, you asked for \/hello/);
+    await waitFor(() => monitor.servers().length === 1, 'the origin heartbeat');
+    const [server] = monitor.servers();
+    assert.deepEqual([server?.ip, server?.port, (server?.ready ?? 0) + (server?.busy ?? 0)], ['127.0.0.4', Number(new URL(url ?? '').port), 20]);
+    assert.equal(await child.exited, 0);
+    assert.match(child.stdout(), /origin stopped/);
+  });
+
+  it('proxy.ts routes by heartbeat and retries on another backend when one fails', async () => {
+    const a = await origin('127.0.0.2', 10, 1);
+    const b = await origin('127.0.0.3', 10, 1);
+    cleanups.push(() => a.server.close(), () => b.server.close());
+    const child = startNode([...TSX, 'examples/proxy.ts', '--heartbeat', '127.0.0.1:0', '--listen', '127.0.0.1:0', '--members', `${a.url},${b.url}`, '--duration', '20']);
+    children.push(child);
+    const [, proxyUrl, heartbeatPort] = await child.waitForOutput(/proxy listening on (http:\/\/127\.0\.0\.1:\d+), heartbeats on port (\d+)/);
+    const senders = [await a.announce(`127.0.0.1:${heartbeatPort}`), await b.announce(`127.0.0.1:${heartbeatPort}`)];
+    cleanups.push(() => Promise.all(senders.map((s) => s.stop())));
+    await child.waitForOutput(/backend 127\.0\.0\.3:\d+ announced itself/);
+    await child.waitForOutput(/backend 127\.0\.0\.2:\d+ announced itself/);
+
+    const seen = new Set<string>();
+    for (let i = 0; i < 200 && seen.size < 2; i++) {
+      const res = await httpRequest(`${proxyUrl}/`);
+      assert.equal(res.status, 200);
+      seen.add(res.body);
+    }
+    assert.deepEqual([...seen].sort(), ['127.0.0.2', '127.0.0.3']);
+
+    // b stops serving but keeps announcing itself: every request must still succeed, via a.
+    b.server.closeAllConnections();
+    b.server.close();
+    for (let i = 0; i < 20; i++) {
+      const res = await httpRequest(`${proxyUrl}/`);
+      assert.equal(res.status, 200);
+      assert.equal(res.body, '127.0.0.2');
+    }
+    assert.match(child.stdout(), /backend http:\/\/127\.0\.0\.3:\d+ failed \(ECONNREFUSED\), trying another/);
+    assert.equal(await child.stop(), 0);
+    assert.match(child.stdout(), /proxy stopped/);
+  });
+
+  it('fetch-balancer.ts spreads fetch() calls by heartbeat weight', async () => {
+    const a = await origin('127.0.0.5', 30, 10);
+    const b = await origin('127.0.0.6', 10, 10);
+    cleanups.push(() => a.server.close(), () => b.server.close());
+    const child = startNode([...TSX, 'examples/fetch-balancer.ts', '--heartbeat', '127.0.0.1:0', '--members', `${a.url},${b.url}`, '--requests', '200', '--duration', '20']);
+    children.push(child);
+    const [, port] = await child.waitForOutput(/waiting for heartbeats on port (\d+)/);
+    const senders = [await a.announce(`127.0.0.1:${port}`), await b.announce(`127.0.0.1:${port}`)];
+    cleanups.push(() => Promise.all(senders.map((s) => s.stop())));
+    assert.equal(await child.exited, 0, child.stderr());
+    assert.match(child.stdout(), /done: 200 requests answered, 0 failed/);
+    const share = (url: string): number => Number(new RegExp(`${url} (\\d+)`).exec(child.stdout())?.[1]);
+    // Both were used; the weights are 30 and 10 (a comparison, not a timing or exact-share assertion).
+    assert.ok(share(a.url) > share(b.url) && share(b.url) > 0, child.stdout());
+  });
+
+  it('apache-hbdat.ts writes an hb.dat in Apache format and stops by itself', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'heartmonitor-example-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const storage = join(dir, 'hb.dat');
+    const child = startNode([...TSX, 'examples/apache-hbdat.ts', '--listen', '127.0.0.1:0', '--storage', storage, '--duration', '3']);
+    children.push(child);
+    const [, port] = await child.waitForOutput(/writing .*hb\.dat from heartbeats on port (\d+)/);
+    const sender = new HeartbeatSender({ address: `127.0.0.1:${port}`, localAddress: '127.0.0.7', status: () => ({ ready: 75, busy: 0 }) });
+    await sender.sendOnce();
+    await sender.stop();
+    await child.waitForOutput(/server 127\.0\.0\.7 \(port 80\) is now in/);
+    assert.equal(await child.exited, 0, child.stderr());
+    assert.match(await readFile(storage, 'utf8'), /^127\.0\.0\.7 &ready=75&busy=0&lastseen=\d+&port=80\n$/);
+  });
+});
