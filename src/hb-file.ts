@@ -149,7 +149,7 @@ export async function readHeartbeatFile(path: string): Promise<ServerStatus[]> {
     handle = await open(path, 'r');
     const info = await handle.stat();
     const bytes = await handle.readFile();
-    return parseHeartbeatFile(bytes, { writtenAt: Math.min(info.mtimeMs, Date.now()) }).servers;
+    return parseHeartbeatFile(bytes, { writtenAt: Math.min(Math.floor(info.mtimeMs), Date.now()) }).servers;
   } catch (cause) {
     throw new StoreError(`Cannot read heartbeat file ${path}`, { cause, path });
   } finally {

@@ -147,7 +147,7 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
       descriptor = openSync(this.path, 'r');
       const info = fstatSync(descriptor);
       const bytes = readFileSync(descriptor);
-      const contents = parseHeartbeatFile(bytes, { writtenAt: Math.min(info.mtimeMs, this.clock.now()) });
+      const contents = parseHeartbeatFile(bytes, { writtenAt: Math.min(Math.floor(info.mtimeMs), this.clock.now()) });
       this.signature = { mtimeMs: info.mtimeMs, size: info.size, ino: info.ino };
       this.view = contents.servers;
       this.skippedLines = contents.skipped;

@@ -1,0 +1,40 @@
+/**
+ * Small helpers shared by the storage tests: temp dirs, seeded random numbers, waiting
+ * for a condition or an event with a bound.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ServerStatus } from '../../src/index.js';
+
+/** A fresh temp directory and a function that removes it. */
+export function tempDir(prefix = 'hm-storage-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Deterministic uniform numbers in [0, 1) (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Poll `condition` every few ms until it holds; reject after `timeout` ms. */
+export async function waitFor(condition: () => boolean, timeout = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A server status with defaults. */
+export function server(ip: string, overrides: Partial<ServerStatus> = {}): ServerStatus {
+  return { ip, port: 80, ready: 10, busy: 1, lastSeen: Date.now(), ...overrides };
+}
