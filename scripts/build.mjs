@@ -2,7 +2,6 @@
 import { execFileSync } from 'node:child_process';
 import process from 'node:process';
 import { rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
-import process from 'node:process';
 
 const tsc = (project) => execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project], { stdio: 'inherit' });
 
