@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { BlockList } from 'node:net';
 import { describe, it } from 'node:test';
-import { HeartMonitor, signHeartbeat, type RejectedHeartbeatInfo } from '../../src/index.js';
-import { waitFor } from '../helpers/node-side.js';
+import { HeartbeatSender, HeartMonitor, signHeartbeat, type RejectedHeartbeatInfo } from '../../src/index.js';
+import { httpRequest, waitFor } from '../helpers/node-side.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -177,5 +179,78 @@ describe('signed heartbeats', () => {
     assert.throws(() => new HeartMonitor({ secret, maxSkew: 40_000 }), /at most `expireAfter`/);
     assert.throws(() => signHeartbeat('v=1&ready=1&busy=1', '', NOW), TypeError);
     assert.throws(() => signHeartbeat('v=1&ready=1&busy=1', secret, -1), RangeError);
+  });
+});
+
+describe('HeartbeatSender with a secret, over loopback UDP', () => {
+  const secret = 's3cret';
+
+  async function run(monitorSecret: string | undefined, senderSecret: string | undefined): Promise<{ monitor: HeartMonitor; rejected: RejectedHeartbeatInfo[]; sent: string[] }> {
+    const monitor = new HeartMonitor({ listen: '127.0.0.1:0', ...(monitorSecret === undefined ? {} : { secret: monitorSecret }) });
+    const rejected = collect(monitor);
+    await monitor.listen();
+    const sender = new HeartbeatSender({
+      address: `127.0.0.1:${monitor.address()?.port ?? 0}`,
+      interval: 10,
+      status: () => ({ ready: 7, busy: 1 }),
+      ...(senderSecret === undefined ? {} : { secret: senderSecret }),
+    });
+    const sent: string[] = [];
+    sender.on('sent', (message) => sent.push(message));
+    await sender.start();
+    await waitFor(() => monitor.stats().received >= 5, 'five heartbeats');
+    await sender.stop();
+    return { monitor, rejected, sent };
+  }
+
+  it('signs every beat with a strictly increasing ts; a monitor with the secret accepts them all', async () => {
+    const { monitor, rejected, sent } = await run(secret, secret);
+    assert.deepEqual(rejected, []);
+    assert.equal(monitor.servers()[0]?.ready, 7);
+    const stamps = sent.map((m) => Number(/&ts=(\d+)&sig=[0-9a-f]{64}$/.exec(m)?.[1]));
+    assert.ok(stamps.every((ts, i) => Number.isSafeInteger(ts) && (i === 0 || ts > (stamps[i - 1] ?? 0))), sent.join('\n'));
+    await monitor.close();
+  });
+
+  it('a monitor without a secret accepts signed beats; a monitor with one refuses unsigned beats', async () => {
+    const open = await run(undefined, secret);
+    assert.equal(open.monitor.servers()[0]?.ready, 7);
+    await open.monitor.close();
+    const strict = await run(secret, undefined);
+    assert.deepEqual(strict.monitor.servers(), []);
+    assert.ok(strict.rejected.length > 0 && strict.rejected.every((r) => r.code === 'unsigned'));
+    await strict.monitor.close();
+  });
+
+  it('validates the sender secret at construction', () => {
+    assert.throws(() => new HeartbeatSender({ address: '127.0.0.1:9', status: () => ({ ready: 1, busy: 0 }), secret: '' }), /`secret`/);
+  });
+});
+
+describe('HTTP heartbeats with allow and secret', () => {
+  it('answers 403 with the reason for a refused body and stores nothing', async () => {
+    const monitor = new HeartMonitor({ allow: ['10.0.0.0/8'] });
+    const server = createServer(monitor.httpHandler());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const answer = await httpRequest(url, { method: 'POST', body: 'v=1&ready=5&busy=1' });
+    assert.equal(answer.status, 403);
+    assert.match(answer.body, /not allowed/);
+    assert.deepEqual(monitor.servers(), []);
+    assert.equal(monitor.stats().rejected, 1);
+    await new Promise((resolve) => server.close(resolve));
+    await monitor.close();
+  });
+
+  it('accepts a signed body from an allowed source', async () => {
+    const monitor = new HeartMonitor({ allow: ['127.0.0.1'], secret: 'k' });
+    const server = createServer(monitor.httpHandler());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    assert.equal((await httpRequest(url, { method: 'POST', body: signHeartbeat('v=1&ready=5&busy=1', 'k', Date.now()) })).status, 200);
+    assert.equal((await httpRequest(url, { method: 'POST', body: 'v=1&ready=5&busy=1' })).status, 403);
+    assert.equal(monitor.servers()[0]?.ready, 5);
+    await new Promise((resolve) => server.close(resolve));
+    await monitor.close();
   });
 });
