@@ -124,12 +124,8 @@ if (!IN_NETNS) {
       await faultAndRecover(
         join(mountPoint, 'hb.dat'),
         ['EROFS'],
-        async () => {
-          execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
-        },
-        async () => {
-          execFileSync('mount', ['-o', 'remount,rw', mountPoint]);
-        },
+        () => Promise.resolve(void execFileSync('mount', ['-o', 'remount,ro', mountPoint])),
+        () => Promise.resolve(void execFileSync('mount', ['-o', 'remount,rw', mountPoint])),
       );
     });
   });
