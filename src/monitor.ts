@@ -134,6 +134,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
+  /** Signatures accepted within the last 2 × maxSkew (→ monotonic expiry), so a captured message cannot be replayed under another source address. */
+  private readonly recentSignatures = new Map<string, number>();
   private counts = { received: 0, accepted: 0, malformed: 0, rejected: 0 };
 
   /**
@@ -379,7 +381,13 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     if (Math.abs(skew) > this.options.maxSkew) {
       return this.refuse(from, 'skew', `\`ts\` is ${skew} ms off this monitor's clock (maxSkew ${this.options.maxSkew} ms)`);
     }
-    return this.apply(ip, parsed, check.timestamp, from);
+    if (this.recentSignatures.has(check.signature)) {
+      return this.refuse(from, 'replay', 'this signed heartbeat was already accepted (replayed, perhaps from another source address)');
+    }
+    const outcome = this.apply(ip, parsed, check.timestamp, from);
+    // A `ts` stays within maxSkew for at most 2 × maxSkew of our time; after that the skew check refuses it.
+    if (outcome.ok) this.recentSignatures.set(check.signature, this.options.clock.monotonic() + 2 * this.options.maxSkew);
+    return outcome;
   }
 
   private reportMalformed(from: HeartbeatSource, reason: string, message: string): void {
@@ -470,6 +478,11 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       else if (age >= this.options.staleAfter) this.markStale(entry);
     }
     this.drops.tick();
+    // Insertion order is expiry order (a constant window on a monotonic clock).
+    for (const [signature, expiresAt] of this.recentSignatures) {
+      if (expiresAt > now) break;
+      this.recentSignatures.delete(signature);
+    }
   }
 
   private async flush(): Promise<void> {

@@ -54,7 +54,13 @@ export function signHeartbeat(message: string, secret: HeartbeatSecrets, timesta
 
 /** Result of {@link verifyHeartbeatSignature}. */
 export type SignatureCheck =
-  | { readonly ok: true; /** The signed `ts`, ms since the epoch. */ readonly timestamp: number }
+  | {
+      readonly ok: true;
+      /** The signed `ts`, ms since the epoch. */
+      readonly timestamp: number;
+      /** The signature, lower-case hex (identifies this exact message). */
+      readonly signature: string;
+    }
   | {
       readonly ok: false;
       /** `unsigned` when there is no signature at all, else `bad-signature`. */
@@ -86,7 +92,7 @@ export function verifyHeartbeatSignature(message: string | Uint8Array, secrets: 
   let valid = false;
   for (const secret of secrets) valid = timingSafeEqual(hmac(secret, signed), expected) || valid;
   if (!valid) return { ok: false, code: 'bad-signature', reason: 'bad signature' };
-  return { ok: true, timestamp: Number(timestampText) };
+  return { ok: true, timestamp: Number(timestampText), signature: given };
 }
 
 /**

@@ -141,7 +141,7 @@ describe('signed heartbeats', () => {
     assert.equal(monitor.ingest(first, { address: '10.0.0.1' }), true);
     assert.equal(monitor.ingest(first, { address: '10.0.0.1' }), false);
     assert.equal(monitor.ingest(signHeartbeat('v=1&ready=2&busy=1', secret, NOW - 1), { address: '10.0.0.1' }), false);
-    assert.equal(monitor.ingest(first, { address: '10.0.0.2' }), true, 'replay state is per server');
+    assert.equal(monitor.ingest(signHeartbeat('v=1&ready=9&busy=1', secret, NOW - 5), { address: '10.0.0.2' }), true, 'the last ts is per server');
     assert.equal(monitor.ingest(signHeartbeat('v=1&ready=3&busy=1', secret, NOW + 1), { address: '10.0.0.1' }), true);
     assert.deepEqual(rejected.map((r) => r.code), ['replay', 'replay']);
     assert.equal(monitor.servers().find((s) => s.ip === '10.0.0.1')?.ready, 3);
@@ -150,6 +150,26 @@ describe('signed heartbeats', () => {
     (monitor as unknown as { sweep(): void }).sweep();
     assert.equal(monitor.servers().length, 0);
     assert.equal(monitor.ingest(first, { address: '10.0.0.1' }), false);
+    assert.equal(rejected.at(-1)?.code, 'skew');
+    await monitor.close();
+  });
+
+  it('refuses a captured signed heartbeat re-sent from another source address', async () => {
+    const clock = fakeClock();
+    const monitor = new HeartMonitor({ secret, clock });
+    const rejected = collect(monitor);
+    const captured = signHeartbeat('v=1&ready=50&busy=0', secret, NOW);
+    assert.equal(monitor.ingest(captured, { address: '10.0.0.1' }), true);
+    assert.equal(monitor.ingest(signHeartbeat('v=1&ready=1&busy=1', secret, NOW - 100), { address: '10.0.0.2' }), true);
+    assert.equal(monitor.ingest(captured, { address: '10.0.0.2' }), false, 'newer than 10.0.0.2\'s last ts, but already used');
+    assert.equal(monitor.ingest(captured, { address: '10.0.0.3' }), false);
+    assert.deepEqual(rejected.map((r) => r.code), ['replay', 'replay']);
+    assert.equal(monitor.servers().find((s) => s.ip === '10.0.0.2')?.ready, 1);
+    // The memory of used signatures is pruned once the skew check covers them.
+    clock.advance(2 * 10_000 + 1);
+    (monitor as unknown as { sweep(): void }).sweep();
+    assert.equal((monitor as unknown as { recentSignatures: Map<string, number> }).recentSignatures.size, 0);
+    assert.equal(monitor.ingest(captured, { address: '10.0.0.4' }), false);
     assert.equal(rejected.at(-1)?.code, 'skew');
     await monitor.close();
   });
