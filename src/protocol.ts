@@ -47,7 +47,8 @@ export interface ParseHeartbeatOptions {
 
 const KNOWN_KEYS = new Set(['v', 'ready', 'busy', 'port']);
 const DECIMAL = /^[0-9]+$/;
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM: a value that starts with U+FEFF keeps it (the default decoder would drop it).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * Parse one heartbeat message (a datagram or an HTTP body).

@@ -67,7 +67,8 @@ describe('parseHeartbeat (property)', () => {
         if (referenceParse(bytes).ok) accepted++;
         else refused++;
       }),
-      { numRuns: runs },
+      // Found by this property: zero-padded numbers longer than 10 digits were refused.
+      { numRuns: runs, examples: [['b%75sy=00000000100&%72eady=0&v=0']] },
     );
     // The generator must exercise both sides of the grammar, or the property says little.
     assert.ok(accepted > runs / 100, `only ${accepted} of ${runs} generated messages were valid`);
@@ -110,7 +111,8 @@ describe('formatHeartbeat → parseHeartbeat (property)', () => {
           assert.deepEqual({ ...parsed.fields }, { ...heartbeat.fields });
         },
       ),
-      { numRuns: runs },
+      // Found by this property: a leading U+FEFF was dropped by the UTF-8 decoder.
+      { numRuns: runs, examples: [[{ ready: 0, busy: 0, port: undefined, fields: { k: '\uFEFF' } }]] },
     );
   });
 });
