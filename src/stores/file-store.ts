@@ -171,17 +171,20 @@ export class FileStore implements HeartbeatStore {
     }
   }
 
-  /** Temp files of a writer that crashed between create and rename would pile up otherwise. */
+  /**
+   * Temp files of a writer that crashed between create and rename would pile up otherwise.
+   * Best effort: a directory we may write into but not list must not stop the writes.
+   */
   private async removeStaleTempFiles(): Promise<void> {
     const directory = dirname(this.path);
     const name = basename(this.path);
     const now = Date.now();
-    for (const entry of await readdir(directory)) {
+    for (const entry of await readdir(directory).catch((): string[] => [])) {
       if (!entry.startsWith(name) || !TEMP_SUFFIX.test(entry.slice(name.length))) continue;
       const file = join(directory, entry);
       // A young temp file may belong to another live writer; only old ones are debris.
       const info = await stat(file).catch(() => undefined);
-      if (info !== undefined && now - info.mtimeMs >= STALE_TEMP_AGE_MS) await rm(file, { force: true });
+      if (info !== undefined && now - info.mtimeMs >= STALE_TEMP_AGE_MS) await rm(file, { force: true }).catch(() => undefined);
     }
   }
 }

@@ -7,7 +7,8 @@
  *
  * Header (Int32 words unless noted): 0 magic, 1 layout version, 2 maxServers, 3 slot
  * size in bytes, 4 generation (bumped after every change), 5 keyBy (0 ip, 1 ip:port),
- * 6 warmupDivisor, 8–9 staleAfter and 10–11 expireAfter (Float64 bit patterns).
+ * 6 warmupDivisor, 7 high-water mark (slots at or above it were never used, so readers
+ * skip them), 8–9 staleAfter and 10–11 expireAfter (Float64 bit patterns).
  *
  * Slot (Int32 words): 0 sequence (odd while the writer is inside), 1 in use (0/1),
  * 2 ready, 3 busy, 4 port, 5 address length in bytes, 6–7 lastSeen (Float64 bit
@@ -29,7 +30,7 @@ const WORDS_PER_SLOT = SLOT_BYTES / 4;
 const HEADER_WORDS = HEADER_BYTES / 4;
 
 /** Header word indices. */
-const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, staleAfter: 8, expireAfter: 10 } as const;
+const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10 } as const;
 /** Slot word offsets. */
 const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8 } as const;
 
@@ -115,6 +116,11 @@ export function generation(words: Int32Array): number {
   return Atomics.load(words, H.generation);
 }
 
+/** Number of leading slots that were ever used; readers need not look further. */
+export function highWater(words: Int32Array): number {
+  return Atomics.load(words, H.highWater);
+}
+
 /** Encode an address for a slot; undefined when it is longer than {@link MAX_ADDRESS_BYTES}. */
 export function encodeAddress(ip: string): Uint8Array | undefined {
   const bytes = encoder.encode(ip);
@@ -144,6 +150,8 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
     for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) Atomics.store(words, base + S.address + i, scratchWords[i] ?? 0);
   }
   Atomics.store(words, base + S.sequence, (sequence + 2) | 0);
+  // Raised after the slot is complete, so a reader that sees the new mark sees the slot.
+  if (slot >= Atomics.load(words, H.highWater)) Atomics.store(words, H.highWater, slot + 1);
   Atomics.add(words, H.generation, 1);
 }
 

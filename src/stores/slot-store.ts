@@ -15,6 +15,7 @@ import {
   bufferBytes,
   encodeAddress,
   generation,
+  highWater,
   MAX_ADDRESS_BYTES,
   readHeader,
   readSlot,
@@ -77,6 +78,8 @@ export interface SlotStoreViewOptions extends Omit<PickOptions, 'now'> {
 interface Held {
   readonly slot: number;
   status: ServerStatus;
+  /** `status.ip` encoded, kept because a key's address rarely changes. */
+  address: Uint8Array;
 }
 
 /**
@@ -146,16 +149,17 @@ export class SlotStore implements HeartbeatStore {
    * @throws StoreError when the address is longer than a slot holds (64 bytes)
    */
   put(server: ServerStatus, key: string = server.ip): boolean {
-    const address = encodeAddress(server.ip);
-    if (address === undefined) throw new StoreError(`Address ${show(server.ip)} is longer than the ${MAX_ADDRESS_BYTES} bytes a slot holds`);
     let held = this.held.get(key);
+    const address = held !== undefined && held.status.ip === server.ip ? held.address : encodeAddress(server.ip);
+    if (address === undefined) throw new StoreError(`Address ${show(server.ip)} is longer than the ${MAX_ADDRESS_BYTES} bytes a slot holds`);
     if (held === undefined) {
       const slot = this.freeSlots.pop();
       if (slot === undefined) return false;
-      held = { slot, status: server };
+      held = { slot, status: server, address };
       this.held.set(key, held);
     }
     held.status = server;
+    held.address = address;
     writeSlot(this.words, held.slot, server, address);
     return true;
   }
@@ -261,7 +265,8 @@ export class SlotStoreView {
     const seen = generation(this.words);
     if (seen === this.snapshotGeneration) return this.snapshot;
     const list: ServerStatus[] = [];
-    for (let slot = 0; slot < this.maxServers; slot++) {
+    const used = Math.min(highWater(this.words), this.maxServers);
+    for (let slot = 0; slot < used; slot++) {
       const server = this.readCached(slot);
       if (server !== undefined) list.push(server);
     }

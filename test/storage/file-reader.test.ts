@@ -4,10 +4,12 @@
  * function.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { copyFileSync, renameSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FileStore, HeartbeatFileReader, pickBackend, StoreError, type ServerStatus } from '../../src/index.js';
+import { promisify } from 'node:util';
+import { FileStore, HeartbeatFileReader, HeartMonitor, pickBackend, StoreError, type ServerStatus } from '../../src/index.js';
 import { seededRandom, server, tempDir } from './helpers.js';
 
 function withDir(run: (dir: string) => Promise<void> | void): () => Promise<void> {
@@ -148,6 +150,34 @@ describe('HeartbeatFileReader', () => {
       const stale = snapshot.filter((s) => now - s.lastSeen >= 10_000).map((s) => `http://${s.ip}:8080`);
       assert.ok(stale.length > 0 && stale.length <= members.length - 2, `stale: ${stale.join(' ')}`);
       for (const member of members) assert.equal(counts.has(member), !stale.includes(member), member);
+    }),
+  );
+
+  it(
+    'shows another process the table a monitor wrote',
+    withDir(async (dir) => {
+      const path = join(dir, 'hb.dat');
+      const monitor = new HeartMonitor({ maxServers: 0, storage: path });
+      monitor.ingest('v=1&ready=8&busy=2&port=8080', { address: '10.0.0.1' });
+      monitor.ingest('v=1&ready=40&busy=0', { address: '2001:db8::5' });
+      await monitor.close();
+      const library = new URL('../../src/index.ts', import.meta.url).href;
+      const script = `
+        const { HeartbeatFileReader } = await import(${JSON.stringify(library)});
+        const reader = new HeartbeatFileReader({ path: process.argv[1] });
+        console.log(JSON.stringify({ servers: reader.servers(), pick: reader.pickBackend(['http://10.0.0.1:8080']) ?? null }));
+      `;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx/esm', '--input-type=module', '-e', script, path], { timeout: 30_000 });
+      const seen = JSON.parse(stdout) as { servers: ServerStatus[]; pick: string | null };
+      const strip = (list: ServerStatus[]): unknown[] => list.map(({ ip, port, ready, busy }) => ({ ip, port, ready, busy })).sort((a, b) => a.ip.localeCompare(b.ip));
+      assert.deepEqual(strip(seen.servers), strip(monitor.servers()));
+      for (const server of seen.servers) {
+        const original = monitor.servers().find((s) => s.ip === server.ip);
+        // lastseen is whole seconds before the write (the mtime), so the reader's lastSeen
+        // lies within 1 s of the monitor's (plus mtime granularity).
+        assert.ok(original !== undefined && Math.abs(server.lastSeen - original.lastSeen) < 1050, `${server.lastSeen} vs ${original?.lastSeen}`);
+      }
+      assert.equal(seen.pick, 'http://10.0.0.1:8080');
     }),
   );
 

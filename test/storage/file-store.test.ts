@@ -224,7 +224,7 @@ describe('HeartMonitor with file storage', () => {
 
   it('drops an expired server from the file and writes on close', async () => {
     const { dir, remove } = tempDir();
-    const monitor = new HeartMonitor({ maxServers: 0, storage: join(dir, 'hb.dat'), flushInterval: 10, staleAfter: 100, expireAfter: 300 });
+    const monitor = new HeartMonitor({ maxServers: 0, storage: join(dir, 'hb.dat'), flushInterval: 10, staleAfter: 300, expireAfter: 1000 });
     try {
       const removed: ServerStatus[] = [];
       monitor.on('remove', (s) => removed.push(s));

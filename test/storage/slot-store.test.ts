@@ -74,15 +74,20 @@ describe('SlotStore', () => {
     const keys = Array.from({ length: slots }, (_, i) => `slot-${i}`);
     keys.forEach((key, i) => store.put(tornProbe(i), key));
     const readers = await Promise.all([startWorker(store.buffer), startWorker(store.buffer)]);
-    const stop = new Int32Array(new SharedArrayBuffer(8));
-    const results = readers.map((worker) => ask<{ reads: number; torn: number; distinct: number }>(worker, { type: 'torn', stop: stop.buffer, maxMs: 15_000 }));
+    // Words: 0 stop flag, 1 readers started, 2.. changes each reader has seen so far.
+    const stop = new Int32Array(new SharedArrayBuffer(4 * (2 + readers.length)));
+    const results = readers.map((worker, index) =>
+      ask<{ reads: number; torn: number; distinct: number }>(worker, { type: 'torn', stop: stop.buffer, index, maxMs: 20_000 }),
+    );
     await waitFor(() => Atomics.load(stop, 1) === readers.length, 10_000, 'readers to start');
-    // Rewrite as fast as possible, bounded in count and time; the event loop is blocked meanwhile.
+    // Rewrite as fast as possible (the event loop is blocked meanwhile) until every reader
+    // has watched enough changes go by, bounded in count and time.
     const random = seededRandom(42);
-    const deadline = Date.now() + 1500;
+    const deadline = Date.now() + 10_000;
+    const watchedEnough = (): boolean => readers.every((_, index) => Atomics.load(stop, 2 + index) >= 200);
     let writes = 0;
-    while (writes < 3_000_000) {
-      if ((writes & 1023) === 0 && Date.now() >= deadline) break;
+    while (writes < 5_000_000) {
+      if ((writes & 1023) === 0 && (Date.now() >= deadline || (writes >= 100_000 && watchedEnough()))) break;
       const slot = writes % slots;
       store.put(tornProbe(Math.floor(random() * 0xffffff)), keys[slot]);
       writes++;
@@ -91,7 +96,7 @@ describe('SlotStore', () => {
     for (const { reads, torn, distinct } of await Promise.all(results)) {
       assert.equal(torn, 0, `${torn} torn reads among ${reads}`);
       assert.ok(reads > 1000, `only ${reads} reads`);
-      assert.ok(distinct > 10, `the reader saw only ${distinct} changes during ${writes} writes`);
+      assert.ok(distinct >= 200, `the reader saw only ${distinct} changes during ${writes} writes`);
     }
   });
 
@@ -185,7 +190,7 @@ describe('SlotStore', () => {
   });
 
   it('frees the slot of an expired server for a new one', async () => {
-    const monitor = new HeartMonitor({ maxServers: 10, staleAfter: 100, expireAfter: 300, reportInterval: 0 });
+    const monitor = new HeartMonitor({ maxServers: 10, staleAfter: 300, expireAfter: 1000, reportInterval: 0 });
     try {
       const errors: Error[] = [];
       monitor.on('error', (error) => errors.push(error));

@@ -12,7 +12,7 @@ export type SlotWorkerRequest =
   | { readonly type: 'servers' }
   | { readonly type: 'pick'; readonly members?: BackendMember[]; readonly seed: number; readonly count: number; readonly now: number }
   | { readonly type: 'pick-once'; readonly members: string[] }
-  | { readonly type: 'torn'; readonly stop: SharedArrayBuffer; readonly maxMs: number };
+  | { readonly type: 'torn'; readonly stop: SharedArrayBuffer; readonly index: number; readonly maxMs: number };
 
 const { buffer } = workerData as { buffer: SharedArrayBuffer };
 const port = parentPort;
@@ -52,6 +52,7 @@ port.on('message', (request: SlotWorkerRequest) => {
         if (first !== last) {
           distinct++;
           last = first;
+          Atomics.store(stop, 2 + request.index, distinct); // progress, read by the writer
         }
       }
       port.postMessage({ reads, torn, distinct });
