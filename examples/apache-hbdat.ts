@@ -21,7 +21,7 @@ import { FileStore, HeartMonitor } from '../src/index.js';
 const { values } = parseArgs({
   options: {
     listen: { type: 'string', default: '239.0.0.1:27999' },
-    interface: { type: 'string' },
+    interface: { type: 'string', default: '127.0.0.1' }, // loopback unless told otherwise
     storage: { type: 'string', default: 'logs/hb.dat' },
     duration: { type: 'string', default: '60' },
   },

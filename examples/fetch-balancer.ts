@@ -13,7 +13,7 @@ import { HeartMonitor } from '../src/index.js';
 const { values } = parseArgs({
   options: {
     heartbeat: { type: 'string', default: '239.0.0.1:27999' },
-    interface: { type: 'string' },
+    interface: { type: 'string', default: '127.0.0.1' }, // loopback unless told otherwise
     members: { type: 'string', default: 'http://127.0.0.2:8080,http://127.0.0.3:8080' },
     requests: { type: 'string', default: '200' },
     duration: { type: 'string', default: '30' },

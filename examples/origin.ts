@@ -17,7 +17,7 @@ import { HeartbeatSender, trackServerLoad } from '../src/index.js';
 const { values } = parseArgs({
   options: {
     heartbeat: { type: 'string', multiple: true, default: ['239.0.0.1:27999'] },
-    interface: { type: 'string' },
+    interface: { type: 'string', default: '127.0.0.1' }, // loopback unless told otherwise
     listen: { type: 'string', default: '127.0.0.2:8080' },
     capacity: { type: 'string', default: '50' },
     duration: { type: 'string', default: '30' },

@@ -17,7 +17,7 @@ import { HeartMonitor } from '../src/index.js';
 const { values } = parseArgs({
   options: {
     heartbeat: { type: 'string', default: '239.0.0.1:27999' },
-    interface: { type: 'string' },
+    interface: { type: 'string', default: '127.0.0.1' }, // loopback unless told otherwise
     listen: { type: 'string', default: '127.0.0.1:8000' },
     members: { type: 'string', default: 'http://127.0.0.2:8080,http://127.0.0.3:8080' },
     attempts: { type: 'string', default: '3' },
@@ -46,8 +46,13 @@ function forward(member: string, req: IncomingMessage, body: Buffer, res: Server
       answer.on('error', () => resolve(true)); // already answering: too late to retry
     });
     upstream.on('error', (error) => {
+      if (res.headersSent) {
+        res.destroy(); // failed mid-answer: too late to retry, and the client must not take it as complete
+        resolve(true);
+        return;
+      }
       console.log(`backend ${member} failed (${(error as NodeJS.ErrnoException).code ?? error.message}), trying another`);
-      resolve(res.headersSent);
+      resolve(false);
     });
     upstream.end(body);
   });

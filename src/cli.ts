@@ -4,6 +4,8 @@
  * `send` (mod_heartbeat for the shell) and `demo`.
  * @module
  */
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { UsageError } from './cli/args.js';
 import { runDemo } from './cli/demo.js';
 import { runListen } from './cli/listen.js';
@@ -21,7 +23,8 @@ Commands:
   send <addr:port>     send heartbeats like mod_heartbeat
   demo                 monitor, origins and a proxy on loopback, for a few seconds
 
-Run "heartmonitor <command> --help" for a command's options.
+Run "heartmonitor <command> --help" for a command's options;
+"heartmonitor --version" prints the version.
 `;
 
 const commands: Readonly<Record<string, (args: readonly string[]) => Promise<number>>> = {
@@ -37,9 +40,27 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return command === undefined ? 2 : 0;
   }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   const run = commands[command];
   if (run === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)} (expected listen, status, send or demo; see heartmonitor --help)`);
   return run(args);
+}
+
+/** The version in our package.json, found upward from this script (dist/esm/ or src/). */
+function packageVersion(): string {
+  let dir = dirname(realpathSync(process.argv[1] ?? '.'));
+  for (let depth = 0; depth < 4; depth++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'heartmonitor' && pkg.version !== undefined) return pkg.version;
+    } catch {
+      // not here (dist/cjs/package.json has no name): look one level up
+    }
+  }
+  return 'unknown';
 }
 
 main(process.argv.slice(2)).then(

@@ -57,6 +57,9 @@ describe('heartmonitor CLI', () => {
       assert.equal(result.code, 0, command);
       assert.match(result.stdout, new RegExp(`Usage: heartmonitor ${command}`));
     }
+    const version = await run(['--version']);
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    assert.equal(version.stdout, `${pkg.version}\n`);
     const bare = await run([]);
     assert.equal(bare.code, 2);
     assert.match(bare.stdout, /Commands:/);
@@ -103,6 +106,21 @@ describe('heartmonitor CLI', () => {
     assert.deepEqual(parsed.servers.map((s) => [s.ip, s.weight]), [['127.0.0.2', 5]]);
   });
 
+  it('listen exits 1 with one line when the address is taken', async () => {
+    // A socket without SO_REUSEADDR keeps the port to itself.
+    const holder = createSocket({ type: 'udp4', reuseAddr: false });
+    holder.bind(0, '127.0.0.1');
+    await new Promise((done) => holder.once('listening', done));
+    try {
+      const result = await run(['listen', `127.0.0.1:${holder.address().port}`, '--storage', join(dir, 'taken.dat')]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, /^heartmonitor: Cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    } finally {
+      holder.close();
+    }
+  });
+
   it('status shows the weights lbmethod=heartbeat uses, for an Apache hb.dat', async () => {
     const path = join(dir, 'apache-hb.dat');
     const { writeFile } = await import('node:fs/promises');
@@ -132,7 +150,7 @@ describe('heartmonitor CLI', () => {
       socket.close();
       await new Promise((done) => setTimeout(done, 200));
     } finally {
-      assert.equal(await listen.stop(), 0, listen.stderr());
+      assert.equal(await listen.stop('SIGINT'), 0, listen.stderr()); // Ctrl-C exits cleanly too
     }
     const lines = listen.stdout().trim().split('\n').map((text) => JSON.parse(text) as Record<string, unknown>);
     assert.deepEqual(lines.map((l) => l.event), ['listening', 'add', 'stopped']);

@@ -42,7 +42,7 @@ export function integerOption(command: string, name: string, value: string | und
   return Number(value);
 }
 
-/** Exactly `count` positionals, or throw a {@link UsageError}. */
+/** Between `min` and `max` positional arguments, or throw a {@link UsageError}. */
 export function positionals(command: string, values: readonly string[], min: number, max: number, what: string): string[] {
   if (values.length < min) throw new UsageError(`${command}: missing ${what} (see heartmonitor ${command} --help)`);
   if (values.length > max) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(values[max])} (see heartmonitor ${command} --help)`);

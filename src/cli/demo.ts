@@ -113,7 +113,8 @@ export async function runDemo(args: readonly string[]): Promise<number> {
     });
     forward.on('error', () => {
       counts.failed++;
-      if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' }).end('backend failed\n');
+      if (res.headersSent) res.destroy(); // cut off mid-answer: the client must not take it as complete
+      else res.writeHead(502, { 'Content-Type': 'text/plain' }).end('backend failed\n');
     });
     req.pipe(forward);
   });
@@ -123,7 +124,11 @@ export async function runDemo(args: readonly string[]): Promise<number> {
   say(`proxy on ${proxyUrl} routing to ${members.join(', ')}`);
 
   const { signal, dispose } = stopSignal();
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(durationMs)]);
+  // Stops at the end of the duration or on SIGINT/SIGTERM, whichever comes first.
+  const ending = new AbortController();
+  const deadline = ending.signal;
+  const endTimer = setTimeout(() => ending.abort(), durationMs);
+  signal.addEventListener('abort', () => ending.abort(), { once: true });
   // One origin goes silent for a while, then comes back.
   const silent = origins[originCount - 1];
   const silenceAt = Math.round(durationMs * 0.2);
@@ -161,6 +166,7 @@ export async function runDemo(args: readonly string[]): Promise<number> {
 
   await workers;
   await silence;
+  clearTimeout(endTimer);
   dispose();
   const finalRows = rows();
   await Promise.all(origins.map((origin) => origin.sender.stop()));

@@ -41,8 +41,8 @@ export interface RunningChild {
   readonly exited: Promise<number | string>;
   /** Wait until stdout matches `pattern`; returns the match. */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** Stop it by its PID (SIGTERM, then SIGKILL after a grace period). */
-  stop(): Promise<number | string>;
+  /** Stop it by its PID (`signal`, default SIGTERM, then SIGKILL after a grace period). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
 /** Start `node <args>` and collect its output. */
@@ -68,9 +68,9 @@ export function startNode(args: readonly string[], options: { env?: NodeJS.Proce
       if (match === null) throw new Error(`process exited (${String(status)}) before printing ${String(pattern)}\nstdout:\n${out}\nstderr:\n${err}`);
       return match;
     },
-    async stop() {
+    async stop(signal = 'SIGTERM') {
       if (status === undefined && child.pid !== undefined) {
-        process.kill(child.pid, 'SIGTERM');
+        process.kill(child.pid, signal);
         const timer = setTimeout(() => {
           if (status === undefined && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
         }, 5000);
