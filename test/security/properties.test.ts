@@ -223,8 +223,9 @@ describe('hb.dat: FileStore write → readHeartbeatFile (property)', () => {
           const back = read.find((r) => r.ip === server.ip && r.port === server.port);
           assert.ok(back !== undefined, `${server.ip}:${server.port} missing`);
           assert.deepEqual([back.ready, back.busy], [server.ready, server.busy]);
-          // lastseen is whole seconds, and the file's mtime is a moment after the write.
-          assert.ok(back.lastSeen >= server.lastSeen - 1 && back.lastSeen < server.lastSeen + 2000, `lastSeen ${back.lastSeen} vs ${server.lastSeen}`);
+          // lastseen is whole seconds, and the reader ages entries by the file's mtime, which the
+          // kernel stamps from a coarse clock (a few ms behind Date.now()): found by this property.
+          assert.ok(back.lastSeen > server.lastSeen - 50 && back.lastSeen < server.lastSeen + 2000, `lastSeen ${back.lastSeen} vs ${server.lastSeen}`);
         }
         await rm(path, { force: true });
       }),
