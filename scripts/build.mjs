@@ -1,5 +1,6 @@
 // Builds the ESM and CommonJS outputs (with .d.ts for each) into dist/.
 import { execFileSync } from 'node:child_process';
+import process from 'node:process';
 import { rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 
 const tsc = (project) => execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project], { stdio: 'inherit' });
