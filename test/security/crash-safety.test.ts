@@ -10,7 +10,7 @@ import { FileStore, parseHeartbeatFile } from '../../src/index.js';
 import { seededRandom } from '../helpers/hostile.js';
 import { size } from '../helpers/stress.js';
 
-const KILLS = size(20, 200);
+const KILLS = size(50, 200);
 const SERVERS = 300;
 const FIXTURE = fileURLToPath(new URL('../fixtures/flush-loop.mjs', import.meta.url));
 const BUILT = fileURLToPath(new URL('../../dist/esm/index.js', import.meta.url));

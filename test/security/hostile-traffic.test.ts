@@ -6,7 +6,7 @@ import { hostileDatagram, seededRandom, type HostileKind } from '../helpers/host
 import { referenceParse } from '../helpers/reference-heartbeat.js';
 import { size } from '../helpers/stress.js';
 
-const TOTAL = size(30_000, 1_000_000);
+const TOTAL = size(100_000, 1_000_000);
 const SOURCES = 8;
 /** Bytes in flight before we wait for the monitor: well under the socket's receive buffer, so the kernel drops nothing. */
 const WINDOW_BYTES = 96 * 1024;
