@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BlockList } from 'node:net';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { HeartbeatSender, HeartMonitor, signHeartbeat, type RejectedHeartbeatInfo } from '../../src/index.js';
 import { httpRequest, waitFor } from '../helpers/node-side.js';
 
@@ -65,18 +65,18 @@ describe('allow option', () => {
     await monitor.close();
   });
 
-  it('refuses datagrams from outside the list on a real socket', async () => {
+  it('refuses datagrams from outside the list on a real socket', async (t) => {
     const monitor = new HeartMonitor({ listen: '127.0.0.1:0', allow: ['127.0.0.2/32'] });
+    t.after(() => monitor.close());
     const rejected = collect(monitor);
     await monitor.listen();
     const port = monitor.address()?.port ?? 0;
     const sender = createSocket('udp4');
+    t.after(() => sender.close());
     sender.send('v=1&ready=3&busy=1', port, '127.0.0.1');
     await waitFor(() => rejected.length > 0, 'the rejected event');
     assert.deepEqual(monitor.servers(), []);
     assert.equal(rejected[0]?.from.address, '127.0.0.1');
-    sender.close();
-    await monitor.close();
   });
 
   it('validates the list at construction, naming the option and the entry', () => {
@@ -204,9 +204,13 @@ describe('signed heartbeats', () => {
 
 describe('HeartbeatSender with a secret, over loopback UDP', () => {
   const secret = 's3cret';
+  // Closed even when an assertion fails, or open sockets keep the run alive.
+  const opened: HeartMonitor[] = [];
+  afterEach(() => Promise.all(opened.splice(0).map((m) => m.close())));
 
   async function run(monitorSecret: string | undefined, senderSecret: string | undefined): Promise<{ monitor: HeartMonitor; rejected: RejectedHeartbeatInfo[]; sent: string[] }> {
     const monitor = new HeartMonitor({ listen: '127.0.0.1:0', ...(monitorSecret === undefined ? {} : { secret: monitorSecret }) });
+    opened.push(monitor);
     const rejected = collect(monitor);
     await monitor.listen();
     const sender = new HeartbeatSender({
@@ -248,9 +252,10 @@ describe('HeartbeatSender with a secret, over loopback UDP', () => {
 });
 
 describe('HTTP heartbeats with allow and secret', () => {
-  it('answers 403 with the reason for a refused body and stores nothing', async () => {
+  it('answers 403 with the reason for a refused body and stores nothing', async (t) => {
     const monitor = new HeartMonitor({ allow: ['10.0.0.0/8'] });
     const server = createServer(monitor.httpHandler());
+    t.after(() => server.close());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const answer = await httpRequest(url, { method: 'POST', body: 'v=1&ready=5&busy=1' });
@@ -258,19 +263,18 @@ describe('HTTP heartbeats with allow and secret', () => {
     assert.match(answer.body, /not allowed/);
     assert.deepEqual(monitor.servers(), []);
     assert.equal(monitor.stats().rejected, 1);
-    await new Promise((resolve) => server.close(resolve));
     await monitor.close();
   });
 
-  it('accepts a signed body from an allowed source', async () => {
+  it('accepts a signed body from an allowed source', async (t) => {
     const monitor = new HeartMonitor({ allow: ['127.0.0.1'], secret: 'k' });
     const server = createServer(monitor.httpHandler());
+    t.after(() => server.close());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     assert.equal((await httpRequest(url, { method: 'POST', body: signHeartbeat('v=1&ready=5&busy=1', 'k', Date.now()) })).status, 200);
     assert.equal((await httpRequest(url, { method: 'POST', body: 'v=1&ready=5&busy=1' })).status, 403);
     assert.equal(monitor.servers()[0]?.ready, 5);
-    await new Promise((resolve) => server.close(resolve));
     await monitor.close();
   });
 });

@@ -38,7 +38,7 @@ async function until(predicate: () => boolean, progress: () => number, ms: numbe
 }
 
 describe(`hostile traffic: ${TOTAL.toLocaleString('en')} datagrams to a listening monitor`, () => {
-  it('stays up with bounded memory, applies every valid heartbeat and counts every datagram exactly', { timeout: 900_000 }, async () => {
+  it('stays up with bounded memory, applies every valid heartbeat and counts every datagram exactly', { timeout: 900_000 }, async (t) => {
     const monitor = new HeartMonitor({ listen: '127.0.0.1:0', store: new MemoryStore() });
     const errors: Error[] = [];
     let malformedEvents = 0;
@@ -46,9 +46,12 @@ describe(`hostile traffic: ${TOTAL.toLocaleString('en')} datagrams to a listenin
     monitor.on('error', (error) => errors.push(error));
     monitor.on('malformed', () => malformedEvents++);
     monitor.on('update', () => updates++);
+    // Close everything even when an assertion fails, or open sockets keep the run alive.
+    t.after(() => monitor.close());
     await monitor.listen();
     const port = monitor.address()?.port ?? 0;
     const senders = await Promise.all(Array.from({ length: SOURCES }, (_, i) => bindSender(`127.0.0.${i + 1}`)));
+    t.after(() => senders.forEach((socket) => socket.close()));
 
     const random = seededRandom(0x5eed);
     const sentByKind: Record<HostileKind, number> = { valid: 0, 'near-valid': 0, random: 0, empty: 0, oversized: 0 };
@@ -98,7 +101,5 @@ describe(`hostile traffic: ${TOTAL.toLocaleString('en')} datagrams to a listenin
     assert.ok(rssPeak - rssBefore < 256 * 1024 * 1024, `RSS grew by ${Math.round((rssPeak - rssBefore) / 1048576)} MB`);
     console.log(`# hostile traffic: ${JSON.stringify({ ...sentByKind, received: stats.received, accepted: stats.accepted, malformed: stats.malformed, rssGrowthMB: Math.round((rssPeak - rssBefore) / 1048576) })}`);
 
-    for (const socket of senders) socket.close();
-    await monitor.close();
   });
 });

@@ -56,11 +56,12 @@ describe(`resource hygiene: ${CYCLES} cycles`, () => {
     process.off('unhandledRejection', onRejection);
   });
 
-  it('listen/close cycles (new monitors and one reused monitor) leave no handles, timers or listeners', { timeout: 300_000 }, async () => {
+  it('listen/close cycles (new monitors and one reused monitor) leave no handles, timers or listeners', { timeout: 300_000 }, async (t) => {
     await settle();
     const baseline = resources();
     const existing = new Set(live.keys());
     const reused = new HeartMonitor({ listen: '127.0.0.1:0' });
+    t.after(() => reused.close());
     for (let i = 0; i < CYCLES; i++) {
       const monitor = new HeartMonitor({ listen: i % 2 === 0 ? '127.0.0.1:0' : '[::1]:0' });
       await monitor.listen();
@@ -83,8 +84,9 @@ describe(`resource hygiene: ${CYCLES} cycles`, () => {
     assert.deepEqual(rejections, []);
   });
 
-  it('sender start/stop cycles leave no handles, timers or listeners', { timeout: 300_000 }, async () => {
+  it('sender start/stop cycles leave no handles, timers or listeners', { timeout: 300_000 }, async (t) => {
     const monitor = new HeartMonitor({ listen: '127.0.0.1:0' });
+    t.after(() => monitor.close());
     await monitor.listen();
     await settle();
     const baseline = resources();

@@ -28,6 +28,14 @@ function send(socket: Socket, text: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => socket.send(text, port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
 }
 
+const closeQuietly = (socket: { close(): void }): void => {
+  try {
+    socket.close();
+  } catch {
+    /* already closed */
+  }
+};
+
 function closed(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.close(() => resolve()));
 }
@@ -52,7 +60,7 @@ if (!IN_NETNS) {
   });
 } else {
   describe('inside the namespace', () => {
-    it('keeps the table within its bound, keeps serving known servers and reports the overflow throttled', { timeout: 900_000 }, async () => {
+    it('keeps the table within its bound, keeps serving known servers and reports the overflow throttled', { timeout: 900_000 }, async (t) => {
       setUpLoopback();
       const monitor = new HeartMonitor({ listen: '127.0.0.1:0', store: new MemoryStore(), reportInterval: REPORT_INTERVAL });
       const fullErrors: StoreFullError[] = [];
@@ -66,10 +74,13 @@ if (!IN_NETNS) {
       });
       monitor.on('add', () => (peak = Math.max(peak, ++live)));
       monitor.on('remove', () => live--);
+      // Close everything even when an assertion fails, or open sockets keep the run alive.
+      t.after(() => monitor.close());
       await monitor.listen();
       const port = monitor.address()?.port ?? 0;
 
       const legit = await Promise.all(LEGIT.map(bound));
+      t.after(() => legit.forEach(closeQuietly));
       let beat = 0;
       const heartbeatLegit = async (): Promise<void> => {
         beat++;
@@ -121,8 +132,6 @@ if (!IN_NETNS) {
         `# spoof flood: ${FLOOD} sources in ${floodMs} ms, table peak ${peak} (bound ${DEFAULT_MEMORY_MAX_SERVERS}), rejected ${stats.rejected}, ` +
           `${fullErrors.length} store-full reports, legit servers served, RSS +${Math.round(rssGrowth / 1048576)} MB`,
       );
-      for (const socket of legit) socket.close();
-      await monitor.close();
     });
   });
 }
