@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import type { HeartbeatSource } from './monitor.js';
+import type { HeartbeatSource, RefusalCode } from './monitor.js';
 import { expectInteger } from './validate.js';
 
 /** Options of {@link HeartMonitor.httpHandler}. */
@@ -35,7 +35,9 @@ export type HttpHandler = (request: IncomingMessage, response: ServerResponse, n
  * What ingesting one message led to.
  * @internal
  */
-export type IngestOutcome = { readonly ok: true } | { readonly ok: false; readonly malformed: boolean; readonly reason: string };
+export type IngestOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly malformed: boolean; readonly reason: string; /** Set when `allow` or `secret` refused it. */ readonly code?: RefusalCode };
 
 /**
  * The monitor methods the handler needs.
@@ -98,6 +100,7 @@ export function createHttpHandler(sink: HttpHeartbeatSink, options: HttpHandlerO
       const outcome = sink.ingestWithReason(Buffer.concat(chunks, size), from);
       if (outcome.ok) reply(response, 200, 'OK');
       else if (outcome.malformed) reply(response, 400, `Bad Request: ${outcome.reason}\n`);
+      else if (outcome.code !== undefined) reply(response, 403, `Forbidden: ${outcome.reason}\n`);
       else reply(response, 503, `Service Unavailable: ${outcome.reason}\n`);
     });
     request.on('error', () => {

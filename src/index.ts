@@ -52,3 +52,8 @@ export type { HeartbeatSenderOptions, HeartbeatSenderEvents, HeartbeatStatus } f
 export { trackServerLoad } from './server-load.js';
 export type { ServerLoad, ServerLoadOptions } from './server-load.js';
 export type { HttpHandler, HttpHandlerOptions } from './http-handler.js';
+export { createSourceFilter } from './allowlist.js';
+export type { AllowOption, SourceFilter } from './allowlist.js';
+export { signHeartbeat, verifyHeartbeatSignature, DEFAULT_MAX_SKEW, TIMESTAMP_FIELD, SIGNATURE_FIELD } from './signature.js';
+export type { HeartbeatSecret, HeartbeatSecrets, SignatureCheck } from './signature.js';
+export type { RefusalCode, RejectedHeartbeatInfo } from './monitor.js';

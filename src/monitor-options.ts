@@ -6,9 +6,11 @@
 import { resolve } from 'node:path';
 import { parseSocketAddress, type SocketAddress } from './address.js';
 import { resolveBalancingOptions, type BalancingOptions, type ResolvedBalancingOptions } from './balancer/options.js';
+import { createSourceFilter, type AllowOption, type SourceFilter } from './allowlist.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './selection.js';
+import { DEFAULT_MAX_SKEW, normalizeSecrets, type HeartbeatSecrets } from './signature.js';
 import type { KeyBy } from './server-status.js';
 import { FileStore } from './stores/file-store.js';
 import { SlotStore } from './stores/slot-store.js';
@@ -97,6 +99,26 @@ export interface HeartMonitorOptions extends BalancingOptions {
    * @default systemClock
    */
   readonly clock?: Clock;
+  /**
+   * Sources allowed to announce servers: CIDR ranges and single IPs (`'10.0.0.0/8'`,
+   * `'fd00::/8'`, `'127.0.0.1'`) or a `net.BlockList`. Datagrams, `ingest()` calls and HTTP
+   * bodies from anywhere else are refused (`rejected` event, `stats().rejected`) and never
+   * stored. Every source is allowed when omitted.
+   */
+  readonly allow?: AllowOption | undefined;
+  /**
+   * Shared secret (or a list, to rotate keys): heartbeats must then be signed
+   * (`&ts=<ms>&sig=<hmac>`, see `signHeartbeat`); unsigned, badly signed, too old or too
+   * new, and replayed heartbeats are refused. Without it, signed heartbeats are accepted
+   * like any other (the extra fields are ignored, as Apache ignores them).
+   */
+  readonly secret?: HeartbeatSecrets | undefined;
+  /**
+   * With `secret`: how far, in ms, a heartbeat's `ts` may lie from this monitor's wall clock
+   * in either direction. At most `expireAfter`, so a replay cannot outlive the server's entry.
+   * @default 10000
+   */
+  readonly maxSkew?: number;
 }
 
 /** Options after defaults and validation. @internal */
@@ -118,6 +140,9 @@ export interface ResolvedOptions {
   readonly random: () => number;
   readonly clock: Clock;
   readonly balancing: ResolvedBalancingOptions;
+  readonly sourceFilter: SourceFilter | undefined;
+  readonly secrets: readonly Buffer[] | undefined;
+  readonly maxSkew: number;
 }
 
 /** Apache's message for `HeartbeatMaxServers` 1..9. */
@@ -134,6 +159,7 @@ const defaults = {
   warmupDivisor: DEFAULT_WARMUP_DIVISOR,
   recvBufferSize: 4 * 1024 * 1024,
   reportInterval: 5000,
+  maxSkew: DEFAULT_MAX_SKEW,
 } as const;
 
 /**
@@ -146,6 +172,12 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
   const listen = options.listen === undefined ? undefined : parseSocketAddress(options.listen, 'listen');
   const maxServers = expectInteger('maxServers', merged.maxServers, 0);
   if (maxServers > 0 && maxServers < 10) throw new RangeError(`${MAX_SERVERS_MESSAGE}, got \`maxServers\` ${maxServers}`);
+  const expireAfter = expectNumber('expireAfter', merged.expireAfter, 1);
+  const secrets = options.secret === undefined ? undefined : normalizeSecrets(options.secret, 'secret');
+  const maxSkew = expectInteger('maxSkew', merged.maxSkew, 0);
+  if (secrets !== undefined && maxSkew > expireAfter) {
+    throw new RangeError(`Expected \`maxSkew\` to be at most \`expireAfter\` (${expireAfter}) so replays cannot outlive a server's entry, got ${maxSkew}`);
+  }
   return {
     listen,
     listenText: options.listen,
@@ -156,7 +188,7 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
     // Node runs a timer longer than 2^31-1 ms after 1 ms instead: refuse it rather than flush in a loop.
     flushInterval: expectInteger('flushInterval', merged.flushInterval, 1, 2 ** 31 - 1),
     staleAfter: expectNumber('staleAfter', merged.staleAfter, 1),
-    expireAfter: expectNumber('expireAfter', merged.expireAfter, 1),
+    expireAfter,
     maxMessageBytes: expectInteger('maxMessageBytes', merged.maxMessageBytes, 1, 65507),
     keyBy: expectOneOf('keyBy', merged.keyBy, ['ip', 'ip:port'] as const),
     warmupDivisor: expectInteger('warmupDivisor', merged.warmupDivisor, 1),
@@ -165,6 +197,9 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
     random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
     clock: options.clock === undefined ? systemClock : checkClock(options.clock),
     balancing: resolveBalancingOptions(options),
+    sourceFilter: options.allow === undefined ? undefined : createSourceFilter(options.allow, 'allow'),
+    secrets,
+    maxSkew,
   };
 }
 

@@ -20,6 +20,7 @@ import { buildMetrics, type HeartMonitorMetrics } from './metrics.js';
 import { MemberSetCache, WeightJournal } from './member-index.js';
 import { serverKey, type ServerStatus } from './server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from './status-page.js';
+import { TIMESTAMP_FIELD, verifyHeartbeatSignature } from './signature.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { WeightedIndex } from './weighted-index.js';
 
@@ -41,6 +42,19 @@ export interface MalformedHeartbeat {
   readonly message: string;
 }
 
+/** Why a well-formed heartbeat was refused (see the `allow` and `secret` options). */
+export type RefusalCode = 'not-allowed' | 'unsigned' | 'bad-signature' | 'skew' | 'replay';
+
+/** Payload of the `rejected` event: a heartbeat refused by the allowlist or the signature check. */
+export interface RejectedHeartbeatInfo {
+  /** Sender. */
+  readonly from: HeartbeatSource;
+  /** Machine-readable cause. */
+  readonly code: RefusalCode;
+  /** Human-readable reason. */
+  readonly reason: string;
+}
+
 /** Counters since the monitor was created; `received = accepted + malformed + rejected`. */
 export interface HeartMonitorStats {
   /** Messages seen (datagrams, HTTP bodies, ingest calls). */
@@ -49,7 +63,7 @@ export interface HeartMonitorStats {
   readonly accepted: number;
   /** Messages that failed parsing. */
   readonly malformed: number;
-  /** Well-formed messages refused (e.g. the store was full). */
+  /** Messages refused: source not allowed, bad or missing signature, replay, or the store was full. */
   readonly rejected: number;
   /** Servers in the table now. */
   readonly servers: number;
@@ -71,6 +85,8 @@ export interface HeartMonitorEvents {
   remove: [server: ServerStatus];
   /** A datagram or body was dropped. */
   malformed: [info: MalformedHeartbeat];
+  /** A heartbeat was refused by `allow` or `secret` (never stored). */
+  rejected: [info: RejectedHeartbeatInfo];
   /** A socket, store or listener fault; the monitor keeps running. */
   error: [error: Error];
   /** `close()` finished. */
@@ -89,6 +105,8 @@ interface Entry {
   seenAt: number;
   stale: boolean;
   readonly balance: ServerBalance;
+  /** `ts` of the last signed heartbeat accepted (replay protection). */
+  signedAt: number;
 }
 
 const ACCEPTED: IngestOutcome = { ok: true };
@@ -131,6 +149,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
+  /** Signatures accepted within the last 2 × maxSkew (→ monotonic expiry), so a captured message cannot be replayed under another source address. */
+  private readonly recentSignatures = new Map<string, number>();
   private counts = { received: 0, accepted: 0, malformed: 0, rejected: 0 };
 
   /**
@@ -481,12 +501,27 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
 
   private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): IngestOutcome {
     this.counts.received++;
+    const { sourceFilter, secrets } = this.options;
+    if (sourceFilter !== undefined && !sourceFilter.allows(ip)) return this.refuse(from, 'not-allowed', `source ${ip} is not allowed`);
     const parsed = parseHeartbeat(message, { maxMessageBytes: this.options.maxMessageBytes });
     if (!parsed.ok) {
       this.reportMalformed(from, parsed.reason, typeof message === 'string' ? message : Buffer.from(message).toString('utf8'));
       return { ok: false, malformed: true, reason: parsed.reason };
     }
-    return this.apply(ip, parsed) ? ACCEPTED : STORE_FULL;
+    if (secrets === undefined) return this.apply(ip, parsed, undefined, from);
+    const check = verifyHeartbeatSignature(message, secrets, parsed.fields[TIMESTAMP_FIELD]);
+    if (!check.ok) return this.refuse(from, check.code, check.reason);
+    const skew = check.timestamp - this.options.clock.now();
+    if (Math.abs(skew) > this.options.maxSkew) {
+      return this.refuse(from, 'skew', `\`ts\` is ${skew} ms off this monitor's clock (maxSkew ${this.options.maxSkew} ms)`);
+    }
+    if (this.recentSignatures.has(check.signature)) {
+      return this.refuse(from, 'replay', 'this signed heartbeat was already accepted (replayed, perhaps from another source address)');
+    }
+    const outcome = this.apply(ip, parsed, check.timestamp, from);
+    // A `ts` stays within maxSkew for at most 2 × maxSkew of our time; after that the skew check refuses it.
+    if (outcome.ok) this.recentSignatures.set(check.signature, this.options.clock.monotonic() + 2 * this.options.maxSkew);
+    return outcome;
   }
 
   private reportMalformed(from: HeartbeatSource, reason: string, message: string): void {
@@ -494,8 +529,18 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason, message });
   }
 
-  private apply(ip: string, heartbeat: ParsedHeartbeat): boolean {
+  private refuse(from: HeartbeatSource, code: RefusalCode, reason: string): IngestOutcome {
+    this.counts.rejected++;
+    this.safeEmit('rejected', { from: { address: from.address, port: from.port }, code, reason });
+    return { ok: false, malformed: false, reason, code };
+  }
+
+  private apply(ip: string, heartbeat: ParsedHeartbeat, signedAt: number | undefined, from: HeartbeatSource): IngestOutcome {
     const key = serverKey(ip, heartbeat.port, this.options.keyBy);
+    let entry = this.table.get(key);
+    if (signedAt !== undefined && entry !== undefined && signedAt <= entry.signedAt) {
+      return this.refuse(from, 'replay', `\`ts\` ${signedAt} is not newer than the last accepted from ${key} (${entry.signedAt})`);
+    }
     const hasFields = Object.keys(heartbeat.fields).length > 0;
     const status: ServerStatus = Object.freeze({
       ip,
@@ -505,7 +550,6 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       lastSeen: this.options.clock.now(),
       ...(hasFields ? { fields: Object.freeze({ ...heartbeat.fields }) } : {}),
     });
-    let entry = this.table.get(key);
     let stored: boolean;
     try {
       stored = this.store.put(status, key);
@@ -517,23 +561,24 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     if (!stored && entry === undefined) {
       this.counts.rejected++;
       this.drops.drop(key);
-      return false;
+      return STORE_FULL;
     }
     const isNew = entry === undefined;
     const returning = entry !== undefined && !this.isFresh(entry);
     if (entry === undefined) {
-      entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false, balance: new ServerBalance() };
+      entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false, balance: new ServerBalance(), signedAt: -Infinity };
       this.table.set(key, entry);
       this.bySlot[entry.slot] = entry;
     }
     entry.status = status;
     entry.seenAt = this.options.clock.monotonic();
     entry.stale = false;
+    if (signedAt !== undefined) entry.signedAt = signedAt;
     this.balancer.heartbeat(entry, isNew, returning);
     this.counts.accepted++;
     if (isNew) this.safeEmit('add', status);
     this.safeEmit('update', status);
-    return true;
+    return ACCEPTED;
   }
 
   private setWeight(entry: Entry, weight: number): void {
@@ -576,6 +621,11 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     }
     this.drops.tick();
     this.balancer.tick();
+    // Insertion order is expiry order (a constant window on a monotonic clock).
+    for (const [signature, expiresAt] of this.recentSignatures) {
+      if (expiresAt > now) break;
+      this.recentSignatures.delete(signature);
+    }
   }
 
   private async flush(): Promise<void> {

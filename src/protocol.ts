@@ -46,8 +46,9 @@ export interface ParseHeartbeatOptions {
 }
 
 const KNOWN_KEYS = new Set(['v', 'ready', 'busy', 'port']);
-const DECIMAL = /^[0-9]{1,10}$/;
-const utf8 = new TextDecoder('utf-8');
+const DECIMAL = /^[0-9]+$/;
+// ignoreBOM: a value that starts with U+FEFF keeps it (the default decoder would drop it).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * Parse one heartbeat message (a datagram or an HTTP body).
@@ -205,7 +206,10 @@ function reject(reason: string): RejectedHeartbeat {
 /** A decimal integer in [min, max], or undefined (strict `atoi`). @internal */
 export function toInteger(text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined || !DECIMAL.test(text)) return undefined;
-  const value = Number(text);
+  // Zero padding is still a decimal integer; more than 10 significant digits never fits.
+  const digits = text.replace(/^0+(?=[0-9])/, '');
+  if (digits.length > 10) return undefined;
+  const value = Number(digits);
   return value >= min && value <= max ? value : undefined;
 }
 

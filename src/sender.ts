@@ -11,6 +11,7 @@ import { parseSocketAddress, type SocketAddress } from './address.js';
 import { SenderError } from './errors.js';
 import { interfaceFor } from './heartbeat-socket.js';
 import { formatHeartbeat, MAX_COUNT } from './protocol.js';
+import { normalizeSecrets, signHeartbeat, type HeartbeatSecrets } from './signature.js';
 import { expectFunction, expectInteger, expectString, show } from './validate.js';
 
 /** What an origin reports: idle and busy workers. */
@@ -53,6 +54,12 @@ export interface HeartbeatSenderOptions {
    * @default 1
    */
   readonly ttl?: number;
+  /**
+   * Shared secret: sign every heartbeat (`&ts=<ms>&sig=<hmac>`, see `signHeartbeat`) for
+   * monitors created with the same `secret`. With a list (key rotation) the first signs.
+   * Apache and monitors without a secret ignore the two extra fields.
+   */
+  readonly secret?: HeartbeatSecrets | undefined;
 }
 
 /** The events of {@link HeartbeatSender}. */
@@ -91,6 +98,9 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
   private readonly ttl: number;
   private readonly iface: string | undefined;
   private readonly localAddress: string | undefined;
+  private readonly secrets: readonly Buffer[] | undefined;
+  /** `ts` of the last signed heartbeat: monitors refuse one that is not newer. */
+  private signedAt = 0;
   private readonly sockets = new Map<4 | 6, Promise<Socket>>();
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
@@ -112,6 +122,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     this.port = options.port === undefined ? undefined : expectInteger('port', options.port, 1, 65535);
     this.ttl = expectInteger('ttl', options.ttl ?? 1, 0, 255);
     this.iface = options.interface === undefined ? undefined : expectString('interface', options.interface);
+    this.secrets = options.secret === undefined ? undefined : normalizeSecrets(options.secret, 'secret');
     if (options.localAddress !== undefined) {
       const family = isIP(expectString('localAddress', options.localAddress).split('%')[0] ?? '');
       if (family === 0) throw new TypeError(`Expected \`localAddress\` to be an IP address, got ${show(options.localAddress)}`);
@@ -166,7 +177,12 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       const status = await this.readStatus();
       // stop() was called while status() ran: do not reopen a socket for a stopped sender.
       if (status === undefined || generation !== this.generation) return undefined;
-      const message = formatHeartbeat({ ready: status.ready, busy: status.busy, port: this.port });
+      let message = formatHeartbeat({ ready: status.ready, busy: status.busy, port: this.port });
+      if (this.secrets !== undefined) {
+        // Strictly increasing even if the wall clock steps back, so no beat looks like a replay.
+        this.signedAt = Math.max(Date.now(), this.signedAt + 1);
+        message = signHeartbeat(message, this.secrets, this.signedAt);
+      }
       const bytes = Buffer.from(message, 'latin1');
       const results = await Promise.all(this.destinations.map((destination) => this.sendTo(destination, bytes, generation)));
       if (!results.every(Boolean)) return undefined;

@@ -28,7 +28,7 @@ export interface FileStoreOptions {
   readonly path: string;
   /**
    * Most servers held at once; heartbeats of further new servers are refused.
-   * @default 100000
+   * @default 10000
    */
   readonly maxServers?: number;
   /**

@@ -6,14 +6,18 @@ import { expectInteger } from '../validate.js';
 import type { ServerStatus } from '../server-status.js';
 import type { HeartbeatStore } from './store.js';
 
-/** Default bound of {@link MemoryStore}: enough for a large pool, small enough that a spoofing flood cannot exhaust memory. */
-export const DEFAULT_MEMORY_MAX_SERVERS = 100_000;
+/**
+ * Default bound of {@link MemoryStore}: far above any real pool (Apache's own default is
+ * 10 slots), small enough that a flood of spoofed source addresses holds at most ~10,000
+ * entries (a few MB) however many sources it uses.
+ */
+export const DEFAULT_MEMORY_MAX_SERVERS = 10_000;
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /**
    * Most servers held at once; heartbeats of further new servers are refused.
-   * @default 100000
+   * @default 10000
    */
   readonly maxServers?: number;
 }

@@ -1,0 +1,50 @@
+/**
+ * Run a test file again inside a private network namespace (`unshare -n`), where every
+ * 127.x.y.z address is local and nothing can leave the machine (SPEC 2.3).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** Set in the child that runs inside the namespace. */
+export const IN_NETNS = process.env['HM_IN_NETNS'] === '1';
+
+/** Why the namespace cannot be created here, or undefined when it can. */
+export function netnsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root to create a network namespace (unshare -n)';
+  try {
+    execFileSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
+    execFileSync('ip', ['-V'], { stdio: 'ignore' });
+  } catch {
+    return 'unshare -n or ip(8) is not available';
+  }
+  return undefined;
+}
+
+/** Inside the namespace: bring lo up with multicast routed to it. */
+export function setUpLoopback(): void {
+  execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  execFileSync('ip', ['link', 'set', 'lo', 'multicast', 'on']);
+  execFileSync('ip', ['route', 'add', '224.0.0.0/4', 'dev', 'lo', 'src', '127.0.0.1']);
+}
+
+/**
+ * Run `moduleUrl` as a test file under `unshare -n` (extra `unshare` flags allowed, e.g.
+ * `-m` for a private mount namespace); resolves with its exit code and output.
+ */
+export function runInNamespace(moduleUrl: string, unshareFlags: readonly string[] = ['-n'], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  const file = fileURLToPath(moduleUrl);
+  return new Promise((resolve, reject) => {
+    // Without NODE_TEST_CONTEXT the child reports (and exits) as a test run of its own.
+    const inherited = { ...process.env };
+    delete inherited['NODE_TEST_CONTEXT'];
+    const child = spawn('unshare', [...unshareFlags, '--', process.execPath, '--import=tsx/esm', '--test', '--test-reporter=tap', file], {
+      env: { ...inherited, ...env, HM_IN_NETNS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
