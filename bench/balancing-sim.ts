@@ -15,6 +15,7 @@
  * requests per second / real capacity on the new server.
  */
 import { HeartMonitor, MemoryStore, type BalancingOptions, type Clock } from '../src/index.js';
+import { seededRandom as seeded } from '../test/helpers/random.js';
 
 class SimClock implements Clock {
   wall = 1_700_000_000_000;
@@ -25,18 +26,6 @@ class SimClock implements Clock {
     this.wall += ms;
     this.mono += ms;
   }
-}
-
-/** mulberry32: small, seeded, uniform in [0, 1). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Options of {@link betweenHeartbeats}. */

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FileStore, SlotStore } from '../src/index.js';
 import { apacheLine, apachePick } from './lib/apache-method.js';
-import { filledMonitor, poolAddress, poolCounts, poolHeartbeat, poolMembers, seededRandom } from './lib/pool.js';
+import { seededRandom } from '../test/helpers/random.js';
+import { filledMonitor, poolAddress, poolCounts, poolHeartbeat, poolMembers } from './lib/pool.js';
 import type { BenchContext } from './lib/report.js';
 import { nsPerOp } from './lib/timing.js';
 

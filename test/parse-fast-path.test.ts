@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseHeartbeat } from '../src/index.js';
-import { seededRandom } from './storage/helpers.js';
+import { seededRandom } from './helpers/random.js';
 
 const KEYS = ['v', 'V', 'ready', 'READY', 'Ready', 'busy', 'bUsy', 'port', 'Port', 'load', 'x', ''];
 const VALUES = ['1', '0', '75', '2147483647', '2147483648', '-1', '12x', '', '007', '65535', '65536', 'abc', '1.5'];

@@ -1,6 +1,6 @@
 /**
- * A synthetic pool of origin servers: distinct addresses, deterministic counts, and a
- * seeded random so every run draws the same numbers.
+ * A synthetic pool of origin servers: distinct addresses and deterministic counts, so
+ * every run draws the same numbers (randoms come from test/helpers/random.ts).
  */
 import { HeartMonitor, MemoryStore, type HeartbeatStore } from '../../src/index.js';
 
@@ -21,18 +21,6 @@ export function poolCounts(i: number, round: number): { ready: number; busy: num
 export function poolHeartbeat(i: number, round: number): string {
   const { ready, busy } = poolCounts(i, round);
   return `v=1&ready=${ready}&busy=${busy}`;
-}
-
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A monitor without a socket, fed `size` servers through the public ingest(); nothing turns stale within an hour. */

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HeartMonitor } from '../../src/index.js';
-import { ManualClock, beat, countPicks, seeded } from './support.js';
+import { ManualClock, beat, countPicks } from './support.js';
+import { seededRandom } from '../helpers/random.js';
 
 function pool(options: ConstructorParameters<typeof HeartMonitor>[0] = {}, clock = new ManualClock()) {
-  const monitor = new HeartMonitor({ clock, random: seeded(3), ...options });
+  const monitor = new HeartMonitor({ clock, random: seededRandom(3), ...options });
   beat(monitor, '10.0.0.1', 10);
   beat(monitor, '10.0.0.2', 10);
   return monitor;

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import { HeartMonitor, type ServerFailure } from '../../src/index.js';
-import { ManualClock, beat, countPicks, seeded } from './support.js';
+import { ManualClock, beat, countPicks } from './support.js';
+import { seededRandom } from '../helpers/random.js';
 
 function pool(options: ConstructorParameters<typeof HeartMonitor>[0] = {}) {
   const clock = new ManualClock();
-  const monitor = new HeartMonitor({ clock, random: seeded(7), ...options });
+  const monitor = new HeartMonitor({ clock, random: seededRandom(7), ...options });
   const events: string[] = [];
   const failures: ServerFailure[] = [];
   monitor.on('failed', (server, failure) => {

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import { HeartMonitor } from '../../src/index.js';
-import { ManualClock, beat, seeded } from './support.js';
+import { ManualClock, beat } from './support.js';
+import { seededRandom } from '../helpers/random.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = new URL('../../docs/status-page.png', import.meta.url);
@@ -22,7 +23,7 @@ describe('status page in headless Chromium', { skip }, () => {
     const clock = new ManualClock();
     const monitor = new HeartMonitor({
       clock,
-      random: seeded(5),
+      random: seededRandom(5),
       inFlightCorrection: true,
       slowStart: { window: 30_000 },
       failure: { retryAfter: 60_000 },

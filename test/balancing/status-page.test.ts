@@ -3,11 +3,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HeartMonitor, type StatusSnapshot } from '../../src/index.js';
-import { ManualClock, beat, seeded } from './support.js';
+import { ManualClock, beat } from './support.js';
+import { seededRandom } from '../helpers/random.js';
 
 describe('statusHandler()', () => {
   const clock = new ManualClock();
-  const monitor = new HeartMonitor({ clock, random: seeded(1), inFlightCorrection: true });
+  const monitor = new HeartMonitor({ clock, random: seededRandom(1), inFlightCorrection: true });
   let server: Server;
   let base: string;
 

@@ -1,5 +1,6 @@
 /** Shared fixtures of the balancing tests: a hand-driven clock and deterministic randoms. */
 import { HeartMonitor, type HeartMonitorOptions } from '../../src/index.js';
+import { seededRandom } from '../helpers/random.js';
 
 /** A clock the test moves by hand. */
 export class ManualClock {
@@ -11,18 +12,6 @@ export class ManualClock {
     this.wall += ms;
     this.mono += ms;
   }
-}
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Randoms that walk every integer target 0..n-1 once in order, then start over: exact shares. */
@@ -45,7 +34,7 @@ export function sweepingRandom(): { random: () => number; walk: (total: number) 
 /** A monitor on a manual clock with a seeded random, fed through ingest(). */
 export function testMonitor(options: HeartMonitorOptions = {}): { monitor: HeartMonitor; clock: ManualClock } {
   const clock = new ManualClock();
-  const monitor = new HeartMonitor({ clock, random: seeded(42), ...options });
+  const monitor = new HeartMonitor({ clock, random: seededRandom(42), ...options });
   return { monitor, clock };
 }
 

@@ -1,17 +1,5 @@
 /** Deterministic generators of hostile heartbeat traffic for the stress tests. */
 
-/** mulberry32: a tiny seeded PRNG, so every run sends the same traffic. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Kinds of datagram the generator mixes. */
 export type HostileKind = 'valid' | 'near-valid' | 'random' | 'empty' | 'oversized';
 

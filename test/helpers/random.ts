@@ -1,4 +1,4 @@
-/** Deterministic random numbers for tests that count picks. */
+/** Deterministic random numbers: the one seeded generator of the tests and benchmarks. */
 
 /**
  * A seeded uniform generator in [0, 1) (mulberry32): the same seed always gives the same

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FileStore, parseHeartbeatFile } from '../../src/index.js';
-import { seededRandom } from '../helpers/hostile.js';
+import { seededRandom } from '../helpers/random.js';
 import { size } from '../helpers/stress.js';
 
 const KILLS = size(50, 200);

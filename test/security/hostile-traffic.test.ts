@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { describe, it } from 'node:test';
 import { HeartMonitor, MemoryStore } from '../../src/index.js';
-import { hostileDatagram, seededRandom, type HostileKind } from '../helpers/hostile.js';
+import { hostileDatagram, type HostileKind } from '../helpers/hostile.js';
+import { seededRandom } from '../helpers/random.js';
 import { referenceParse } from '../helpers/reference-heartbeat.js';
 import { size } from '../helpers/stress.js';
 

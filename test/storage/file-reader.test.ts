@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { FileStore, HeartbeatFileReader, HeartMonitor, pickBackend, StoreError, type ServerStatus } from '../../src/index.js';
-import { seededRandom, server, tempDir } from './helpers.js';
+import { seededRandom } from '../helpers/random.js';
+import { server, tempDir } from './helpers.js';
 
 function withDir(run: (dir: string) => Promise<void> | void): () => Promise<void> {
   return async () => {

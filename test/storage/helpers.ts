@@ -1,5 +1,5 @@
 /**
- * Small helpers shared by the storage tests: temp dirs, seeded random numbers, waiting
+ * Small helpers shared by the storage tests: temp dirs, a server record, waiting
  * for a condition or an event with a bound.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,18 +11,6 @@ import type { ServerStatus } from '../../src/index.js';
 export function tempDir(prefix = 'hm-storage-'): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Poll `condition` every few ms until it holds; reject after `timeout` ms. */

@@ -9,7 +9,8 @@ import { after, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { HeartMonitor, pickBackend, SLOT_BYTES, SlotStore, StoreError, StoreFullError, type ServerStatus } from '../../src/index.js';
 import type { SlotWorkerRequest } from './slot-worker.js';
-import { seededRandom, server, waitFor } from './helpers.js';
+import { seededRandom } from '../helpers/random.js';
+import { server, waitFor } from './helpers.js';
 import { tornProbe } from './torn-probe.js';
 
 const workers: Worker[] = [];

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SlotStore, type BackendMember } from '../../src/index.js';
 import { decodeTornProbe } from './torn-probe.js';
-import { seededRandom } from './helpers.js';
+import { seededRandom } from '../helpers/random.js';
 
 /** Requests the test thread sends. */
 export type SlotWorkerRequest =
