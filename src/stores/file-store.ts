@@ -11,7 +11,7 @@ import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER, formatHeartbeatFile } from '../hb-file.js';
 import type { ServerStatus } from '../server-status.js';
 import { expectInteger, expectNumber, expectString, show } from '../validate.js';
-import { DEFAULT_MEMORY_MAX_SERVERS } from './memory-store.js';
+import { MemoryStore } from './memory-store.js';
 import { HeartbeatFileReader, type HeartbeatFileReaderOptions } from './file-reader.js';
 import type { HeartbeatStore } from './store.js';
 
@@ -71,7 +71,8 @@ export class FileStore implements HeartbeatStore {
   readonly expireAfter: number;
   private readonly mode: number;
   private readonly clock: Pick<Clock, 'now'>;
-  private readonly table = new Map<string, ServerStatus>();
+  /** The bounded table itself; this class adds only the file. */
+  private readonly table: MemoryStore;
   private writing: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private cleaned = false;
@@ -80,7 +81,8 @@ export class FileStore implements HeartbeatStore {
   constructor(options: FileStoreOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object with a \`path\`, got ${show(options)}`);
     this.path = resolve(expectString('path', options.path));
-    this.maxServers = expectInteger('maxServers', options.maxServers ?? DEFAULT_MEMORY_MAX_SERVERS, 1);
+    this.table = new MemoryStore({ maxServers: options.maxServers });
+    this.maxServers = this.table.maxServers;
     this.expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
     this.mode = expectInteger('mode', options.mode ?? DEFAULT_FILE_MODE, 0, 0o777);
     this.clock = options.clock ?? { now: Date.now };
@@ -103,10 +105,8 @@ export class FileStore implements HeartbeatStore {
   }
 
   /** {@inheritDoc HeartbeatStore.put} */
-  put(server: ServerStatus, key: string = server.ip): boolean {
-    if (!this.table.has(key) && this.table.size >= this.maxServers) return false;
-    this.table.set(key, server);
-    return true;
+  put(server: ServerStatus, key?: string): boolean {
+    return this.table.put(server, key);
   }
 
   /** {@inheritDoc HeartbeatStore.delete} */
@@ -116,7 +116,7 @@ export class FileStore implements HeartbeatStore {
 
   /** {@inheritDoc HeartbeatStore.servers} */
   servers(): ServerStatus[] {
-    return [...this.table.values()];
+    return this.table.servers();
   }
 
   /**
@@ -152,8 +152,7 @@ export class FileStore implements HeartbeatStore {
 
   private async write(): Promise<void> {
     const now = this.clock.now();
-    const live: ServerStatus[] = [];
-    for (const server of this.table.values()) if (now - server.lastSeen < this.expireAfter) live.push(server);
+    const live = this.table.servers().filter((server) => now - server.lastSeen < this.expireAfter);
     const temp = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
     try {
       await mkdir(dirname(this.path), { recursive: true });
