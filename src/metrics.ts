@@ -7,6 +7,7 @@
  */
 import type { BalancerCounters } from './balancer/balancer.js';
 import type { ServerState, ServerView } from './balancer/server-state.js';
+import type { HeartMonitorStats } from './monitor.js';
 
 /** Per-server figures (gRFC A78's `endpoint_weights`, with what an operator needs next to it). */
 export interface EndpointMetrics {
@@ -82,21 +83,11 @@ export interface HeartMonitorMetrics {
   readonly endpoint_weights: readonly EndpointMetrics[];
 }
 
-/** Message counters as `stats()` keeps them. */
-interface MessageCounts {
-  readonly received: number;
-  readonly accepted: number;
-  readonly malformed: number;
-  readonly rejected: number;
-  readonly servers: number;
-  readonly fresh: number;
-}
-
 /**
  * Assemble the snapshot.
  * @internal
  */
-export function buildMetrics(stats: MessageCounts, counters: Readonly<BalancerCounters>, inFlight: number, views: readonly ServerView[]): HeartMonitorMetrics {
+export function buildMetrics(stats: HeartMonitorStats, counters: Readonly<BalancerCounters>, inFlight: number, views: readonly ServerView[]): HeartMonitorMetrics {
   const inState = (state: ServerState): number => views.filter((view) => view.state === state).length;
   return {
     heartbeats_received: stats.received,
