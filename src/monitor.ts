@@ -146,6 +146,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private socket: HeartbeatSocket | undefined;
   private opening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /** close() finished and no listen() came since: a further close() has nothing to do. */
+  private closed = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
@@ -189,6 +191,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     const { listen, listenText } = this.options;
     if (listen === undefined || listenText === undefined) return Promise.reject(new NotConfiguredError());
     if (this.opening !== undefined) return this.opening;
+    this.closed = false;
     this.startTimers();
     const opening = (async (): Promise<void> => {
       await this.closing;
@@ -211,11 +214,13 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   }
 
   /**
-   * Stop listening, stop the timers, flush and close the store. Idempotent; `listen()`
-   * works again afterwards.
+   * Stop listening, stop the timers, flush and close the store. Idempotent: a call while
+   * closing returns the same promise, a call after it finished resolves at once without
+   * touching the store or emitting `close` again. `listen()` works again afterwards.
    */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
+    if (this.closed) return Promise.resolve();
     this.stopTimers();
     const opening = this.opening;
     this.opening = undefined;
@@ -234,6 +239,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.closing = closing;
     void closing.finally(() => {
       if (this.closing === closing) this.closing = undefined;
+      // A listen() that began while closing keeps the monitor open.
+      if (this.opening === undefined) this.closed = true;
     });
     return closing;
   }

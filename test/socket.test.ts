@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { HeartMonitor, ListenError, ListenerError, NotConfiguredError, type HeartMonitorOptions, type MalformedHeartbeat } from '../src/index.js';
+import { HeartMonitor, ListenError, ListenerError, MemoryStore, NotConfiguredError, type HeartMonitorOptions, type MalformedHeartbeat } from '../src/index.js';
 import { udpSender, type UdpSender } from './helpers/udp.js';
 import { nextEvent, waitUntil } from './helpers/wait.js';
 
@@ -25,6 +25,15 @@ async function sender(address: string): Promise<UdpSender> {
   const created = await udpSender(address);
   cleanups.push(() => created.close());
   return created;
+}
+
+/** A MemoryStore that counts its close() calls. */
+class CountingStore extends MemoryStore {
+  closes = 0;
+  override close(): Promise<void> {
+    this.closes++;
+    return super.close();
+  }
 }
 
 function boundPort(monitor: HeartMonitor): number {
@@ -160,6 +169,36 @@ describe('HeartMonitor lifecycle', () => {
     });
     assert.ok(firstPort > 0);
     assert.equal(events.at(-1), 'listening');
+  });
+
+  it('does nothing on a second close() after the first finished, and closes again after listen()', async () => {
+    const store = new CountingStore();
+    const monitor = createMonitor({ listen: '127.0.0.1:0', store });
+    let closeEvents = 0;
+    monitor.on('close', () => closeEvents++);
+    await monitor.listen();
+    await monitor.close();
+    assert.deepEqual([store.closes, closeEvents], [1, 1]);
+    await monitor.close();
+    await monitor.close();
+    assert.deepEqual([store.closes, closeEvents], [1, 1], 'a closed monitor neither re-closes its store nor emits close again');
+
+    await monitor.listen();
+    await monitor.close();
+    assert.deepEqual([store.closes, closeEvents], [2, 2], 'listen() then close() closes again');
+    await monitor.close();
+    assert.deepEqual([store.closes, closeEvents], [2, 2]);
+
+    // A listen() started while closing leaves a monitor that close() still closes.
+    await monitor.listen();
+    const closing = monitor.close();
+    const relisten = monitor.listen();
+    await closing;
+    await relisten;
+    assert.equal(monitor.listening, true);
+    await monitor.close();
+    assert.equal(monitor.listening, false);
+    assert.deepEqual([store.closes, closeEvents], [4, 4]);
   });
 
   it('can close before it ever listened, and while listen() is pending', async () => {
