@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -156,6 +156,56 @@ describe('heartmonitor CLI', () => {
     assert.deepEqual(lines.map((l) => l.event), ['listening', 'add', 'stopped']);
     assert.equal(lines[2]?.malformed, 50);
     assert.equal(listen.stderr().match(/malformed heartbeat from 127\.0\.0\.1: `ready` must be a decimal integer/g)?.length, 1);
+  });
+
+  it('listen --secret-file accepts heartbeats signed by send --secret-file and rejects unsigned ones', async () => {
+    // The listener's file ends in whitespace and a newline, the sender's does not: both are trimmed.
+    const listenSecret = join(dir, 'listen.secret');
+    const sendSecret = join(dir, 'send.secret');
+    await writeFile(listenSecret, 'correct horse battery staple \n');
+    await writeFile(sendSecret, 'correct horse battery staple');
+    const listen = startNode([CLI, 'listen', '127.0.0.1:0', '--max-servers', '10', '--secret-file', listenSecret]);
+    try {
+      const [, port] = await listen.waitForOutput(/bound port (\d+)/);
+      const signed = await run(['send', `127.0.0.1:${port}`, '--ready', '6', '--busy', '1', '--source', '127.0.0.2', '--count', '2', '--interval', '50', '--secret-file', sendSecret]);
+      assert.equal(signed.code, 0, signed.stderr);
+      assert.equal(signed.stdout.match(/^sent v=1&ready=6&busy=1&ts=\d+&sig=[0-9a-f]{64} to /gm)?.length, 2, signed.stdout);
+      assert.doesNotMatch(signed.stdout, /correct horse/);
+      await listen.waitForOutput(/add\s+127\.0\.0\.2 port=80 ready=6 busy=1 weight=6/);
+      const unsigned = await run(['send', `127.0.0.1:${port}`, '--ready', '9', '--busy', '1', '--source', '127.0.0.4', '--count', '1']);
+      assert.equal(unsigned.code, 0, unsigned.stderr);
+      await waitFor(() => listen.stderr().includes('rejected heartbeat from 127.0.0.4'), 'a rejected log line');
+    } finally {
+      assert.equal(await listen.stop(), 0, listen.stderr());
+    }
+    assert.match(listen.stdout(), /stopped: 3 heartbeats received, 2 accepted, 0 malformed, 1 rejected/);
+    assert.doesNotMatch(listen.stdout(), /127\.0\.0\.4/, 'the unsigned sender never entered the table');
+  });
+
+  it('listen --allow accepts only the given ranges (repeatable)', async () => {
+    const listen = startNode([CLI, 'listen', '127.0.0.1:0', '--max-servers', '10', '--allow', '10.0.0.0/8', '--allow', '127.0.0.2/32']);
+    try {
+      const [, port] = await listen.waitForOutput(/bound port (\d+)/);
+      const outside = await run(['send', `127.0.0.1:${port}`, '--ready', '3', '--busy', '1', '--source', '127.0.0.3', '--count', '1']);
+      assert.equal(outside.code, 0, outside.stderr);
+      await waitFor(() => listen.stderr().includes('rejected heartbeat from 127.0.0.3'), 'a rejected log line');
+      const inside = await run(['send', `127.0.0.1:${port}`, '--ready', '4', '--busy', '1', '--source', '127.0.0.2', '--count', '1']);
+      assert.equal(inside.code, 0, inside.stderr);
+      await listen.waitForOutput(/add\s+127\.0\.0\.2 port=80 ready=4 busy=1 weight=4/);
+    } finally {
+      assert.equal(await listen.stop(), 0, listen.stderr());
+    }
+    assert.match(listen.stdout(), /stopped: 2 heartbeats received, 1 accepted, 0 malformed, 1 rejected/);
+    assert.doesNotMatch(listen.stdout(), /127\.0\.0\.3/, 'the excluded sender never entered the table');
+  });
+
+  it('refuses a missing or empty --secret-file and a bad --allow with one line', async () => {
+    const empty = join(dir, 'empty.secret');
+    await writeFile(empty, ' \n');
+    assertOneLineError(await run(['listen', '127.0.0.1:0', '--secret-file', join(dir, 'missing.secret')]), /listen: cannot read --secret-file .*missing\.secret: ENOENT/);
+    assertOneLineError(await run(['listen', '127.0.0.1:0', '--secret-file', empty]), /listen: --secret-file .*empty\.secret is empty/);
+    assertOneLineError(await run(['send', '127.0.0.1:9', '--ready', '1', '--busy', '1', '--secret-file', empty]), /send: --secret-file .*empty\.secret is empty/);
+    assertOneLineError(await run(['listen', '127.0.0.1:0', '--allow', 'not-a-range']), /listen: .*allow/);
   });
 
   it('demo runs everything on loopback, routes requests and exits by itself', async () => {

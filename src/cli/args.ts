@@ -3,6 +3,7 @@
  * into one-line usage errors, and strict number parsing.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 /** A bad command line: printed as one line, exit code 2. */
@@ -10,11 +11,14 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** The options a command declares: each a string or a boolean flag. */
-export type CommandOptions = Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>;
+/** The options a command declares: each a string or a boolean flag; `multiple` ones may repeat. */
+export type CommandOptions = Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean }>>;
+
+/** One parsed value: a list for a `multiple` option. */
+type CommandValue<T extends CommandOptions[string]> = (T['type'] extends 'boolean' ? boolean : string) extends infer V ? (T['multiple'] extends true ? V[] : V) : never;
 
 /** Parsed values of {@link CommandOptions}, plus `--help`. */
-export type CommandValues<O extends CommandOptions> = { [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string } & { help?: boolean };
+export type CommandValues<O extends CommandOptions> = { [K in keyof O]?: CommandValue<O[K]> } & { help?: boolean };
 
 /** parseArgs in strict mode; its errors become {@link UsageError}s. */
 export function parseCommandArgs<O extends CommandOptions>(
@@ -40,6 +44,23 @@ export function integerOption(command: string, name: string, value: string | und
     throw new UsageError(`${command}: --${name} must be an integer ${range}, got ${JSON.stringify(value)}`);
   }
   return Number(value);
+}
+
+/**
+ * The shared secret in the file at `path`, trimmed (a trailing newline is not part of it).
+ * Read from a file so the secret never shows in `ps` or the shell history.
+ */
+export function secretFileOption(command: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${command}: cannot read --secret-file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const secret = text.trim();
+  if (secret === '') throw new UsageError(`${command}: --secret-file ${path} is empty`);
+  return secret;
 }
 
 /** Between `min` and `max` positional arguments, or throw a {@link UsageError}. */

@@ -6,7 +6,7 @@
 import { HeartMonitor } from '../monitor.js';
 import { heartbeatWeight } from '../selection.js';
 import type { ServerStatus } from '../server-status.js';
-import { integerOption, parseCommandArgs, positionals, sleep, stopSignal, UsageError } from './args.js';
+import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { renderTable, repaint, serverRows } from './table.js';
 
@@ -21,6 +21,10 @@ Options:
   --interface IP       local interface for the multicast membership (e.g. 127.0.0.1)
   --max-servers N      HeartbeatMaxServers: 0 = file storage (default), >= 10 = N slots
   --storage PATH       HeartbeatStorage: hb.dat path (default logs/hb.dat)
+  --allow CIDR         accept heartbeats only from this range or IP (repeatable);
+                       others are counted as rejected and never stored
+  --secret-file PATH   require heartbeats signed with the secret in this file
+                       (content trimmed; send --secret-file signs them)
   --json               print one JSON object per change instead of text
   -h, --help           show this help
 
@@ -39,7 +43,14 @@ const REDRAW_MS = 500;
 export async function runListen(args: readonly string[]): Promise<number> {
   const { values, positionals: rest } = parseCommandArgs(
     args,
-    { interface: { type: 'string' }, 'max-servers': { type: 'string' }, storage: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      interface: { type: 'string' },
+      'max-servers': { type: 'string' },
+      storage: { type: 'string' },
+      allow: { type: 'string', multiple: true },
+      'secret-file': { type: 'string' },
+      json: { type: 'boolean' },
+    },
     'listen',
   );
   if (values.help === true) {
@@ -49,9 +60,10 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const [listen] = positionals('listen', rest, 1, 1, 'the address to listen on, addr:port');
   const maxServers = integerOption('listen', 'max-servers', values['max-servers'], 0) ?? 0;
   const storage = values.storage ?? 'logs/hb.dat';
+  const secret = secretFileOption('listen', values['secret-file']);
   let monitor: HeartMonitor;
   try {
-    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage });
+    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, allow: values.allow, secret });
   } catch (error) {
     throw new UsageError(`listen: ${(error as Error).message}`);
   }
@@ -62,6 +74,7 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const warnings = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   monitor.on('malformed', ({ from, reason }) => warnings.log(`malformed heartbeat from ${from.address}: ${reason}`));
+  monitor.on('rejected', ({ from, reason }) => warnings.log(`rejected heartbeat from ${from.address}: ${reason}`));
   monitor.on('error', (error) => errors.log(`error: ${error.message}`));
 
   const report = (event: string, server: ServerStatus): void => {
@@ -115,7 +128,7 @@ export async function runListen(args: readonly string[]): Promise<number> {
   dispose();
   await monitor.close(); // final flush of the store
   const stats = monitor.stats();
-  const summary = `stopped: ${stats.received} heartbeats received, ${stats.accepted} accepted, ${stats.malformed} malformed`;
+  const summary = `stopped: ${stats.received} heartbeats received, ${stats.accepted} accepted, ${stats.malformed} malformed, ${stats.rejected} rejected`;
   if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'stopped', ...stats }));
   else out(live ? `\n${summary}` : `${new Date().toISOString()} ${summary}`);
   return 0;

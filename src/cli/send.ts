@@ -4,7 +4,7 @@
  */
 import { HeartbeatSender } from '../sender.js';
 import { MAX_COUNT } from '../protocol.js';
-import { integerOption, parseCommandArgs, positionals, sleep, stopSignal, UsageError } from './args.js';
+import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 
 /** `heartmonitor send --help`. */
 export const SEND_HELP = `Usage: heartmonitor send <addr:port> [<addr:port>...] --ready N --busy N [options]
@@ -21,6 +21,8 @@ Options:
   --interface IP       interface multicast heartbeats leave through (e.g. 127.0.0.1)
   --source IP          local address to send from (the server's identity)
   --ttl N              multicast TTL (default 1)
+  --secret-file PATH   sign heartbeats (&ts=…&sig=…) with the secret in this file
+                       (content trimmed), for a listen --secret-file with the same one
   -h, --help           show this help
 
 Example:
@@ -40,6 +42,7 @@ export async function runSend(args: readonly string[]): Promise<number> {
       interface: { type: 'string' },
       source: { type: 'string' },
       ttl: { type: 'string' },
+      'secret-file': { type: 'string' },
     },
     'send',
   );
@@ -52,6 +55,7 @@ export async function runSend(args: readonly string[]): Promise<number> {
   const ready = integerOption('send', 'ready', values.ready, 0, MAX_COUNT) ?? 0;
   const busy = integerOption('send', 'busy', values.busy, 0, MAX_COUNT) ?? 0;
   const count = integerOption('send', 'count', values.count, 1) ?? Infinity;
+  const secret = secretFileOption('send', values['secret-file']);
   let sender: HeartbeatSender;
   try {
     sender = new HeartbeatSender({
@@ -62,6 +66,7 @@ export async function runSend(args: readonly string[]): Promise<number> {
       ttl: integerOption('send', 'ttl', values.ttl, 0, 255),
       interface: values.interface,
       localAddress: values.source,
+      secret,
     });
   } catch (error) {
     if (error instanceof UsageError) throw error;
