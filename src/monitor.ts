@@ -146,7 +146,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private socket: HeartbeatSocket | undefined;
   private opening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  /** close() finished and no listen() came since: a further close() has nothing to do. */
+  /** close() finished and nothing came since (no listen(), no accepted heartbeat): a further close() has nothing to do. */
   private closed = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -583,6 +583,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     if (signedAt !== undefined) entry.signedAt = signedAt;
     this.balancer.heartbeat(entry, isNew, returning);
     this.counts.accepted++;
+    // The table changed after a close: the next close() must flush it to the store again.
+    this.closed = false;
     if (isNew) this.safeEmit('add', status);
     this.safeEmit('update', status);
     return ACCEPTED;

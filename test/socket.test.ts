@@ -199,6 +199,11 @@ describe('HeartMonitor lifecycle', () => {
     await monitor.close();
     assert.equal(monitor.listening, false);
     assert.deepEqual([store.closes, closeEvents], [4, 4]);
+
+    // A heartbeat accepted after a close changed the table: the next close() flushes it again.
+    assert.equal(monitor.ingest('v=1&ready=3&busy=1', { address: '10.0.0.7' }), true);
+    await monitor.close();
+    assert.deepEqual([store.closes, closeEvents], [5, 5], 'close() after a new heartbeat closes the store again');
   });
 
   it('can close before it ever listened, and while listen() is pending', async () => {
