@@ -130,8 +130,10 @@ export function encodeAddress(ip: string): Uint8Array | undefined {
 /**
  * Write (or, with `server` undefined, free) a slot. Only one thread may write a buffer.
  * @param address - `encodeAddress(server.ip)`
+ * @param addressInPlace - the slot already holds exactly these address bytes (this
+ * writer put them there and nothing freed the slot since): skip rewriting them
  */
-export function writeSlot(words: Int32Array, slot: number, server: ServerStatus | undefined, address: Uint8Array | undefined): void {
+export function writeSlot(words: Int32Array, slot: number, server: ServerStatus | undefined, address: Uint8Array | undefined, addressInPlace = false): void {
   const base = HEADER_WORDS + slot * WORDS_PER_SLOT;
   const sequence = Atomics.load(words, base + S.sequence);
   // Odd: readers that start now retry; readers already inside see the change on their second load.
@@ -145,9 +147,12 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
     Atomics.store(words, base + S.port, server.port);
     Atomics.store(words, base + S.addressLength, address.length);
     storeFloat(words, base + S.lastSeen, server.lastSeen);
-    scratchBytes.fill(0);
-    scratchBytes.set(address);
-    for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) Atomics.store(words, base + S.address + i, scratchWords[i] ?? 0);
+    // Unchanged words need no store: a reader validates them against the sequence as before.
+    if (!addressInPlace) {
+      scratchBytes.fill(0);
+      scratchBytes.set(address);
+      for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) Atomics.store(words, base + S.address + i, scratchWords[i] ?? 0);
+    }
   }
   Atomics.store(words, base + S.sequence, (sequence + 2) | 0);
   // Raised after the slot is complete, so a reader that sees the new mark sees the slot.
