@@ -141,13 +141,16 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
   if (server === undefined || address === undefined) {
     Atomics.store(words, base + S.inUse, 0);
   } else {
-    Atomics.store(words, base + S.inUse, 1);
-    Atomics.store(words, base + S.ready, server.ready);
-    Atomics.store(words, base + S.busy, server.busy);
-    Atomics.store(words, base + S.port, server.port);
-    Atomics.store(words, base + S.addressLength, address.length);
-    storeFloat(words, base + S.lastSeen, server.lastSeen);
-    // Unchanged words need no store: a reader validates them against the sequence as before.
+    // Unchanged words need no store (a seq-cst store costs a fence; most heartbeats repeat
+    // most values): a reader validates what it read against the sequence as before.
+    storeChanged(words, base + S.inUse, 1);
+    storeChanged(words, base + S.ready, server.ready);
+    storeChanged(words, base + S.busy, server.busy);
+    storeChanged(words, base + S.port, server.port);
+    storeChanged(words, base + S.addressLength, address.length);
+    scratchFloat[0] = server.lastSeen;
+    storeChanged(words, base + S.lastSeen, scratchWords[0] ?? 0);
+    storeChanged(words, base + S.lastSeen + 1, scratchWords[1] ?? 0);
     if (!addressInPlace) {
       scratchBytes.fill(0);
       scratchBytes.set(address);
@@ -158,6 +161,11 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
   // Raised after the slot is complete, so a reader that sees the new mark sees the slot.
   if (slot >= Atomics.load(words, H.highWater)) Atomics.store(words, H.highWater, slot + 1);
   Atomics.add(words, H.generation, 1);
+}
+
+/** Store a word unless it already holds `value` (safe: this thread is the only writer). */
+function storeChanged(words: Int32Array, index: number, value: number): void {
+  if (Atomics.load(words, index) !== value) Atomics.store(words, index, value);
 }
 
 /** The sequence number of a slot now (even when stable). */
