@@ -43,6 +43,35 @@ describe('parseHeartbeat fast path', () => {
     assert.ok(compared > 4500 && accepted > 500, `compared ${compared}, accepted ${accepted}`);
   });
 
+  it('agrees with the full parser on byte-level edge cases (NUL, zero padding, digit limits, `=` in values, bytes over 0x7f)', () => {
+    const messages = [
+      'v=1&ready=5&busy=0\0',
+      'v=1\0&ready=5&busy=0',
+      'v=1&ready=0000000000002147483647&busy=0',
+      'v=1&ready=21474836470&busy=0',
+      'v=1&ready=2147483648&busy=0',
+      'v=1&ready=00000000000&busy=0',
+      'v==1&ready=1&busy=1',
+      'v=&ready=1&busy=1',
+      'v=1&ready&busy&port',
+      'v=1&ready=1&busy=1&port=0',
+      'v=1&ready=1&busy=1&port=065535',
+      'v=1&ready=1&busy=1&PORT=80&pOrT=81',
+      'v=1&ready=1&busy=1&bust=1',
+      'v=1&ready=1&busy=1&pory=1',
+      'v=1&ready=+1&busy=1',
+      'v=1&ready=1 &busy=1',
+      'v=\u00e9&ready=1&busy=1',
+      'v=1.0&ready=1&busy=1',
+    ];
+    for (const message of messages) {
+      const twin = escapedTwin(message);
+      assert.ok(twin !== undefined);
+      assert.deepEqual(parseHeartbeat(message), parseHeartbeat(twin), `message ${JSON.stringify(message)}`);
+      assert.deepEqual(parseHeartbeat(Buffer.from(message)), parseHeartbeat(twin), `bytes of ${JSON.stringify(message)}`);
+    }
+  });
+
   it('parses the messages real senders send', () => {
     assert.deepEqual(parseHeartbeat('v=1&ready=75&busy=0'), { ok: true, version: '1', ready: 75, busy: 0, port: 80, fields: {} });
     assert.deepEqual(parseHeartbeat(Buffer.from('v=1&ready=3&busy=2&port=8080')), { ok: true, version: '1', ready: 3, busy: 2, port: 8080, fields: {} });

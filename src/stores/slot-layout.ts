@@ -130,8 +130,10 @@ export function encodeAddress(ip: string): Uint8Array | undefined {
 /**
  * Write (or, with `server` undefined, free) a slot. Only one thread may write a buffer.
  * @param address - `encodeAddress(server.ip)`
+ * @param addressInPlace - the slot already holds exactly these address bytes (this
+ * writer put them there and nothing freed the slot since): skip rewriting them
  */
-export function writeSlot(words: Int32Array, slot: number, server: ServerStatus | undefined, address: Uint8Array | undefined): void {
+export function writeSlot(words: Int32Array, slot: number, server: ServerStatus | undefined, address: Uint8Array | undefined, addressInPlace = false): void {
   const base = HEADER_WORDS + slot * WORDS_PER_SLOT;
   const sequence = Atomics.load(words, base + S.sequence);
   // Odd: readers that start now retry; readers already inside see the change on their second load.
@@ -139,20 +141,31 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
   if (server === undefined || address === undefined) {
     Atomics.store(words, base + S.inUse, 0);
   } else {
-    Atomics.store(words, base + S.inUse, 1);
-    Atomics.store(words, base + S.ready, server.ready);
-    Atomics.store(words, base + S.busy, server.busy);
-    Atomics.store(words, base + S.port, server.port);
-    Atomics.store(words, base + S.addressLength, address.length);
-    storeFloat(words, base + S.lastSeen, server.lastSeen);
-    scratchBytes.fill(0);
-    scratchBytes.set(address);
-    for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) Atomics.store(words, base + S.address + i, scratchWords[i] ?? 0);
+    // Unchanged words need no store (a seq-cst store costs a fence; most heartbeats repeat
+    // most values): a reader validates what it read against the sequence as before.
+    storeChanged(words, base + S.inUse, 1);
+    storeChanged(words, base + S.ready, server.ready);
+    storeChanged(words, base + S.busy, server.busy);
+    storeChanged(words, base + S.port, server.port);
+    storeChanged(words, base + S.addressLength, address.length);
+    scratchFloat[0] = server.lastSeen;
+    storeChanged(words, base + S.lastSeen, scratchWords[0] ?? 0);
+    storeChanged(words, base + S.lastSeen + 1, scratchWords[1] ?? 0);
+    if (!addressInPlace) {
+      scratchBytes.fill(0);
+      scratchBytes.set(address);
+      for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) Atomics.store(words, base + S.address + i, scratchWords[i] ?? 0);
+    }
   }
   Atomics.store(words, base + S.sequence, (sequence + 2) | 0);
   // Raised after the slot is complete, so a reader that sees the new mark sees the slot.
   if (slot >= Atomics.load(words, H.highWater)) Atomics.store(words, H.highWater, slot + 1);
   Atomics.add(words, H.generation, 1);
+}
+
+/** Store a word unless it already holds `value` (safe: this thread is the only writer). */
+function storeChanged(words: Int32Array, index: number, value: number): void {
+  if (Atomics.load(words, index) !== value) Atomics.store(words, index, value);
 }
 
 /** The sequence number of a slot now (even when stable). */

@@ -151,7 +151,9 @@ export class SlotStore implements HeartbeatStore {
    */
   put(server: ServerStatus, key: string = server.ip): boolean {
     let held = this.held.get(key);
-    const address = held !== undefined && held.status.ip === server.ip ? held.address : encodeAddress(server.ip);
+    // A held slot keeps its address bytes while the key's address stays the same (the usual case).
+    const inPlace = held !== undefined && held.status.ip === server.ip;
+    const address = inPlace ? held?.address : encodeAddress(server.ip);
     if (address === undefined) throw new StoreError(`Address ${show(server.ip)} is longer than the ${MAX_ADDRESS_BYTES} bytes a slot holds`);
     if (held === undefined) {
       const slot = this.freeSlots.pop();
@@ -161,7 +163,7 @@ export class SlotStore implements HeartbeatStore {
     }
     held.status = server;
     held.address = address;
-    writeSlot(this.words, held.slot, server, address);
+    writeSlot(this.words, held.slot, server, address, inPlace);
     return true;
   }
 
