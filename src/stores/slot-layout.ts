@@ -3,12 +3,18 @@
  * from seeing torn slots. Every shared access goes through Atomics, so the protocol is
  * free of data races under the JavaScript memory model.
  *
- * Buffer: a 64-byte header, then `maxServers` slots of {@link SLOT_BYTES} bytes.
+ * Buffer: a 64-byte header, then `maxServers` slots of {@link SLOT_BYTES} bytes, then the
+ * change ring: {@link ringEntries}(maxServers) Int32 slot numbers. Every write publishes
+ * its slot number at ring position `generation mod entries` before it bumps the
+ * generation, so a reader that knows the generation it last saw can replay exactly the
+ * slots written since (O(changes)) instead of scanning every slot, unless the writer has
+ * lapped it (then it scans).
  *
  * Header (Int32 words unless noted): 0 magic, 1 layout version, 2 maxServers, 3 slot
  * size in bytes, 4 generation (bumped after every change), 5 keyBy (0 ip, 1 ip:port),
  * 6 warmupDivisor, 7 high-water mark (slots at or above it were never used, so readers
- * skip them), 8–9 staleAfter and 10–11 expireAfter (Float64 bit patterns).
+ * skip them), 8–9 staleAfter and 10–11 expireAfter (Float64 bit patterns), 12 number of
+ * change ring entries (a power of two).
  *
  * Slot (Int32 words): 0 sequence (odd while the writer is inside), 1 in use (0/1),
  * 2 ready, 3 busy, 4 port, 5 address length in bytes, 6–7 lastSeen (Float64 bit
@@ -16,6 +22,10 @@
  * @module
  */
 import type { KeyBy, ServerStatus } from '../server-status.js';
+
+/** Fewest and most change ring entries: enough to absorb bursts, small next to the slots. */
+const MIN_RING_ENTRIES = 64;
+const MAX_RING_ENTRIES = 4096;
 
 /** Bytes before the first slot. */
 export const HEADER_BYTES = 64;
@@ -25,12 +35,12 @@ export const SLOT_BYTES = 128;
 export const MAX_ADDRESS_BYTES = 64;
 
 const MAGIC = 0x48425354; // "HBST"
-const VERSION = 1;
+const VERSION = 2;
 const WORDS_PER_SLOT = SLOT_BYTES / 4;
 const HEADER_WORDS = HEADER_BYTES / 4;
 
 /** Header word indices. */
-const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10 } as const;
+const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10, ringEntries: 12 } as const;
 /** Slot word offsets. */
 const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8 } as const;
 
@@ -55,9 +65,24 @@ const scratchFloat = new Float64Array(scratch, 0, 1);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * Change ring entries for `maxServers` slots: the next power of two, within 64…4096 (so
+ * 16 KiB at most; a reader lapped by 4,096 writes pays one scan for all of them).
+ */
+export function ringEntries(maxServers: number): number {
+  let entries = MIN_RING_ENTRIES;
+  while (entries < maxServers && entries < MAX_RING_ENTRIES) entries *= 2;
+  return entries;
+}
+
 /** Bytes a buffer for `maxServers` slots needs. */
 export function bufferBytes(maxServers: number): number {
-  return HEADER_BYTES + maxServers * SLOT_BYTES;
+  return ringOffset(maxServers) * 4 + ringEntries(maxServers) * 4;
+}
+
+/** Word index of the first change ring entry. */
+function ringOffset(maxServers: number): number {
+  return HEADER_WORDS + maxServers * WORDS_PER_SLOT;
 }
 
 function storeFloat(words: Int32Array, index: number, value: number): void {
@@ -80,6 +105,7 @@ export function writeHeader(words: Int32Array, header: SlotHeader): void {
   Atomics.store(words, H.slotBytes, SLOT_BYTES);
   Atomics.store(words, H.keyBy, header.keyBy === 'ip' ? 0 : 1);
   Atomics.store(words, H.warmupDivisor, header.warmupDivisor);
+  Atomics.store(words, H.ringEntries, ringEntries(header.maxServers));
   storeFloat(words, H.staleAfter, header.staleAfter);
   storeFloat(words, H.expireAfter, header.expireAfter);
 }
@@ -99,7 +125,7 @@ export function readHeader(buffer: SharedArrayBuffer): SlotHeader {
   const version = Atomics.load(words, H.version);
   if (version !== VERSION) return problem(`layout version ${version} (this library reads version ${VERSION})`);
   const maxServers = Atomics.load(words, H.maxServers);
-  if (Atomics.load(words, H.slotBytes) !== SLOT_BYTES || buffer.byteLength < bufferBytes(maxServers)) {
+  if (Atomics.load(words, H.slotBytes) !== SLOT_BYTES || Atomics.load(words, H.ringEntries) !== ringEntries(maxServers) || buffer.byteLength < bufferBytes(maxServers)) {
     return problem(`a buffer too small for its ${maxServers} slots`);
   }
   return {
@@ -160,7 +186,30 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
   Atomics.store(words, base + S.sequence, (sequence + 2) | 0);
   // Raised after the slot is complete, so a reader that sees the new mark sees the slot.
   if (slot >= Atomics.load(words, H.highWater)) Atomics.store(words, H.highWater, slot + 1);
-  Atomics.add(words, H.generation, 1);
+  // Published before the generation moves, so a reader that sees the new generation finds
+  // this entry (only this thread moves the generation).
+  const written = Atomics.load(words, H.generation);
+  const maxServers = Atomics.load(words, H.maxServers);
+  Atomics.store(words, ringOffset(maxServers) + (written & (ringEntries(maxServers) - 1)), slot);
+  Atomics.store(words, H.generation, (written + 1) | 0);
+}
+
+/**
+ * The slot numbers written from generation `since` up to `until` (exclusive), into `into`;
+ * false when the writer has lapped the ring since `since` (some of these entries are
+ * overwritten or may be while they are read), and the reader must scan every slot instead.
+ * @param until - a generation the reader loaded before calling
+ */
+export function changedSlots(words: Int32Array, header: SlotHeader, since: number, until: number, into: Int32Array): number | false {
+  const entries = ringEntries(header.maxServers);
+  const count = (until - since) | 0;
+  if (count < 0 || count > entries) return false;
+  const offset = ringOffset(header.maxServers);
+  for (let i = 0; i < count; i++) into[i] = Atomics.load(words, offset + ((since + i) & (entries - 1)));
+  // Entry g is overwritten by the write of generation g + entries, which stores it while the
+  // generation still reads g + entries: below that, everything read above was intact.
+  if (((Atomics.load(words, H.generation) - since) | 0) >= entries) return false;
+  return count;
 }
 
 /** Store a word unless it already holds `value` (safe: this thread is the only writer). */

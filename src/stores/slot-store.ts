@@ -14,12 +14,14 @@ import type { KeyBy, ServerStatus } from '../server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
 import {
   bufferBytes,
+  changedSlots,
   encodeAddress,
   generation,
   highWater,
   MAX_ADDRESS_BYTES,
   readHeader,
   readSlot,
+  ringEntries,
   slotSequence,
   writeHeader,
   writeSlot,
@@ -197,8 +199,9 @@ export class SlotStore implements HeartbeatStore {
 
 /**
  * A read-only view of a {@link SlotStore}'s buffer, usually in a worker thread. It keeps a
- * snapshot that it rebuilds only when the writer changed something, and reuses the
- * decoded record of every slot whose sequence number did not move.
+ * snapshot that it updates only when the writer changed something: it replays the slots
+ * the writer listed in the buffer's change ring since the view last looked, and scans
+ * every slot only on its first look or when the writer lapped the ring meanwhile.
  */
 export class SlotStoreView {
   /** Number of slots. */
@@ -206,11 +209,18 @@ export class SlotStoreView {
   /** Settings read from the buffer's header, with this view's overrides applied. */
   readonly settings: Readonly<Required<Pick<PickOptions, 'staleAfter' | 'warmupDivisor' | 'keyBy'>>> & { readonly expireAfter: number };
   private readonly words: Int32Array;
+  private readonly header: SlotHeader;
   private readonly clock: Pick<Clock, 'now'>;
   private readonly pickOptions: PickOptions;
   private readonly picker: SnapshotPicker;
   private readonly sequences: Int32Array;
   private readonly records: (ServerStatus | undefined)[];
+  /** Position of each slot's server in `snapshot`, -1 for a free slot. */
+  private readonly positions: Int32Array;
+  /** Scratch for the slot numbers read from the change ring. */
+  private readonly changed: Int32Array;
+  /** Slots below this were ever seen in use; the rest need no look when rebuilding. */
+  private usedSlots = 0;
   private snapshot: ServerStatus[] = [];
   private snapshotGeneration: number | undefined;
 
@@ -221,6 +231,7 @@ export class SlotStoreView {
   constructor(buffer: SharedArrayBuffer, options: SlotStoreViewOptions = {}) {
     const header = readHeader(buffer);
     this.maxServers = header.maxServers;
+    this.header = header;
     this.words = new Int32Array(buffer);
     this.clock = options.clock ?? { now: Date.now };
     this.settings = {
@@ -238,6 +249,8 @@ export class SlotStoreView {
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
     this.records = new Array<ServerStatus | undefined>(header.maxServers);
+    this.positions = new Int32Array(header.maxServers).fill(-1);
+    this.changed = new Int32Array(ringEntries(header.maxServers));
   }
 
   /** The servers in the slots now, leaving out expired ones. */
@@ -265,19 +278,61 @@ export class SlotStoreView {
     return this.picker.pick(this.current(), members, this.clock.now());
   }
 
-  /** The snapshot, rebuilt when the writer's generation moved since the last one. */
+  /** The snapshot, updated when the writer's generation moved since the last one. */
   private current(): ServerStatus[] {
     const seen = generation(this.words);
     if (seen === this.snapshotGeneration) return this.snapshot;
+    const count = this.snapshotGeneration === undefined ? false : changedSlots(this.words, this.header, this.snapshotGeneration, seen, this.changed);
+    if (count === false || !this.replay(count)) this.scan();
+    this.snapshotGeneration = seen;
+    return this.snapshot;
+  }
+
+  /** Read every used slot (first look, or lapped by the writer). */
+  private scan(): void {
+    this.usedSlots = Math.max(this.usedSlots, Math.min(highWater(this.words), this.maxServers));
+    for (let slot = 0; slot < this.usedSlots; slot++) this.readCached(slot);
+    this.rebuild();
+  }
+
+  /**
+   * Re-read the first `count` slots of `changed`. A server replaced in its slot is replaced
+   * at its position in a copy of the snapshot (the picker re-weighs only changed positions);
+   * a slot taken or freed changes positions, so the snapshot is rebuilt from the records.
+   * @returns false when the ring named a slot that does not exist (then scan instead)
+   */
+  private replay(count: number): boolean {
+    let replaced: ServerStatus[] | undefined;
+    let moved = false;
+    for (let i = 0; i < count; i++) {
+      const slot = this.changed[i] ?? -1;
+      if (slot < 0 || slot >= this.maxServers) return false;
+      const before = this.records[slot];
+      const after = this.readCached(slot);
+      if (after === before) continue;
+      this.usedSlots = Math.max(this.usedSlots, slot + 1);
+      const position = this.positions[slot] ?? -1;
+      if (before === undefined || after === undefined || position < 0) {
+        moved = true;
+      } else if (!moved) {
+        replaced ??= this.snapshot.slice();
+        replaced[position] = after;
+      }
+    }
+    if (moved) this.rebuild();
+    else if (replaced !== undefined) this.snapshot = replaced;
+    return true;
+  }
+
+  /** A fresh snapshot of the records, in slot order. */
+  private rebuild(): void {
     const list: ServerStatus[] = [];
-    const used = Math.min(highWater(this.words), this.maxServers);
-    for (let slot = 0; slot < used; slot++) {
-      const server = this.readCached(slot);
+    for (let slot = 0; slot < this.usedSlots; slot++) {
+      const server = this.records[slot];
+      this.positions[slot] = server === undefined ? -1 : list.length;
       if (server !== undefined) list.push(server);
     }
     this.snapshot = list;
-    this.snapshotGeneration = seen;
-    return list;
   }
 
   private readCached(slot: number): ServerStatus | undefined {
