@@ -2,7 +2,8 @@
  * Fast picks from a snapshot of servers (the SlotStore view's, the hb.dat reader's): the
  * same choices as the pure {@link pickBackend} over that snapshot, from weighted indexes
  * that are rebuilt only when one of its servers turns stale or expires, and updated in
- * place where a new snapshot differs from the last one, instead of walked on every pick.
+ * place where a new snapshot differs from the last one (or at the positions its caller
+ * edited in place), instead of walked on every pick.
  * @module
  */
 import { parseMember, type BackendMember } from './address.js';
@@ -12,8 +13,22 @@ import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
 import { WeightedIndex } from './weighted-index.js';
 
 /**
+ * Positions a caller overwrote in its snapshot array since it last passed it to
+ * {@link SnapshotPicker.pick}, each with the server it held before (a position may be
+ * listed more than once). Positions only: an edit that adds or removes servers needs a
+ * new array.
+ * @internal
+ */
+export interface SnapshotEdits {
+  readonly positions: readonly number[];
+  /** `previous[i]` is the server that was at `positions[i]` before that overwrite. */
+  readonly previous: readonly ServerStatus[];
+}
+
+/**
  * Picks like `pickBackend(snapshot, members, options)` where `snapshot` is an array the
- * caller replaces (never mutates) when its servers change.
+ * caller either replaces when its servers change, or overwrites in place and reports
+ * the overwritten positions as {@link SnapshotEdits} to the next pick.
  * @internal
  */
 export class SnapshotPicker {
@@ -49,8 +64,13 @@ export class SnapshotPicker {
     this.keyBy = options.keyBy ?? 'ip';
   }
 
-  /** Pick among all servers of `snapshot` (or among `members`) at wall time `now`. */
-  pick<M extends BackendMember>(snapshot: readonly ServerStatus[], members: readonly M[] | undefined, now: number): ServerStatus | M | undefined {
+  /**
+   * Pick among all servers of `snapshot` (or among `members`) at wall time `now`.
+   * @param edits - positions of `snapshot` overwritten in place since the last pick;
+   *   required for such edits, because the array is then the same one as last time
+   */
+  pick<M extends BackendMember>(snapshot: readonly ServerStatus[], members: readonly M[] | undefined, now: number, edits?: SnapshotEdits): ServerStatus | M | undefined {
+    if (edits !== undefined && edits.positions.length > 0) this.applyEdits(snapshot, edits, now);
     this.update(snapshot, now);
     if (members === undefined) {
       const total = this.serverIndex.total;
@@ -63,6 +83,14 @@ export class SnapshotPicker {
     }
     const position = set.draw(this.random);
     return position === undefined ? undefined : members[position];
+  }
+
+  /**
+   * Drop what is known of the caller's snapshot, so that the next pick re-weighs it fully:
+   * for edits made in place that the caller no longer lists.
+   */
+  forget(): void {
+    this.snapshot = undefined;
   }
 
   /**
@@ -114,22 +142,49 @@ export class SnapshotPicker {
     }
   }
 
+  /**
+   * Re-weigh the edited positions of the snapshot the indexes were built from. Anything
+   * else (another array, a window that closed, duplicate keys) forgets the snapshot, so
+   * that `update` rebuilds: diffing an array edited in place against itself finds nothing.
+   */
+  private applyEdits(snapshot: readonly ServerStatus[], edits: SnapshotEdits, now: number): void {
+    const inWindow = now >= this.validFrom && now < this.validUntil;
+    if (snapshot === this.snapshot && inWindow && !this.duplicates && this.patchEdits(snapshot, edits, now)) return;
+    this.forget();
+  }
+
+  /** Apply `edits` one by one; false when a full rebuild is needed instead. */
+  private patchEdits(snapshot: readonly ServerStatus[], edits: SnapshotEdits, now: number): boolean {
+    for (let i = 0; i < edits.positions.length; i++) {
+      const position = edits.positions[i] ?? -1;
+      const before = edits.previous[i];
+      const after = snapshot[position];
+      if (before === undefined || after === undefined || !this.replace(before, after, position, now)) return false;
+    }
+    return true;
+  }
+
   /** Apply the positions whose server changed; false when a full rebuild is needed instead. */
   private patch(previous: readonly ServerStatus[], snapshot: readonly ServerStatus[], now: number): boolean {
     for (let position = 0; position < snapshot.length; position++) {
       const before = previous[position] as ServerStatus;
       const after = snapshot[position] as ServerStatus;
-      if (before === after) continue;
-      const oldKey = serverKey(before.ip, before.port, this.keyBy);
-      if (this.positionByKey.get(oldKey) === position) {
-        this.positionByKey.delete(oldKey);
-        this.weightByKey.delete(oldKey);
-        this.journal.record(oldKey);
-      }
-      this.place(after, position, now);
-      if (this.duplicates) return false;
-      this.journal.record(serverKey(after.ip, after.port, this.keyBy));
+      if (before !== after && !this.replace(before, after, position, now)) return false;
     }
+    return true;
+  }
+
+  /** `after` takes `position` from `before`; false when that made a key appear twice. */
+  private replace(before: ServerStatus, after: ServerStatus, position: number, now: number): boolean {
+    const oldKey = serverKey(before.ip, before.port, this.keyBy);
+    if (this.positionByKey.get(oldKey) === position) {
+      this.positionByKey.delete(oldKey);
+      this.weightByKey.delete(oldKey);
+      this.journal.record(oldKey);
+    }
+    this.place(after, position, now);
+    if (this.duplicates) return false;
+    this.journal.record(serverKey(after.ip, after.port, this.keyBy));
     return true;
   }
 

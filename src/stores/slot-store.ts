@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER } from '../hb-file.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, type PickOptions } from '../selection.js';
-import { SnapshotPicker } from '../snapshot-picker.js';
+import { SnapshotPicker, type SnapshotEdits } from '../snapshot-picker.js';
 import type { KeyBy, ServerStatus } from '../server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
 import {
@@ -223,6 +223,8 @@ export class SlotStoreView {
   private usedSlots = 0;
   private snapshot: ServerStatus[] = [];
   private snapshotGeneration: number | undefined;
+  /** Positions of `snapshot` overwritten in place since the last pick, for the picker. */
+  private readonly edits = { positions: [] as number[], previous: [] as ServerStatus[] } satisfies SnapshotEdits;
 
   /**
    * @param buffer - `store.buffer`
@@ -275,7 +277,9 @@ export class SlotStoreView {
     // Stale servers weigh 0 in the pure function and expire later than they go stale,
     // so picking from the unfiltered snapshot gives the same result without a copy.
     // Indexed, not walked: a pick re-weighs only when the writer's generation moved.
-    return this.picker.pick(this.current(), members, this.clock.now());
+    const picked = this.picker.pick(this.current(), members, this.clock.now(), this.edits);
+    this.clearEdits();
+    return picked;
   }
 
   /** The snapshot, updated when the writer's generation moved since the last one. */
@@ -297,12 +301,12 @@ export class SlotStoreView {
 
   /**
    * Re-read the first `count` slots of `changed`. A server replaced in its slot is replaced
-   * at its position in a copy of the snapshot (the picker re-weighs only changed positions);
-   * a slot taken or freed changes positions, so the snapshot is rebuilt from the records.
+   * at its position in the snapshot itself, and listed in `edits` so the picker re-weighs
+   * just that position; a slot taken or freed changes positions, so the snapshot is then
+   * rebuilt from the records.
    * @returns false when the ring named a slot that does not exist (then scan instead)
    */
   private replay(count: number): boolean {
-    let replaced: ServerStatus[] | undefined;
     let moved = false;
     for (let i = 0; i < count; i++) {
       const slot = this.changed[i] ?? -1;
@@ -315,17 +319,34 @@ export class SlotStoreView {
       if (before === undefined || after === undefined || position < 0) {
         moved = true;
       } else if (!moved) {
-        replaced ??= this.snapshot.slice();
-        replaced[position] = after;
+        this.edit(position, after);
       }
     }
     if (moved) this.rebuild();
-    else if (replaced !== undefined) this.snapshot = replaced;
     return true;
+  }
+
+  /** Overwrite one position of the snapshot and list it for the picker. */
+  private edit(position: number, server: ServerStatus): void {
+    // Without picks (servers() only) the list would grow forever: past one entry per
+    // position, the picker re-weighs everything at the next pick instead.
+    if (this.edits.positions.length >= this.snapshot.length) this.clearEdits(true);
+    this.edits.positions.push(position);
+    this.edits.previous.push(this.snapshot[position] as ServerStatus);
+    this.snapshot[position] = server;
+  }
+
+  /** Empty `edits`; `forgetSnapshot` when the picker has not seen them yet. */
+  private clearEdits(forgetSnapshot = false): void {
+    if (forgetSnapshot && this.edits.positions.length > 0) this.picker.forget();
+    this.edits.positions.length = 0;
+    this.edits.previous.length = 0;
   }
 
   /** A fresh snapshot of the records, in slot order. */
   private rebuild(): void {
+    // The picker's last snapshot may have been edited in place: it must not diff against it.
+    this.clearEdits(true);
     const list: ServerStatus[] = [];
     for (let slot = 0; slot < this.usedSlots; slot++) {
       const server = this.records[slot];

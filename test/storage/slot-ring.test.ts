@@ -95,4 +95,27 @@ describe('SlotStore change ring', () => {
       check(`after lap ${batch}, through the ring`);
     }
   });
+
+  it('after batches of heartbeats edited into the snapshot in place, picks equal the pure function', () => {
+    const { store, view, check } = setup(300);
+    const now = START;
+    for (let i = 0; i < 250; i++) store.put({ ip: `10.1.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 80, ready: 10, busy: 1, lastSeen: now });
+    check('first look');
+    for (let batch = 1; batch <= 30; batch++) {
+      // Known servers only, so every change keeps its position; some twice in a batch,
+      // some dropping to weight 0 (ready 0 or stale), some coming back.
+      for (let i = 0; i < batch * 3; i++) {
+        const n = (batch * 37 + i * 11) % 250;
+        store.put({ ip: `10.1.0.${n + 1}`, port: 80, ready: (batch + i) % 5 === 0 ? 0 : (n % 40) + batch, busy: i % 3, lastSeen: now - ((n + batch) % 7 === 0 ? 11_000 : 0) });
+      }
+      // More listed changes than servers between two picks (servers() only reads).
+      if (batch % 10 === 0) {
+        for (let i = 0; i < 400; i++) {
+          store.put({ ip: `10.1.0.${(i % 250) + 1}`, port: 80, ready: (i % 9) + 1, busy: 0, lastSeen: now });
+          if (i % 50 === 0) view.servers();
+        }
+      }
+      check(`batch ${batch}`);
+    }
+  });
 });
