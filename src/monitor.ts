@@ -18,6 +18,7 @@ import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type Reso
 import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
 import { buildMetrics, type HeartMonitorMetrics } from './metrics.js';
 import { MemberSetCache, WeightJournal } from './member-index.js';
+import { drawWeighted } from './selection.js';
 import { serverKey, type ServerStatus } from './server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from './status-page.js';
 import { TIMESTAMP_FIELD, verifyHeartbeatSignature } from './signature.js';
@@ -460,14 +461,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       weights[i] = weight;
       total += weight;
     }
-    if (total <= 0) return undefined;
-    let target = Math.floor(this.options.random() * total);
-    for (let i = 0; i < members.length; i++) {
-      const weight = weights[i] ?? 0;
-      if (target < weight) return members[i];
-      target -= weight;
-    }
-    return undefined;
+    const chosen = drawWeighted(weights, members.length, total, this.options.random);
+    return chosen === undefined ? undefined : members[chosen];
   }
 
   private entryForMember(member: BackendMember): Entry | undefined {

@@ -3,7 +3,7 @@
  * weight. The balancer gathers the candidates; this module only chooses among them.
  * @module
  */
-import { heartbeatWeight } from '../selection.js';
+import { drawWeighted, heartbeatWeight } from '../selection.js';
 import type { ServerStatus } from '../server-status.js';
 import type { NoFreshServerPolicy } from './options.js';
 
@@ -42,12 +42,8 @@ export class FallbackPicker {
   /** Exactly proportional to the weight of each server's last heartbeat. */
   private lastKnown<P extends FallbackCandidate>(candidates: readonly P[]): P | undefined {
     const weights = candidates.map(({ entry }) => heartbeatWeight(entry.status, this.warmupDivisor));
-    let target = Math.floor(this.random() * weights.reduce((sum, weight) => sum + weight, 0));
-    for (let i = 0; i < candidates.length; i++) {
-      const weight = weights[i] ?? 0;
-      if (target < weight) return candidates[i];
-      target -= weight;
-    }
-    return undefined;
+    const total = weights.reduce((sum, weight) => sum + weight, 0);
+    const chosen = drawWeighted(weights, weights.length, total, this.random);
+    return chosen === undefined ? undefined : candidates[chosen];
   }
 }
