@@ -7,7 +7,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { RemoteInfo } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
-import { Balancer, ServerBalance, type BalancerHost } from './balancer/balancer.js';
+import { Balancer, ServerBalance, type BalancerHost, type MemberDraw } from './balancer/balancer.js';
 import type { Lease, MemberLease } from './balancer/leases.js';
 import type { ServerFailure, ServerView } from './balancer/server-state.js';
 import { DropReporter } from './drop-reporter.js';
@@ -17,11 +17,12 @@ import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './monitor-options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from './protocol.js';
 import { buildMetrics, type HeartMonitorMetrics } from './metrics.js';
-import { MemberSetCache, WeightJournal } from './member-index.js';
+import { MemberSetCache, WeightJournal, type ServerSlots } from './member-index.js';
 import { drawWeighted } from './selection.js';
 import { serverKey, type ServerStatus } from './server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from './status-page.js';
 import { TIMESTAMP_FIELD, verifyHeartbeatSignature } from './signature.js';
+import { SlotNumbers } from './slot-numbers.js';
 import type { HeartbeatStore } from './stores/store.js';
 import { WeightedIndex } from './weighted-index.js';
 
@@ -135,6 +136,18 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private readonly table = new Map<string, Entry>();
   private readonly index = new WeightedIndex();
   private readonly bySlot: (Entry | undefined)[] = [];
+  /**
+   * What a pick reads instead of the entry (see SlotNumbers): each slot's status, and its
+   * monotonic seenAt while fresh (-Infinity once stale or free).
+   */
+  private readonly statusBySlot: (ServerStatus | undefined)[] = [];
+  private readonly freshSeenAt = new SlotNumbers(-Infinity);
+  /** How member indexes find a server's slot and weight. */
+  private readonly serverSlots: ServerSlots = {
+    slotOf: (key) => this.table.get(key)?.slot ?? -1,
+    weightOf: (slot) => this.index.get(slot),
+    keyAt: (slot) => this.bySlot[slot]?.key,
+  };
   private readonly drops: DropReporter;
   private readonly balancer: Balancer<Entry>;
   private readonly memberCache = new Map<string, MemberAddress>();
@@ -325,7 +338,12 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    return members === undefined ? this.balancer.pickServer()?.status : this.balancer.pickMember(members)?.member;
+    if (members === undefined) {
+      const slot = this.balancer.pickServer();
+      return slot < 0 ? undefined : this.statusBySlot[slot];
+    }
+    const draw = this.balancer.pickMember(members);
+    return draw === undefined ? undefined : members[draw.position];
   }
 
   /**
@@ -408,51 +426,65 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       lookup: (key) => this.table.get(key),
       isFresh: (entry) => this.isFresh(entry),
       setWeight: (entry, weight) => this.setWeight(entry, weight),
-      drawServer: () => this.pickServer(),
-      drawMember: (members) => this.pickMember(members),
+      entryAt: (slot) => this.bySlot[slot],
+      drawServer: () => this.drawServer(),
+      drawMember: (members) => this.drawMember(members),
       entryForMember: (member) => this.entryForMember(member),
       onFailed: (server, failure) => this.safeEmit('failed', server, failure),
       onRecovered: (server) => this.safeEmit('recovered', server),
     };
   }
 
-  private pickServer(): Entry | undefined {
+  /** The slot of a fresh server drawn by weight, or -1. */
+  private drawServer(): number {
+    const index = this.index;
     // A server may have turned stale since the last sweep: drop it and draw again.
-    while (this.index.total > 0) {
-      const entry = this.bySlot[this.index.find(Math.floor(this.options.random() * this.index.total))];
-      if (entry === undefined) return undefined;
-      if (this.isFresh(entry)) return entry;
-      this.markStale(entry);
+    while (index.total > 0) {
+      const slot = index.find(Math.floor(this.options.random() * index.total));
+      if (this.isSlotFresh(slot)) return slot;
+      if (!this.takeOutStale(slot)) return -1;
     }
-    return undefined;
+    return -1;
   }
 
-  private pickMember<M extends BackendMember>(members: readonly M[]): M | undefined {
-    const set = this.memberSets.get(members, this.weightChanges, (member) => this.keyOfMember(member), this.weightOfKey);
+  /** A member of a fresh server drawn by weight, or undefined. */
+  private drawMember(members: readonly BackendMember[]): MemberDraw | undefined {
+    const set = this.memberSets.get(members, this.weightChanges, (member) => this.keyOfMember(member), this.serverSlots);
     if (set === undefined) return this.walkMembers(members);
     this.journaling = true;
     for (;;) {
       const position = set.draw(this.options.random);
       if (position === undefined) return undefined;
-      const entry = this.table.get(set.keys[position] as string);
-      if (entry === undefined || this.isFresh(entry)) return members[position];
+      const slot = set.slotAt(position);
+      if (this.isSlotFresh(slot)) return { position, slot };
       // Turned stale since the last sweep: take it out (journaled) and draw again.
-      this.markStale(entry);
-      set.catchUp(this.weightChanges, this.weightOfKey);
+      if (!this.takeOutStale(slot)) return undefined;
+      set.catchUp(this.weightChanges, this.serverSlots);
     }
   }
 
-  private readonly weightOfKey = (key: string): number => {
-    const entry = this.table.get(key);
-    return entry === undefined ? 0 : this.index.get(entry.slot);
-  };
+  private isSlotFresh(slot: number): boolean {
+    return this.options.clock.monotonic() - this.freshSeenAt.get(slot) < this.options.staleAfter;
+  }
 
-  private walkMembers<M extends BackendMember>(members: readonly M[]): M | undefined {
+  /**
+   * Mark the server in a drawn slot stale, which takes its weight away; false if it had
+   * none to lose (a slot with weight always holds a server that is not yet marked stale,
+   * so this only guards the draw loops against ever spinning).
+   */
+  private takeOutStale(slot: number): boolean {
+    const entry = this.bySlot[slot];
+    if (entry === undefined || entry.stale) return false;
+    this.markStale(entry);
+    return true;
+  }
+
+  private walkMembers(members: readonly BackendMember[]): MemberDraw | undefined {
     if (this.memberWeights.length < members.length) this.memberWeights = new Float64Array(members.length * 2);
     const weights = this.memberWeights;
     let total = 0;
     for (let i = 0; i < members.length; i++) {
-      const entry = this.entryForMember(members[i] as M);
+      const entry = this.entryForMember(members[i] as BackendMember);
       let weight = 0;
       if (entry !== undefined) {
         if (this.isFresh(entry)) weight = this.index.get(entry.slot);
@@ -462,7 +494,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       total += weight;
     }
     const chosen = drawWeighted(weights, members.length, total, this.options.random);
-    return chosen === undefined ? undefined : members[chosen];
+    const slot = chosen === undefined ? undefined : this.entryForMember(members[chosen] as BackendMember)?.slot;
+    return chosen === undefined || slot === undefined ? undefined : { position: chosen, slot };
   }
 
   private entryForMember(member: BackendMember): Entry | undefined {
@@ -574,6 +607,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     entry.status = status;
     entry.seenAt = seenAt;
     entry.stale = false;
+    this.statusBySlot[entry.slot] = status;
+    this.freshSeenAt.set(entry.slot, seenAt);
     if (signedAt !== undefined) entry.signedAt = signedAt;
     this.balancer.heartbeat(entry, isNew, returning);
     this.counts.accepted++;
@@ -588,7 +623,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     // Most heartbeats repeat the weight: nothing for member indexes to catch up on.
     if (this.index.get(entry.slot) === weight) return;
     this.index.set(entry.slot, weight);
-    if (this.journaling) this.weightChanges.record(entry.key);
+    if (this.journaling) this.weightChanges.record(entry.slot);
   }
 
   private isFresh(entry: Entry): boolean {
@@ -598,6 +633,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private markStale(entry: Entry): void {
     if (entry.stale) return;
     entry.stale = true;
+    this.freshSeenAt.set(entry.slot, -Infinity);
     this.setWeight(entry, 0);
     this.safeEmit('stale', entry.status);
   }
@@ -605,9 +641,11 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private remove(entry: Entry): void {
     this.table.delete(entry.key);
     this.bySlot[entry.slot] = undefined;
+    this.statusBySlot[entry.slot] = undefined;
+    this.freshSeenAt.set(entry.slot, -Infinity);
     this.balancer.removed(entry);
     this.index.release(entry.slot);
-    if (this.journaling) this.weightChanges.record(entry.key);
+    if (this.journaling) this.weightChanges.record(entry.slot);
     try {
       this.store.delete(entry.key);
     } catch (cause) {

@@ -7,7 +7,7 @@
  * @module
  */
 import { parseMember, type BackendMember } from './address.js';
-import { MemberSetCache, WeightJournal } from './member-index.js';
+import { MemberSetCache, WeightJournal, type ServerSlots } from './member-index.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, heartbeatWeight, pickBackend, type PickOptions } from './selection.js';
 import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
 import { WeightedIndex } from './weighted-index.js';
@@ -40,15 +40,24 @@ export class SnapshotPicker {
   /** The snapshot's weights hold for `validFrom <= now < validUntil`. */
   private validFrom = Infinity;
   private validUntil = -Infinity;
-  private readonly weightByKey = new Map<string, number>();
-  /** Snapshot position of each key; a key seen twice forces full rebuilds (`duplicates`). */
+  /**
+   * Snapshot position of each key (its weight is the server index's at that position); a
+   * key seen twice forces full rebuilds (`duplicates`).
+   */
   private readonly positionByKey = new Map<string, number>();
+  /** The member indexes read a key's position in the snapshot and the weight there. */
+  private readonly slots: ServerSlots = {
+    slotOf: (key) => this.positionByKey.get(key) ?? -1,
+    weightOf: (position) => this.serverIndex.get(position),
+    keyAt: (position) => this.keyAtPosition[position],
+  };
+  /** By position: the key of its server while it is that key's position in `positionByKey`. */
+  private keyAtPosition: (string | undefined)[] = [];
   private duplicates = false;
-  /** Keys whose weight changed, for the member indexes. */
+  /** Positions whose weight or server changed, for the member indexes. */
   private readonly journal = new WeightJournal();
   private serverIndex = new WeightedIndex(1);
   private readonly memberSets = new MemberSetCache();
-  private readonly weightOf = (key: string): number => this.weightByKey.get(key) ?? 0;
 
   /**
    * @param options - the pick options of the pure function (`now` is passed per pick)
@@ -76,7 +85,7 @@ export class SnapshotPicker {
       const total = this.serverIndex.total;
       return total > 0 ? snapshot[this.serverIndex.find(Math.floor(this.random() * total))] : undefined;
     }
-    const set = this.memberSets.get(members, this.journal, (member) => this.keyOf(member), this.weightOf);
+    const set = this.memberSets.get(members, this.journal, (member) => this.keyOf(member), this.slots);
     if (set === undefined) {
       const live = this.expireAfter === Infinity ? snapshot : snapshot.filter((server) => now - server.lastSeen < this.expireAfter);
       return pickBackend(live, members, { random: this.random, now, staleAfter: this.staleAfter, warmupDivisor: this.divisor, keyBy: this.keyBy });
@@ -104,20 +113,18 @@ export class SnapshotPicker {
     const previous = this.snapshot;
     this.snapshot = snapshot;
     if (inWindow && !this.duplicates && previous?.length === snapshot.length && this.patch(previous, snapshot, now)) return;
-    // Every key of the old and the new snapshot may have changed weight (a journal that
-    // overflows makes the member indexes re-read every weight, which is what they need).
-    for (const key of this.weightByKey.keys()) this.journal.record(key);
     this.validFrom = now;
     this.validUntil = Infinity;
-    this.weightByKey.clear();
     this.positionByKey.clear();
+    this.keyAtPosition = [];
     this.duplicates = false;
     this.serverIndex = new WeightedIndex(Math.max(1, snapshot.length));
     snapshot.forEach((server, position) => {
       this.serverIndex.allocate();
       this.place(server, position, now);
     });
-    for (const key of this.weightByKey.keys()) this.journal.record(key);
+    // Every position may hold another server now: member indexes map everything afresh.
+    this.journal.reset();
   }
 
   /** Give `position` to `server`: its weight, its key, and the window the weights hold in. */
@@ -125,6 +132,7 @@ export class SnapshotPicker {
     const age = now - server.lastSeen;
     if (age >= this.expireAfter) {
       this.serverIndex.set(position, 0);
+      this.keyAtPosition[position] = undefined;
       return;
     }
     this.validUntil = Math.min(this.validUntil, server.lastSeen + this.expireAfter);
@@ -137,8 +145,9 @@ export class SnapshotPicker {
     // rather than track that order through patches, such snapshots are always rebuilt.
     if (known !== undefined && known !== position) this.duplicates = true;
     if (known === undefined || known <= position) {
+      if (known !== undefined) this.keyAtPosition[known] = undefined;
       this.positionByKey.set(key, position);
-      this.weightByKey.set(key, weight);
+      this.keyAtPosition[position] = key;
     }
   }
 
@@ -179,12 +188,11 @@ export class SnapshotPicker {
     const oldKey = serverKey(before.ip, before.port, this.keyBy);
     if (this.positionByKey.get(oldKey) === position) {
       this.positionByKey.delete(oldKey);
-      this.weightByKey.delete(oldKey);
-      this.journal.record(oldKey);
+      this.keyAtPosition[position] = undefined;
     }
     this.place(after, position, now);
     if (this.duplicates) return false;
-    this.journal.record(serverKey(after.ip, after.port, this.keyBy));
+    this.journal.record(position);
     return true;
   }
 

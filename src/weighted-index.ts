@@ -1,13 +1,28 @@
 /**
- * A Fenwick (binary indexed) tree over integer weights: O(log n) weight updates and
- * O(log n) proportional draws, so picking stays cheap however large the pool grows.
+ * A sum tree of fan-out 16 over integer weights: O(log n) weight updates and O(log n)
+ * proportional draws, so picking stays cheap however large the pool grows.
+ *
+ * Why not a binary (Fenwick) tree: a draw there takes log₂ n dependent steps, each a
+ * likely cache miss and a branch the CPU cannot predict. Sixteen children per node make
+ * the tree four times shallower; the 16 partial sums of a node sit side by side (128
+ * bytes, two cache lines) and are scanned in order, so at 100,000 slots a draw touches
+ * about 5 nodes instead of 17 scattered words.
  * @module
  */
 
+const FANOUT_BITS = 4;
+const FANOUT = 1 << FANOUT_BITS;
+
 /** Slots with integer weights, drawn in exact proportion to their weight. */
 export class WeightedIndex {
-  private tree: Float64Array;
-  private weights: Float64Array;
+  /**
+   * Every level in one array, leaves (the slot weights) first. Each level is padded with
+   * zeros to a whole number of nodes (16 entries), and each entry of level k + 1 holds
+   * the sum of one node of level k; the top level is a single node.
+   */
+  private tree = new Float64Array(0);
+  /** Where each level starts in `tree`. */
+  private levelStart: number[] = [];
   private capacity: number;
   private highWater = 0;
   private readonly freeSlots: number[] = [];
@@ -16,8 +31,7 @@ export class WeightedIndex {
   /** @param initialCapacity - slots reserved up front (grows by doubling) */
   constructor(initialCapacity = 16) {
     this.capacity = Math.max(1, initialCapacity);
-    this.tree = new Float64Array(this.capacity + 1);
-    this.weights = new Float64Array(this.capacity);
+    this.layOut(new Float64Array(0));
   }
 
   /** Sum of all weights. */
@@ -41,54 +55,77 @@ export class WeightedIndex {
 
   /** Weight of a slot. */
   get(slot: number): number {
-    return this.weights[slot] ?? 0;
+    return slot < this.capacity ? (this.tree[slot] ?? 0) : 0;
   }
 
   /** Set a slot's weight (a non-negative integer). */
   set(slot: number, weight: number): void {
-    const delta = weight - (this.weights[slot] ?? 0);
+    const tree = this.tree;
+    const delta = weight - (tree[slot] ?? 0);
     if (delta === 0) return;
-    this.weights[slot] = weight;
     this.sum += delta;
-    for (let i = slot + 1; i <= this.capacity; i += i & -i) this.tree[i] = (this.tree[i] ?? 0) + delta;
+    const starts = this.levelStart;
+    for (let level = 0, node = slot; level < starts.length; level++, node >>= FANOUT_BITS) {
+      const at = (starts[level] as number) + node;
+      tree[at] = (tree[at] as number) + delta;
+    }
   }
 
   /**
    * The slot whose cumulative weight range contains `target`, for an integer
-   * `0 <= target < total`: each slot is found for exactly `weight` targets.
+   * `0 <= target < total`: each slot is found for exactly `weight` targets, in slot order
+   * (the same slot a walk subtracting weights from `target` reaches).
    */
   find(target: number): number {
-    let position = 0;
+    const tree = this.tree;
+    const starts = this.levelStart;
+    let node = 0;
     let remaining = target;
-    for (let step = highestPowerOfTwo(this.capacity); step > 0; step >>= 1) {
-      const next = position + step;
-      const partial = this.tree[next];
-      if (next <= this.capacity && partial !== undefined && partial <= remaining) {
-        position = next;
-        remaining -= partial;
+    for (let level = starts.length - 1; level >= 0; level--) {
+      const start = starts[level] as number;
+      let at = start + node * FANOUT;
+      // Among the node's children, the one the remaining target falls into; the last
+      // child needs no test (the target is below the node's sum).
+      const last = at + FANOUT - 1;
+      let weight = tree[at] as number;
+      while (at < last && remaining >= weight) {
+        remaining -= weight;
+        weight = tree[++at] as number;
       }
+      node = at - start;
     }
-    return position;
+    return node;
   }
 
   private grow(): void {
     this.capacity *= 2;
-    const weights = new Float64Array(this.capacity);
-    weights.set(this.weights);
-    this.weights = weights;
-    // Linear-time rebuild: each node pushes its partial sum to its parent once.
-    const tree = new Float64Array(this.capacity + 1);
-    for (let i = 1; i <= this.capacity; i++) {
-      tree[i] = (tree[i] ?? 0) + (weights[i - 1] ?? 0);
-      const parent = i + (i & -i);
-      if (parent <= this.capacity) tree[parent] = (tree[parent] ?? 0) + (tree[i] ?? 0);
+    this.layOut(this.tree.subarray(0, this.highWater));
+  }
+
+  /** Size the levels for `capacity` slots, with `weights` as the first leaves; O(n). */
+  private layOut(weights: Float64Array): void {
+    const starts: number[] = [];
+    let length = 0;
+    let entries = this.capacity;
+    for (;;) {
+      const padded = Math.ceil(entries / FANOUT) * FANOUT;
+      starts.push(length);
+      length += padded;
+      if (padded === FANOUT) break;
+      entries = padded / FANOUT;
+    }
+    const tree = new Float64Array(length);
+    tree.set(weights);
+    // Each upper entry is the sum of one node below it.
+    for (let level = 1; level < starts.length; level++) {
+      const below = starts[level - 1] as number;
+      const at = starts[level] as number;
+      for (let i = below; i < at; i++) {
+        const parent = at + ((i - below) >> FANOUT_BITS);
+        tree[parent] = (tree[parent] as number) + (tree[i] as number);
+      }
     }
     this.tree = tree;
+    this.levelStart = starts;
   }
-}
-
-function highestPowerOfTwo(n: number): number {
-  let power = 1;
-  while (power * 2 <= n) power *= 2;
-  return power;
 }

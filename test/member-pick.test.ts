@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { HeartMonitor, MemoryStore, pickBackend, type Clock } from '../src/index.js';
+import { seededRandom } from './helpers/random.js';
 
 /** A clock the test moves by hand. */
 function manualClock(): Clock & { advance(ms: number): void } {
@@ -93,4 +94,63 @@ describe('pickBackend(members) on a reused members array', () => {
     assert.throws(() => ctx.pick(members, 0.1), TypeError);
     ctx.monitor.close();
   });
+});
+
+describe('pickBackend on a table that churns (slot reuse, re-added servers, duplicate members)', () => {
+  // Seeded random operations; after each, both pick forms must equal the pure function.
+  for (const keyBy of ['ip', 'ip:port'] as const) {
+    it(`matches the pure function after every operation (keyBy ${keyBy})`, (t) => {
+      mock.timers.enable({ apis: ['setInterval'] });
+      t.after(() => mock.timers.reset());
+      const clock = manualClock();
+      let next = 0;
+      const monitor = new HeartMonitor({ clock, random: () => next, store: new MemoryStore(), keyBy, staleAfter: 10_000, expireAfter: 30_000 });
+      const ops = seededRandom(keyBy === 'ip' ? 11 : 12);
+      const ips = Array.from({ length: 12 }, (_, i) => `10.0.3.${i + 1}`);
+      // Duplicates (one server twice, by URL and host:port), unknown servers and a second port.
+      const members = Object.freeze([...ips.map((ip) => `http://${ip}:80`), 'http://10.0.3.2:80', '10.0.3.5:80', '10.0.3.5:81', 'http://10.0.3.99:80']);
+      const plain = [...members].reverse();
+      let changes = 0;
+      let added = 0;
+      let removed = 0;
+      monitor.on('add', () => void added++);
+      monitor.on('remove', () => void removed++);
+      for (let step = 0; step < 600; step++) {
+        const op = ops();
+        const ip = ips[Math.floor(ops() * ips.length)] as string;
+        if (op < 0.6) {
+          // ready 0 and busy 0 included: weight 0 and Apache's ready / 4 rule.
+          const ready = Math.floor(ops() * 6) * 3;
+          const busy = ops() < 0.3 ? 0 : Math.floor(ops() * 4);
+          const port = ops() < 0.2 ? 81 : 80;
+          assert.ok(monitor.ingest(`v=1&ready=${ready}&busy=${busy}&port=${port}`, { address: ip }));
+        } else if (op < 0.9) {
+          // Time passes: servers turn stale (marked at pick time) and expire on the sweep.
+          clock.advance(Math.floor(ops() * 8_000));
+          mock.timers.tick(1000);
+        } else {
+          changes++;
+          plain.reverse();
+        }
+        for (const list of [members, plain]) {
+          for (const r of [0, 0.13, 0.5, 0.77, 0.999]) {
+            next = r;
+            const want = pickBackend(monitor.servers(), list, { random: () => r, now: clock.now(), staleAfter: 10_000, keyBy });
+            assert.equal(monitor.pickBackend(list), want, `step ${step}, random ${r}`);
+          }
+        }
+        // Among all servers the monitor draws in slot order, which differs from the table's
+        // order once slots are reused: the same servers are eligible, not the same one drawn.
+        next = 0.42;
+        const all = monitor.pickBackend();
+        const eligible = monitor.servers().filter((server) => pickBackend([server], undefined, { random: () => 0, now: clock.now(), staleAfter: 10_000 }) !== undefined);
+        if (eligible.length === 0) assert.equal(all, undefined, `step ${step}: nothing is eligible`);
+        else assert.ok(all !== undefined && eligible.includes(all), `step ${step}: picked an eligible server`);
+      }
+      assert.ok(changes > 10, 'the plain members array was changed in place');
+      // Servers left and came back, so slots were freed and reused by other servers.
+      assert.ok(removed > 10 && added > ips.length + 10, `churn: ${added} added, ${removed} removed`);
+      void monitor.close();
+    });
+  }
 });

@@ -10,6 +10,7 @@ import type { BackendMember } from '../address.js';
 import type { Clock } from '../clock.js';
 import { heartbeatWeight } from '../selection.js';
 import type { KeyBy, ServerStatus } from '../server-status.js';
+import { SlotNumbers } from '../slot-numbers.js';
 import type { WeightedIndex } from '../weighted-index.js';
 import { newFailureRecord, recordFailure, recordSuccess, type FailureRecord } from './failure.js';
 import { FallbackPicker } from './fallback.js';
@@ -35,8 +36,6 @@ export class ServerBalance {
   sinceHeartbeat = 0;
   /** Heartbeats received; tells a lease whether it predates the last report. */
   generation = 0;
-  /** Picks since the server joined the table. */
-  picks = 0;
   /** The entry left the table: its index slot is no longer ours. */
   removed = false;
 }
@@ -64,10 +63,12 @@ export interface BalancerHost<E extends BalancedEntry> {
   entries(): Iterable<E>;
   lookup(key: string): E | undefined;
   isFresh(entry: E): boolean;
-  /** An entry drawn in proportion to its index weight, or undefined. */
-  drawServer(): E | undefined;
-  /** A member drawn in proportion to its server's index weight, or undefined. */
-  drawMember<M extends BackendMember>(members: readonly M[]): M | undefined;
+  /** The entry in an index slot. */
+  entryAt(slot: number): E | undefined;
+  /** The slot of a fresh server drawn in proportion to its index weight, or -1. */
+  drawServer(): number;
+  /** A member of a fresh server drawn in proportion to that server's index weight, or undefined. */
+  drawMember(members: readonly BackendMember[]): MemberDraw | undefined;
   entryForMember(member: BackendMember): E | undefined;
   onFailed(server: ServerStatus, failure: ServerFailure): void;
   onRecovered(server: ServerStatus): void;
@@ -93,9 +94,16 @@ export interface BalancerCounters {
   leases: number;
 }
 
-interface Picked<E, M> {
+/** A member pick: where the member is in the members array, and its server's index slot. @internal */
+export interface MemberDraw {
+  readonly position: number;
+  readonly slot: number;
+}
+
+interface Candidate<E> {
   readonly entry: E;
-  readonly member: M | undefined;
+  /** Position in the members array (-1 for picks among all servers). */
+  readonly position: number;
 }
 
 /** Balancing policy over the monitor's table. @internal */
@@ -113,6 +121,8 @@ export class Balancer<E extends BalancedEntry> {
   private readonly admin = new Map<string, AdminState>();
   private readonly failures = new Map<string, FailureRecord>();
   private readonly ramps: SlowStartRamps<E>;
+  /** Picks of the server in each index slot since it joined the table (by slot: see SlotNumbers). */
+  private readonly picks = new SlotNumbers();
   private nextRetryAt = Infinity;
   private openLeases = 0;
   private readonly fallbackPicker: FallbackPicker | undefined;
@@ -141,6 +151,7 @@ export class Balancer<E extends BalancedEntry> {
     const balance = entry.balance;
     balance.generation++;
     balance.sinceHeartbeat = 0;
+    if (isNew) this.picks.set(entry.slot, 0);
     if (isNew || returning) this.ramps.start(entry);
     this.setWeight(entry);
   }
@@ -159,36 +170,40 @@ export class Balancer<E extends BalancedEntry> {
   }
 
   /**
-   * Pick an entry among all servers, counting it; runs the fallback policy when nothing
-   * is fresh. Allocation-free on the common path.
+   * Pick a server among all servers, counting it; runs the fallback policy when nothing
+   * is fresh. Allocation-free on the common path, and it reads nothing of the server but
+   * its slot's weight, freshness and pick count.
+   * @returns the server's index slot, or -1
    */
-  pickServer(): E | undefined {
+  pickServer(): number {
     this.refresh(false);
-    const entry = this.drawServer();
-    if (entry === undefined) return this.fallback(undefined)?.entry;
-    entry.balance.picks++;
-    this.counters.picks++;
-    return entry;
+    let slot = this.drawServer();
+    if (slot < 0) slot = this.fallback(undefined)?.entry.slot ?? -1;
+    else this.countPick(slot);
+    return slot;
   }
 
-  /** Pick one of `members` (and its entry), counting it; runs the fallback policy when nothing is fresh. */
-  pickMember<M extends BackendMember>(members: readonly M[]): Picked<E, M> | undefined {
+  /** Pick one of `members` (and its server's slot), counting it; runs the fallback policy when nothing is fresh. */
+  pickMember(members: readonly BackendMember[]): MemberDraw | undefined {
     this.refresh(false);
-    const picked = this.drawMember(members);
-    if (picked === undefined) return this.fallback(members);
-    picked.entry.balance.picks++;
-    this.counters.picks++;
-    return picked;
+    const draw = this.drawMember(members);
+    if (draw === undefined) {
+      const chosen = this.fallback(members);
+      return chosen === undefined ? undefined : { position: chosen.position, slot: chosen.entry.slot };
+    }
+    this.countPick(draw.slot);
+    return draw;
   }
 
   /** Pick and open a lease. */
   acquire<M extends BackendMember>(members: readonly M[] | undefined): MemberLease<M> | Lease | undefined {
     if (members === undefined) {
-      const entry = this.pickServer();
+      const entry = this.host.entryAt(this.pickServer());
       return entry === undefined ? undefined : this.openLease(entry, undefined);
     }
-    const picked = this.pickMember(members);
-    return picked === undefined ? undefined : this.openLease(picked.entry, picked.member);
+    const draw = this.pickMember(members);
+    const entry = draw === undefined ? undefined : this.host.entryAt(draw.slot);
+    return draw === undefined || entry === undefined ? undefined : this.openLease(entry, members[draw.position]);
   }
 
   private openLease<M>(entry: E, member: M | undefined): MemberLease<M> | Lease {
@@ -286,29 +301,29 @@ export class Balancer<E extends BalancedEntry> {
       slowStart: this.ramps.progress(entry),
       inFlight: balance.inFlight,
       inFlightSinceHeartbeat: balance.sinceHeartbeat,
-      picks: balance.picks,
+      picks: this.picks.get(entry.slot),
       failures: this.failures.get(entry.key)?.total ?? 0,
     };
     return outUntil === undefined ? view : { ...view, retryIn: Math.max(0, outUntil - now) };
   }
 
-  private drawServer(): E | undefined {
-    const entry = this.host.drawServer();
-    if (entry === undefined || this.options.pickMode !== 'p2c') return entry;
+  private drawServer(): number {
+    const slot = this.host.drawServer();
+    if (slot < 0 || this.options.pickMode !== 'p2c') return slot;
     const other = this.host.drawServer();
-    return other !== undefined && this.headroom(other) > this.headroom(entry) ? other : entry;
+    return other >= 0 && this.headroom(other) > this.headroom(slot) ? other : slot;
   }
 
-  private drawMember<M extends BackendMember>(members: readonly M[]): Picked<E, M> | undefined {
-    const member = this.host.drawMember(members);
-    const entry = member === undefined ? undefined : this.host.entryForMember(member);
-    if (member === undefined || entry === undefined) return undefined;
-    if (this.options.pickMode === 'p2c') {
-      const otherMember = this.host.drawMember(members);
-      const other = otherMember === undefined ? undefined : this.host.entryForMember(otherMember);
-      if (other !== undefined && this.headroom(other) > this.headroom(entry)) return { entry: other, member: otherMember };
-    }
-    return { entry, member };
+  private drawMember(members: readonly BackendMember[]): MemberDraw | undefined {
+    const draw = this.host.drawMember(members);
+    if (draw === undefined || this.options.pickMode !== 'p2c') return draw;
+    const other = this.host.drawMember(members);
+    return other !== undefined && this.headroom(other.slot) > this.headroom(draw.slot) ? other : draw;
+  }
+
+  private countPick(slot: number): void {
+    this.picks.add(slot, 1);
+    this.counters.picks++;
   }
 
   /**
@@ -316,26 +331,27 @@ export class Balancer<E extends BalancedEntry> {
    * correction (and slow start). Relative, so both draws — already proportional to
    * size — are judged by how loaded they are, not by how large.
    */
-  private headroom(entry: E): number {
-    const reported = heartbeatWeight(entry.status, this.host.warmupDivisor);
-    return reported <= 0 ? 0 : this.host.index.get(entry.slot) / (reported * this.scale);
+  private headroom(slot: number): number {
+    const entry = this.host.entryAt(slot);
+    const reported = entry === undefined ? 0 : heartbeatWeight(entry.status, this.host.warmupDivisor);
+    return reported <= 0 ? 0 : this.host.index.get(slot) / (reported * this.scale);
   }
 
-  private fallback<M extends BackendMember>(members: readonly M[] | undefined): Picked<E, M> | undefined {
+  private fallback(members: readonly BackendMember[] | undefined): Candidate<E> | undefined {
     const picker = this.fallbackPicker;
     if (picker === undefined) {
       this.counters.noServer++;
       return undefined;
     }
     // Fallbacks still honour the operator and failure feedback; only freshness is waived.
-    const candidates: Picked<E, M>[] = [];
+    const candidates: Candidate<E>[] = [];
     if (members === undefined) {
-      for (const entry of this.host.entries()) if (this.usable(entry)) candidates.push({ entry, member: undefined });
+      for (const entry of this.host.entries()) if (this.usable(entry)) candidates.push({ entry, position: -1 });
     } else {
-      for (const member of members) {
+      members.forEach((member, position) => {
         const entry = this.host.entryForMember(member);
-        if (entry !== undefined && this.usable(entry)) candidates.push({ entry, member });
-      }
+        if (entry !== undefined && this.usable(entry)) candidates.push({ entry, position });
+      });
     }
     const chosen = picker.choose(candidates);
     if (chosen === undefined) {
@@ -344,8 +360,7 @@ export class Balancer<E extends BalancedEntry> {
     }
     if (picker.policy === 'round-robin') this.counters.roundRobinFallbacks++;
     else this.counters.lastKnownFallbacks++;
-    chosen.entry.balance.picks++;
-    this.counters.picks++;
+    this.countPick(chosen.entry.slot);
     return chosen;
   }
 
