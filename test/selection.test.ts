@@ -272,4 +272,46 @@ describe('WeightedIndex', () => {
     assert.equal(index.find(index.total - 1), 7);
     assertMatchesLinear(index, weights);
   });
+
+  it('stays exact over several tree levels while it grows and weights change', () => {
+    // 70,000 slots: five levels of 16-way nodes, grown by doubling from one slot.
+    const random = seededRandom(5);
+    const index = new WeightedIndex(1);
+    const weights: number[] = [];
+    const prefix = (): number[] => {
+      const sums: number[] = [];
+      let sum = 0;
+      for (const weight of weights) sums.push((sum += weight));
+      return sums;
+    };
+    /** The slot for `target` by binary search over prefix sums (the reference). */
+    const expected = (sums: readonly number[], target: number): number => {
+      let low = 0;
+      let high = sums.length - 1;
+      while (low < high) {
+        const mid = (low + high) >> 1;
+        if ((sums[mid] ?? 0) > target) high = mid;
+        else low = mid + 1;
+      }
+      return low;
+    };
+    for (const size of [17, 300, 4_097, 70_000]) {
+      while (weights.length < size) {
+        const slot = index.allocate();
+        weights[slot] = random() < 0.3 ? 0 : Math.floor(random() * 1_000_000);
+        index.set(slot, weights[slot]);
+      }
+      for (let k = 0; k < 2_000; k++) {
+        const slot = Math.floor(random() * size);
+        weights[slot] = random() < 0.3 ? 0 : Math.floor(random() * 2 ** 31);
+        index.set(slot, weights[slot]);
+      }
+      const sums = prefix();
+      const total = sums.at(-1) ?? 0;
+      assert.equal(index.total, total, `total at ${size}`);
+      for (const target of [0, total - 1, ...Array.from({ length: 3_000 }, () => Math.floor(random() * total))]) {
+        assert.equal(index.find(target), expected(sums, target), `size ${size}, target ${target}`);
+      }
+    }
+  });
 });
