@@ -58,7 +58,7 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   nextRandom = undefined;
 
   const label = `n=${size.toLocaleString('en-US')}`;
-  const series = { all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[], view: [] as number[], viewUpd: [] as number[], reader: [] as number[] };
+  const series = { all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[], view: [] as number[], viewUpd: [] as number[], viewChurn: [] as number[], reader: [] as number[] };
   let round = 1;
   let cursor = 0;
   const update = (): void => {
@@ -66,6 +66,19 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
     cursor = (cursor + 7919) % size;
     if (cursor === 0) round++;
     monitor.ingest(poolHeartbeat(cursor, round), { address: poolAddress(cursor) });
+  };
+  // A server leaves (its slot is freed), then comes back (a slot is taken), alternately,
+  // through the store as the monitor would on expiry and on the next heartbeat.
+  let leaving: number | undefined;
+  const churn = (): void => {
+    if (leaving === undefined) {
+      cursor = (cursor + 7919) % size;
+      leaving = cursor;
+      slots.delete(poolAddress(leaving));
+    } else {
+      slots.put({ ip: poolAddress(leaving), port: 80, ...poolCounts(leaving, round), lastSeen: Date.now() });
+      leaving = undefined;
+    }
   };
   let sink = 0;
   for (let run = 0; run < ctx.repeats; run++) {
@@ -75,6 +88,8 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
     series.membersUpd.push(timedWithUpdates(() => void (sink ^= monitor.pickBackend(members) === undefined ? 1 : 0), update, budgetMs));
     series.view.push(nsPerOp(() => void (sink ^= view.pickBackend(members) === undefined ? 1 : 0), budgetMs, 3));
     series.viewUpd.push(timedWithUpdates(() => void (sink ^= view.pickBackend(members) === undefined ? 1 : 0), update, budgetMs));
+    series.viewChurn.push(timedWithUpdates(() => void (sink ^= view.pickBackend(members) === undefined ? 1 : 0), churn, budgetMs));
+    if (leaving !== undefined) churn();
     series.reader.push(nsPerOp(() => void (sink ^= reader.pickBackend(members) === undefined ? 1 : 0), budgetMs, 3));
     const random = seededRandom(run);
     const apache = nsPerOp(() => void (sink ^= apachePick(hbPath, hosts, random()) ?? 0), budgetMs, 3);
@@ -88,6 +103,7 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   ctx.record(label, 'pickBackend(members) + 1 heartbeat/pick', 'ns/pick', series.membersUpd);
   ctx.record(label, 'SlotStore view (worker) pickBackend(members)', 'ns/pick', series.view);
   ctx.record(label, 'SlotStore view (worker) pickBackend(members) + 1 heartbeat/pick', 'ns/pick', series.viewUpd);
+  ctx.record(label, 'SlotStore view (worker) pickBackend(members) + 1 server leaving or joining/pick', 'ns/pick', series.viewChurn);
   ctx.record(label, 'hb.dat reader (other process) pickBackend(members)', 'ns/pick', series.reader);
   ctx.record(label, "Apache's method (read+parse hb.dat, walk)", 'ns/pick', series.apache);
   ctx.record(label, "Apache's method / pickBackend(members)", 'x', series.ratio);

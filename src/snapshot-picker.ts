@@ -13,16 +13,23 @@ import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
 import { WeightedIndex } from './weighted-index.js';
 
 /**
+ * A snapshot of servers by position. A position may be empty (undefined): a caller that
+ * keeps servers at fixed positions, such as the SlotStore view by slot, then adds and
+ * removes servers by editing positions in place instead of building a new array.
+ * @internal
+ */
+export type Snapshot = readonly (ServerStatus | undefined)[];
+
+/**
  * Positions a caller overwrote in its snapshot array since it last passed it to
  * {@link SnapshotPicker.pick}, each with the server it held before (a position may be
- * listed more than once). Positions only: an edit that adds or removes servers needs a
- * new array.
+ * listed more than once).
  * @internal
  */
 export interface SnapshotEdits {
   readonly positions: readonly number[];
-  /** `previous[i]` is the server that was at `positions[i]` before that overwrite. */
-  readonly previous: readonly ServerStatus[];
+  /** `previous[i]` is the server that was at `positions[i]` before that overwrite (undefined: it was empty). */
+  readonly previous: readonly (ServerStatus | undefined)[];
 }
 
 /**
@@ -36,7 +43,7 @@ export class SnapshotPicker {
   private readonly staleAfter: number;
   private readonly divisor: number;
   private readonly keyBy: KeyBy;
-  private snapshot: readonly ServerStatus[] | undefined;
+  private snapshot: Snapshot | undefined;
   /** The snapshot's weights hold for `validFrom <= now < validUntil`. */
   private validFrom = Infinity;
   private validUntil = -Infinity;
@@ -57,6 +64,8 @@ export class SnapshotPicker {
   /** Positions whose weight or server changed, for the member indexes. */
   private readonly journal = new WeightJournal();
   private serverIndex = new WeightedIndex(1);
+  /** Positions in `serverIndex`: the snapshot's length when it was last indexed or extended. */
+  private indexed = 0;
   private readonly memberSets = new MemberSetCache();
 
   /**
@@ -77,8 +86,11 @@ export class SnapshotPicker {
    * Pick among all servers of `snapshot` (or among `members`) at wall time `now`.
    * @param edits - positions of `snapshot` overwritten in place since the last pick;
    *   required for such edits, because the array is then the same one as last time
+   *   (which may also have grown: positions past its old end count as edited only
+   *   where they are listed, the others as empty)
    */
-  pick<M extends BackendMember>(snapshot: readonly ServerStatus[], members: readonly M[] | undefined, now: number, edits?: SnapshotEdits): ServerStatus | M | undefined {
+  pick<M extends BackendMember>(snapshot: Snapshot, members: readonly M[] | undefined, now: number, edits?: SnapshotEdits): ServerStatus | M | undefined {
+    if (snapshot === this.snapshot) this.extend(snapshot.length);
     if (edits !== undefined && edits.positions.length > 0) this.applyEdits(snapshot, edits, now);
     this.update(snapshot, now);
     if (members === undefined) {
@@ -87,7 +99,7 @@ export class SnapshotPicker {
     }
     const set = this.memberSets.get(members, this.journal, (member) => this.keyOf(member), this.slots);
     if (set === undefined) {
-      const live = this.expireAfter === Infinity ? snapshot : snapshot.filter((server) => now - server.lastSeen < this.expireAfter);
+      const live = snapshot.filter((server): server is ServerStatus => server !== undefined && now - server.lastSeen < this.expireAfter);
       return pickBackend(live, members, { random: this.random, now, staleAfter: this.staleAfter, warmupDivisor: this.divisor, keyBy: this.keyBy });
     }
     const position = set.draw(this.random);
@@ -107,7 +119,7 @@ export class SnapshotPicker {
    * changed, when the length is the same), or fully when a server crossed
    * staleAfter/expireAfter or the clock went back.
    */
-  private update(snapshot: readonly ServerStatus[], now: number): void {
+  private update(snapshot: Snapshot, now: number): void {
     const inWindow = now >= this.validFrom && now < this.validUntil;
     if (snapshot === this.snapshot && inWindow) return;
     const previous = this.snapshot;
@@ -119,18 +131,25 @@ export class SnapshotPicker {
     this.keyAtPosition = [];
     this.duplicates = false;
     this.serverIndex = new WeightedIndex(Math.max(1, snapshot.length));
-    snapshot.forEach((server, position) => {
+    this.indexed = snapshot.length;
+    // Not forEach: it skips the holes of a sparse snapshot, which still take a position.
+    for (let position = 0; position < snapshot.length; position++) {
       this.serverIndex.allocate();
-      this.place(server, position, now);
-    });
+      this.place(snapshot[position], position, now);
+    }
     // Every position may hold another server now: member indexes map everything afresh.
     this.journal.reset();
   }
 
-  /** Give `position` to `server`: its weight, its key, and the window the weights hold in. */
-  private place(server: ServerStatus, position: number, now: number): void {
-    const age = now - server.lastSeen;
-    if (age >= this.expireAfter) {
+  /** Empty positions up to `length`, for a snapshot that grew in place. */
+  private extend(length: number): void {
+    for (; this.indexed < length; this.indexed++) this.serverIndex.allocate();
+  }
+
+  /** Give `position` to `server` (or leave it empty): its weight, its key, and the window the weights hold in. */
+  private place(server: ServerStatus | undefined, position: number, now: number): void {
+    const age = server === undefined ? Infinity : now - server.lastSeen;
+    if (server === undefined || age >= this.expireAfter) {
       this.serverIndex.set(position, 0);
       this.keyAtPosition[position] = undefined;
       return;
@@ -156,37 +175,35 @@ export class SnapshotPicker {
    * else (another array, a window that closed, duplicate keys) forgets the snapshot, so
    * that `update` rebuilds: diffing an array edited in place against itself finds nothing.
    */
-  private applyEdits(snapshot: readonly ServerStatus[], edits: SnapshotEdits, now: number): void {
+  private applyEdits(snapshot: Snapshot, edits: SnapshotEdits, now: number): void {
     const inWindow = now >= this.validFrom && now < this.validUntil;
     if (snapshot === this.snapshot && inWindow && !this.duplicates && this.patchEdits(snapshot, edits, now)) return;
     this.forget();
   }
 
   /** Apply `edits` one by one; false when a full rebuild is needed instead. */
-  private patchEdits(snapshot: readonly ServerStatus[], edits: SnapshotEdits, now: number): boolean {
+  private patchEdits(snapshot: Snapshot, edits: SnapshotEdits, now: number): boolean {
     for (let i = 0; i < edits.positions.length; i++) {
       const position = edits.positions[i] ?? -1;
-      const before = edits.previous[i];
-      const after = snapshot[position];
-      if (before === undefined || after === undefined || !this.replace(before, after, position, now)) return false;
+      if (position < 0 || position >= snapshot.length || !this.replace(edits.previous[i], snapshot[position], position, now)) return false;
     }
     return true;
   }
 
   /** Apply the positions whose server changed; false when a full rebuild is needed instead. */
-  private patch(previous: readonly ServerStatus[], snapshot: readonly ServerStatus[], now: number): boolean {
+  private patch(previous: Snapshot, snapshot: Snapshot, now: number): boolean {
     for (let position = 0; position < snapshot.length; position++) {
-      const before = previous[position] as ServerStatus;
-      const after = snapshot[position] as ServerStatus;
+      const before = previous[position];
+      const after = snapshot[position];
       if (before !== after && !this.replace(before, after, position, now)) return false;
     }
     return true;
   }
 
-  /** `after` takes `position` from `before`; false when that made a key appear twice. */
-  private replace(before: ServerStatus, after: ServerStatus, position: number, now: number): boolean {
-    const oldKey = serverKey(before.ip, before.port, this.keyBy);
-    if (this.positionByKey.get(oldKey) === position) {
+  /** `after` takes `position` from `before` (either may be empty); false when that made a key appear twice. */
+  private replace(before: ServerStatus | undefined, after: ServerStatus | undefined, position: number, now: number): boolean {
+    const oldKey = before === undefined ? undefined : serverKey(before.ip, before.port, this.keyBy);
+    if (oldKey !== undefined && this.positionByKey.get(oldKey) === position) {
       this.positionByKey.delete(oldKey);
       this.keyAtPosition[position] = undefined;
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HeartbeatFileReader, SlotStore, formatHeartbeatFile, pickBackend, type ServerStatus } from '../src/index.js';
+import { seededRandom } from './helpers/random.js';
 
 const RANDOMS = Array.from({ length: 97 }, (_, i) => i / 97);
 
@@ -107,5 +108,40 @@ describe('hb.dat reader picks (indexed) equal the pure function on the servers i
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('SlotStore view picks while servers come and go', () => {
+  it('equal the pure function after every write, delete and clock step (slots taken, freed and reused)', () => {
+    const s = steering();
+    const store = new SlotStore({ maxServers: 40, staleAfter: 10_000, expireAfter: 30_000 });
+    const view = SlotStore.attach(store.buffer, { random: s.random, clock: s.clock });
+    const ops = seededRandom(21);
+    const ips = Array.from({ length: 30 }, (_, i) => `10.0.4.${i + 1}`);
+    const members = Object.freeze([...ips.map((ip) => `http://${ip}:80`), 'http://10.0.4.7:80', '10.0.4.250:80']);
+    const held = new Set<string>();
+    let deletes = 0;
+    for (let step = 0; step < 800; step++) {
+      const op = ops();
+      const ip = ips[Math.floor(ops() * ips.length)] as string;
+      if (op < 0.55) {
+        store.put({ ip, port: 80, ready: Math.floor(ops() * 5) * 4, busy: ops() < 0.3 ? 0 : 1, lastSeen: s.now() });
+        held.add(ip);
+      } else if (op < 0.85) {
+        if (store.delete(ip)) deletes++;
+        held.delete(ip);
+      } else {
+        s.advance(Math.floor(ops() * 6_000));
+      }
+      // Several writes between picks now and then, so one pick replays a batch of them.
+      if (ops() < 0.3) continue;
+      const servers = view.servers();
+      for (const r of [0, 0.21, 0.5, 0.83, 0.999]) {
+        s.set(r);
+        assert.equal(view.pickBackend(members), pickBackend(servers, members, { random: () => r, now: s.now(), staleAfter: 10_000 }), `step ${step}, random ${r}`);
+        assert.deepEqual(view.pickBackend(), pickBackend(servers, undefined, { random: () => r, now: s.now(), staleAfter: 10_000 }), `step ${step} (all), random ${r}`);
+      }
+    }
+    assert.ok(deletes > 100, `slots were freed and reused (${deletes} deletes)`);
   });
 });

@@ -40,7 +40,8 @@ export class MemoryStore implements HeartbeatStore {
 
   /** {@inheritDoc HeartbeatStore.put} */
   put(server: ServerStatus, key: string = server.ip): boolean {
-    if (!this.table.has(key) && this.table.size >= this.maxServers) return false;
+    // Size first: below the bound (the usual case) one map operation per heartbeat.
+    if (this.table.size >= this.maxServers && !this.table.has(key)) return false;
     this.table.set(key, server);
     return true;
   }

@@ -214,17 +214,17 @@ export class SlotStoreView {
   private readonly pickOptions: PickOptions;
   private readonly picker: SnapshotPicker;
   private readonly sequences: Int32Array;
-  private readonly records: (ServerStatus | undefined)[];
-  /** Position of each slot's server in `snapshot`, -1 for a free slot. */
-  private readonly positions: Int32Array;
+  /**
+   * The server in each slot (undefined: free) up to the highest slot ever seen in use,
+   * which is also the snapshot the picker indexes: positions are slots, so a server that
+   * arrives or leaves is one position edited in place, never a rebuild of the snapshot.
+   */
+  private readonly records: (ServerStatus | undefined)[] = [];
   /** Scratch for the slot numbers read from the change ring. */
   private readonly changed: Int32Array;
-  /** Slots below this were ever seen in use; the rest need no look when rebuilding. */
-  private usedSlots = 0;
-  private snapshot: ServerStatus[] = [];
   private snapshotGeneration: number | undefined;
-  /** Positions of `snapshot` overwritten in place since the last pick, for the picker. */
-  private readonly edits = { positions: [] as number[], previous: [] as ServerStatus[] } satisfies SnapshotEdits;
+  /** Slots overwritten since the last pick, for the picker. */
+  private readonly edits = { positions: [] as number[], previous: [] as (ServerStatus | undefined)[] } satisfies SnapshotEdits;
 
   /**
    * @param buffer - `store.buffer`
@@ -250,15 +250,13 @@ export class SlotStoreView {
     this.picker = new SnapshotPicker(this.pickOptions);
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
-    this.records = new Array<ServerStatus | undefined>(header.maxServers);
-    this.positions = new Int32Array(header.maxServers).fill(-1);
     this.changed = new Int32Array(ringEntries(header.maxServers));
   }
 
   /** The servers in the slots now, leaving out expired ones. */
   servers(): ServerStatus[] {
     const now = this.clock.now();
-    return this.current().filter((server) => now - server.lastSeen < this.settings.expireAfter);
+    return this.current().filter((server): server is ServerStatus => server !== undefined && now - server.lastSeen < this.settings.expireAfter);
   }
 
   /**
@@ -282,58 +280,53 @@ export class SlotStoreView {
     return picked;
   }
 
-  /** The snapshot, updated when the writer's generation moved since the last one. */
-  private current(): ServerStatus[] {
+  /** The records, updated when the writer's generation moved since the last look. */
+  private current(): readonly (ServerStatus | undefined)[] {
     const seen = generation(this.words);
-    if (seen === this.snapshotGeneration) return this.snapshot;
+    if (seen === this.snapshotGeneration) return this.records;
     const count = this.snapshotGeneration === undefined ? false : changedSlots(this.words, this.header, this.snapshotGeneration, seen, this.changed);
     if (count === false || !this.replay(count)) this.scan();
     this.snapshotGeneration = seen;
-    return this.snapshot;
+    return this.records;
   }
 
-  /** Read every used slot (first look, or lapped by the writer). */
+  /** Read every used slot (first look, or lapped by the writer); the picker re-weighs them all. */
   private scan(): void {
-    this.usedSlots = Math.max(this.usedSlots, Math.min(highWater(this.words), this.maxServers));
-    for (let slot = 0; slot < this.usedSlots; slot++) this.readCached(slot);
-    this.rebuild();
+    this.cover(Math.min(highWater(this.words), this.maxServers));
+    for (let slot = 0; slot < this.records.length; slot++) this.readCached(slot);
+    this.clearEdits(true);
+    this.picker.forget();
   }
 
   /**
-   * Re-read the first `count` slots of `changed`. A server replaced in its slot is replaced
-   * at its position in the snapshot itself, and listed in `edits` so the picker re-weighs
-   * just that position; a slot taken or freed changes positions, so the snapshot is then
-   * rebuilt from the records.
+   * Re-read the first `count` slots of `changed`, listing each slot whose server changed
+   * (replaced, arrived or left) in `edits`, so the picker re-weighs just those.
    * @returns false when the ring named a slot that does not exist (then scan instead)
    */
   private replay(count: number): boolean {
-    let moved = false;
     for (let i = 0; i < count; i++) {
       const slot = this.changed[i] ?? -1;
       if (slot < 0 || slot >= this.maxServers) return false;
+      this.cover(slot + 1);
       const before = this.records[slot];
       const after = this.readCached(slot);
-      if (after === before) continue;
-      this.usedSlots = Math.max(this.usedSlots, slot + 1);
-      const position = this.positions[slot] ?? -1;
-      if (before === undefined || after === undefined || position < 0) {
-        moved = true;
-      } else if (!moved) {
-        this.edit(position, after);
-      }
+      if (after !== before) this.noteEdit(slot, before);
     }
-    if (moved) this.rebuild();
     return true;
   }
 
-  /** Overwrite one position of the snapshot and list it for the picker. */
-  private edit(position: number, server: ServerStatus): void {
+  /** List an overwritten slot for the picker. */
+  private noteEdit(slot: number, previous: ServerStatus | undefined): void {
     // Without picks (servers() only) the list would grow forever: past one entry per
-    // position, the picker re-weighs everything at the next pick instead.
-    if (this.edits.positions.length >= this.snapshot.length) this.clearEdits(true);
-    this.edits.positions.push(position);
-    this.edits.previous.push(this.snapshot[position] as ServerStatus);
-    this.snapshot[position] = server;
+    // used slot, the picker re-weighs everything at the next pick instead.
+    if (this.edits.positions.length >= this.records.length) this.clearEdits(true);
+    this.edits.positions.push(slot);
+    this.edits.previous.push(previous);
+  }
+
+  /** Grow the records to `slots` slots (new ones free until read). */
+  private cover(slots: number): void {
+    while (this.records.length < slots) this.records.push(undefined);
   }
 
   /** Empty `edits`; `forgetSnapshot` when the picker has not seen them yet. */
@@ -341,19 +334,6 @@ export class SlotStoreView {
     if (forgetSnapshot && this.edits.positions.length > 0) this.picker.forget();
     this.edits.positions.length = 0;
     this.edits.previous.length = 0;
-  }
-
-  /** A fresh snapshot of the records, in slot order. */
-  private rebuild(): void {
-    // The picker's last snapshot may have been edited in place: it must not diff against it.
-    this.clearEdits(true);
-    const list: ServerStatus[] = [];
-    for (let slot = 0; slot < this.usedSlots; slot++) {
-      const server = this.records[slot];
-      this.positions[slot] = server === undefined ? -1 : list.length;
-      if (server !== undefined) list.push(server);
-    }
-    this.snapshot = list;
   }
 
   private readCached(slot: number): ServerStatus | undefined {
