@@ -14,6 +14,7 @@ import { idleBench } from './idle.js';
 import { ingestBench } from './ingest.js';
 import { memoryBench } from './memory.js';
 import { pickBench } from './pick.js';
+import { poolBench } from './pool-rate.js';
 import { proxyBench } from './proxy.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
@@ -26,6 +27,7 @@ const benches: Readonly<Record<string, Bench>> = {
   memory: memoryBench,
   proxy: proxyBench,
   idle: idleBench,
+  pool: poolBench,
 };
 
 const { values } = parseArgs({
