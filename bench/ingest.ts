@@ -139,11 +139,12 @@ export async function ingestBench(ctx: BenchContext): Promise<void> {
         ctx.log(`run ${run + 1}: ${variant.name}: ${Math.round(result.rate)} datagrams/s, loss ${(result.loss * 100).toFixed(1)} %, ${result.cpuUs.toFixed(2)} µs CPU/datagram`);
       }
     }
+    // Inside the try: its FileStore writes into `dir`, which must still exist (and be removed after).
+    await inProcess(ctx, dir, sources);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   const label = `${sources} sources`;
-  inProcess(ctx, dir, sources);
   for (const variant of variants) {
     ctx.record(label, `${variant.name} received`, 'datagrams/s', rates.get(variant.name) ?? []);
     ctx.record(label, `${variant.name} loss`, '%', losses.get(variant.name) ?? []);
@@ -158,7 +159,7 @@ export async function ingestBench(ctx: BenchContext): Promise<void> {
 }
 
 /** monitor.ingest() without a socket: the library's own cost per heartbeat, per store. */
-function inProcess(ctx: BenchContext, dir: string, sources: number): void {
+async function inProcess(ctx: BenchContext, dir: string, sources: number): Promise<void> {
   const budgetMs = ctx.smoke ? 20 : 300;
   const messages = Array.from({ length: 64 }, (_, k) => Buffer.from(`v=1&ready=${10 + k}&busy=${k % 8}`));
   const addresses = Array.from({ length: sources }, (_, i) => ({ address: sourceAddress(i) }));
@@ -173,7 +174,7 @@ function inProcess(ctx: BenchContext, dir: string, sources: number): void {
       const monitor = new HeartMonitor({ store: makeStore() });
       values.push(nsPerOp((i) => void monitor.ingest(messages[(i / sources) & 63] as Buffer, addresses[i % sources] as { address: string }), budgetMs));
       assert.equal(monitor.servers().length, sources);
-      void monitor.close();
+      await monitor.close();
     }
     ctx.record(`${sources} sources`, `monitor.ingest(Buffer), ${name}, no socket`, 'ns/heartbeat', values);
   }
