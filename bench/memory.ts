@@ -8,25 +8,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { FileStore, MemoryStore, SlotStore, type HeartbeatStore } from '../src/index.js';
+import { collectGarbage } from './lib/gc.js';
 import { filledMonitor, poolMembers } from './lib/pool.js';
 import type { BenchContext } from './lib/report.js';
 
-/** A full garbage collection (exposes gc when the process was not started with --expose-gc). */
-function collect(): void {
-  let gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) {
-    setFlagsFromString('--expose-gc');
-    gc = runInNewContext('gc') as () => void;
-  }
-  gc();
-  gc();
-}
-
 function usage(): { heap: number } {
-  collect();
+  collectGarbage();
   return { heap: process.memoryUsage().heapUsed };
 }
 

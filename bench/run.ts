@@ -15,6 +15,7 @@ import { ingestBench } from './ingest.js';
 import { memoryBench } from './memory.js';
 import { pickBench } from './pick.js';
 import { poolBench } from './pool-rate.js';
+import { viewTailBench } from './view-tail.js';
 import { proxyBench } from './proxy.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
@@ -28,6 +29,7 @@ const benches: Readonly<Record<string, Bench>> = {
   proxy: proxyBench,
   idle: idleBench,
   pool: poolBench,
+  tail: viewTailBench,
 };
 
 const { values } = parseArgs({

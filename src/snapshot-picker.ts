@@ -1,15 +1,17 @@
 /**
  * Fast picks from a snapshot of servers (the SlotStore view's, the hb.dat reader's): the
  * same choices as the pure {@link pickBackend} over that snapshot, from weighted indexes
- * that are rebuilt only when one of its servers turns stale or expires, and updated in
- * place where a new snapshot differs from the last one (or at the positions its caller
- * edited in place), instead of walked on every pick.
+ * updated in place where a new snapshot differs from the last one (or at the positions
+ * its caller edited in place), and where a server turned stale or expired with time (the
+ * next such moment of every position is kept in a heap), instead of walked on every pick.
  * @module
  */
 import { parseMember, type BackendMember } from './address.js';
+import { DeadlineHeap } from './deadline-heap.js';
 import { MemberSetCache, WeightJournal, type ServerSlots } from './member-index.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, heartbeatWeight, pickBackend, type PickOptions } from './selection.js';
 import { serverKey, type KeyBy, type ServerStatus } from './server-status.js';
+import { SlotNumbers } from './slot-numbers.js';
 import { WeightedIndex } from './weighted-index.js';
 
 /**
@@ -44,9 +46,16 @@ export class SnapshotPicker {
   private readonly divisor: number;
   private readonly keyBy: KeyBy;
   private snapshot: Snapshot | undefined;
-  /** The snapshot's weights hold for `validFrom <= now < validUntil`. */
-  private validFrom = Infinity;
-  private validUntil = -Infinity;
+  /** The time the weights were last brought up to date for; an earlier `now` (the clock went back) rebuilds. */
+  private weighedAt = -Infinity;
+  /**
+   * By position: when its weight next changes with time alone (stale, then expired), and
+   * the deadline it is queued under in `due` (Infinity: not queued). A deadline that moves
+   * later stays queued under the earlier one and is re-queued when that one comes.
+   */
+  private nextChange = new SlotNumbers(Infinity);
+  private queuedAt = new SlotNumbers(Infinity);
+  private readonly due = new DeadlineHeap();
   /**
    * Snapshot position of each key (its weight is the server index's at that position); a
    * key seen twice forces full rebuilds (`duplicates`).
@@ -115,18 +124,28 @@ export class SnapshotPicker {
   }
 
   /**
-   * Re-weigh when the snapshot was replaced (only the positions whose server object
-   * changed, when the length is the same), or fully when a server crossed
-   * staleAfter/expireAfter or the clock went back.
+   * Re-weigh the positions whose server crossed staleAfter or expireAfter since the last
+   * pick, and when the snapshot was replaced the positions whose server object changed
+   * (when the length is the same); fully for another snapshot, or when the clock went back.
    */
   private update(snapshot: Snapshot, now: number): void {
-    const inWindow = now >= this.validFrom && now < this.validUntil;
-    if (snapshot === this.snapshot && inWindow) return;
+    const clockKept = now >= this.weighedAt;
     const previous = this.snapshot;
     this.snapshot = snapshot;
-    if (inWindow && !this.duplicates && previous?.length === snapshot.length && this.patch(previous, snapshot, now)) return;
-    this.validFrom = now;
-    this.validUntil = Infinity;
+    // A snapshot with a key twice is rebuilt rather than patched, but only when something changed.
+    const current =
+      clockKept &&
+      (previous === snapshot
+        ? this.due.peek() > now || (!this.duplicates && this.weighDue(snapshot, now))
+        : !this.duplicates && previous?.length === snapshot.length && this.patch(previous, snapshot, now) && this.weighDue(snapshot, now));
+    if (current) {
+      this.weighedAt = now;
+      return;
+    }
+    this.weighedAt = now;
+    this.due.clear();
+    this.nextChange = new SlotNumbers(Infinity);
+    this.queuedAt = new SlotNumbers(Infinity);
     this.positionByKey.clear();
     this.keyAtPosition = [];
     this.duplicates = false;
@@ -146,17 +165,55 @@ export class SnapshotPicker {
     for (; this.indexed < length; this.indexed++) this.serverIndex.allocate();
   }
 
-  /** Give `position` to `server` (or leave it empty): its weight, its key, and the window the weights hold in. */
+  /**
+   * Re-weigh the positions whose next change came by `now`, in deadline order.
+   * @returns false when that needs a full rebuild instead (a key appeared twice)
+   */
+  private weighDue(snapshot: Snapshot, now: number): boolean {
+    const due = this.due;
+    while (due.peek() <= now) {
+      const deadline = due.peek();
+      const position = due.peekItem();
+      due.pop();
+      // An entry left behind by a deadline that moved earlier.
+      if (this.queuedAt.get(position) !== deadline) continue;
+      this.queuedAt.set(position, Infinity);
+      const server = snapshot[position];
+      if (this.nextChange.get(position) > now) this.schedule(position);
+      else if (!this.replace(server, server, position, now)) return false;
+    }
+    // Left-behind entries only pile up when deadlines keep moving earlier: start the heap afresh.
+    if (due.size > 2 * this.indexed + 64) this.requeueAll();
+    return true;
+  }
+
+  /** Queue `position` under its next change, unless it is queued for an earlier one already. */
+  private schedule(position: number): void {
+    const next = this.nextChange.get(position);
+    if (next === Infinity || next >= this.queuedAt.get(position)) return;
+    this.queuedAt.set(position, next);
+    this.due.push(next, position);
+  }
+
+  private requeueAll(): void {
+    this.due.clear();
+    this.queuedAt = new SlotNumbers(Infinity);
+    for (let position = 0; position < this.indexed; position++) this.schedule(position);
+  }
+
+  /** Give `position` to `server` (or leave it empty): its weight, its key, and when that weight next changes. */
   private place(server: ServerStatus | undefined, position: number, now: number): void {
     const age = server === undefined ? Infinity : now - server.lastSeen;
     if (server === undefined || age >= this.expireAfter) {
       this.serverIndex.set(position, 0);
       this.keyAtPosition[position] = undefined;
+      this.nextChange.set(position, Infinity);
       return;
     }
-    this.validUntil = Math.min(this.validUntil, server.lastSeen + this.expireAfter);
     const weight = age >= this.staleAfter ? 0 : heartbeatWeight(server, this.divisor);
-    if (weight > 0) this.validUntil = Math.min(this.validUntil, server.lastSeen + this.staleAfter);
+    // A weighted server next turns stale; one without weight can only expire.
+    this.nextChange.set(position, weight > 0 ? server.lastSeen + this.staleAfter : server.lastSeen + this.expireAfter);
+    this.schedule(position);
     this.serverIndex.set(position, weight);
     const key = serverKey(server.ip, server.port, this.keyBy);
     const known = this.positionByKey.get(key);
@@ -176,8 +233,7 @@ export class SnapshotPicker {
    * that `update` rebuilds: diffing an array edited in place against itself finds nothing.
    */
   private applyEdits(snapshot: Snapshot, edits: SnapshotEdits, now: number): void {
-    const inWindow = now >= this.validFrom && now < this.validUntil;
-    if (snapshot === this.snapshot && inWindow && !this.duplicates && this.patchEdits(snapshot, edits, now)) return;
+    if (snapshot === this.snapshot && now >= this.weighedAt && !this.duplicates && this.patchEdits(snapshot, edits, now)) return;
     this.forget();
   }
 
