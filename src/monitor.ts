@@ -570,9 +570,14 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     return { ok: false, malformed: false, reason, code };
   }
 
-  private apply(ip: string, heartbeat: ParsedHeartbeat, signedAt: number | undefined, from: HeartbeatSource): IngestOutcome {
-    const key = serverKey(ip, heartbeat.port, this.options.keyBy);
-    let entry = this.table.get(key);
+  private apply(received: string, heartbeat: ParsedHeartbeat, signedAt: number | undefined, from: HeartbeatSource): IngestOutcome {
+    const receivedKey = serverKey(received, heartbeat.port, this.options.keyBy);
+    let entry = this.table.get(receivedKey);
+    // A known server keeps the strings it already has (a key match means the same IP):
+    // the fresh ones of this datagram die young instead of being retained, and the
+    // store compares its keys by reference.
+    const key = entry?.key ?? receivedKey;
+    const ip = entry?.status.ip ?? received;
     if (signedAt !== undefined && entry !== undefined && signedAt <= entry.signedAt) {
       return this.refuse(from, 'replay', `\`ts\` ${signedAt} is not newer than the last accepted from ${key} (${entry.signedAt})`);
     }
