@@ -14,11 +14,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FileStore, HeartMonitor, MemoryStore, SlotStore, readHeartbeatFile, type HeartbeatStore, type ServerStatus } from '../src/index.js';
+import { FileStore, HeartMonitor, MemoryStore, SlotStore, type HeartbeatStore } from '../src/index.js';
+import { assertFinalCounts } from './lib/final-counts.js';
 import { startChild } from './lib/child.js';
 import type { BenchContext } from './lib/report.js';
-import { finalCounts, sourceAddress } from './lib/sources.js';
-import { nsPerOp, sleep, waitFor } from './lib/timing.js';
+import { sourceAddress } from './lib/sources.js';
+import { nsPerOp, sleep } from './lib/timing.js';
 
 const RECV_BUFFER = 4 * 1024 * 1024;
 
@@ -75,22 +76,7 @@ function monitorWith(name: string, makeStore: (dir: string, sources: number) => 
         port,
         seen,
         async verify(sources) {
-          const matches = (list: readonly ServerStatus[]): boolean => {
-            const byIp = new Map(list.map((server) => [server.ip, server]));
-            for (let i = 0; i < sources; i++) {
-              const server = byIp.get(sourceAddress(i));
-              const want = finalCounts(i);
-              if (server?.ready !== want.ready || server.busy !== want.busy) return false;
-            }
-            return true;
-          };
-          await waitFor(() => matches(monitor.servers()), 5000, `${name}: the final heartbeat of each of ${sources} sources in monitor.servers()`);
-          assert.ok(matches(store.servers()), `${name}: store.servers() lacks final counts`);
-          if (store instanceof SlotStore) assert.ok(matches(SlotStore.attach(store.buffer).servers()), 'SlotStore view lacks final counts');
-          if (store instanceof FileStore) {
-            await store.flush();
-            assert.ok(matches(await readHeartbeatFile(store.path)), 'hb.dat lacks final counts');
-          }
+          await assertFinalCounts(name, monitor, store, sources);
           assert.deepEqual(errors, [], `${name}: the monitor emitted errors`);
         },
         close: () => monitor.close(),

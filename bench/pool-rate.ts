@@ -23,12 +23,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { FileStore, HeartMonitor, SlotStore, readHeartbeatFile, type HeartbeatStore, type ServerStatus } from '../src/index.js';
+import { FileStore, HeartMonitor, SlotStore, type HeartbeatStore } from '../src/index.js';
+import { assertFinalCounts } from './lib/final-counts.js';
 import { startChild, type LineChild } from './lib/child.js';
 import { isWindowDatagram, isWindowReady, schedule, type FinalReport, type StreamReport } from './lib/pool-stream.js';
 import type { BenchContext } from './lib/report.js';
-import { finalCounts, sourceAddress } from './lib/sources.js';
-import { sleep, waitFor } from './lib/timing.js';
+import { sleep } from './lib/timing.js';
 
 const RECV_BUFFER = 4 * 1024 * 1024;
 /** `ulimit -n` is 20,000 here: each sender child keeps well below it (Node itself holds a few dozen fds). */
@@ -122,22 +122,7 @@ function monitorWith(name: string, makeStore: (dir: string, origins: number) => 
         },
         flushes: store instanceof TimedFileStore ? store.flushes : undefined,
         async verify(sources) {
-          const matches = (list: readonly ServerStatus[]): boolean => {
-            const byIp = new Map(list.map((server) => [server.ip, server]));
-            for (let i = 0; i < sources; i++) {
-              const server = byIp.get(sourceAddress(i));
-              const want = finalCounts(i);
-              if (server?.ready !== want.ready || server.busy !== want.busy) return false;
-            }
-            return byIp.size === sources;
-          };
-          await waitFor(() => matches(monitor.servers()), 5000, `${name}: the final heartbeat of each of ${sources} origins in monitor.servers()`, 50);
-          assert.ok(matches(store.servers()), `${name}: store.servers() lacks final counts`);
-          if (store instanceof SlotStore) assert.ok(matches(SlotStore.attach(store.buffer).servers()), 'SlotStore view lacks final counts');
-          if (store instanceof FileStore) {
-            await store.flush();
-            assert.ok(matches(await readHeartbeatFile(store.path)), 'hb.dat lacks final counts');
-          }
+          await assertFinalCounts(name, monitor, store, sources, 50);
           assert.deepEqual(errors, [], `${name}: the monitor emitted errors`);
           assert.equal(malformed, 0, `${name}: datagrams dropped as malformed`);
         },
