@@ -9,19 +9,18 @@
  * shared machine, and the rate one core could sustain at that cost.
  */
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FileStore, HeartMonitor, MemoryStore, SlotStore, type HeartbeatStore } from '../src/index.js';
+import { openBareSocket } from './lib/bare-socket.js';
 import { assertFinalCounts } from './lib/final-counts.js';
 import { startChild } from './lib/child.js';
 import type { BenchContext } from './lib/report.js';
 import { sourceAddress } from './lib/sources.js';
 import { nsPerOp, sleep } from './lib/timing.js';
 
-const RECV_BUFFER = 4 * 1024 * 1024;
 
 interface Receiver {
   readonly port: number;
@@ -46,17 +45,9 @@ const stamp = (seen: Receiver['seen']): void => {
 const bareSocket: Variant = {
   name: 'bare dgram socket (a)',
   async open() {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind({ address: '127.0.0.1', port: 0 }, () => resolve()));
-    socket.setRecvBufferSize(RECV_BUFFER);
     const seen = { count: 0, first: 0, last: 0 };
-    socket.on('message', () => stamp(seen));
-    return {
-      port: socket.address().port,
-      seen,
-      verify: () => Promise.resolve(),
-      close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
-    };
+    const socket = await openBareSocket(() => stamp(seen));
+    return { port: socket.port, seen, verify: () => Promise.resolve(), close: () => socket.close() };
   },
 };
 

@@ -18,19 +18,18 @@
  * must be in the table, the store, a SlotStore view and the flushed hb.dat.
  */
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { FileStore, HeartMonitor, SlotStore, type HeartbeatStore } from '../src/index.js';
+import { openBareSocket } from './lib/bare-socket.js';
 import { assertFinalCounts } from './lib/final-counts.js';
 import { startChild, type LineChild } from './lib/child.js';
 import { isWindowDatagram, isWindowReady, schedule, type FinalReport, type StreamReport } from './lib/pool-stream.js';
 import type { BenchContext } from './lib/report.js';
 import { sleep } from './lib/timing.js';
 
-const RECV_BUFFER = 4 * 1024 * 1024;
 /** `ulimit -n` is 20,000 here: each sender child keeps well below it (Node itself holds a few dozen fds). */
 const SOCKETS_PER_CHILD = 15_000;
 /** Time between the `go` line and the first beat, so every child has read it before the stream starts. */
@@ -78,22 +77,12 @@ class TimedFileStore extends FileStore {
 const bareSocket: Variant = {
   name: 'bare dgram socket (a)',
   async open() {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind({ address: '127.0.0.1', port: 0 }, () => resolve()));
-    socket.setRecvBufferSize(RECV_BUFFER);
     const counts = { total: 0, window: 0 };
-    socket.on('message', (message) => {
+    const socket = await openBareSocket((message) => {
       counts.total++;
       if (isWindowDatagram(message)) counts.window++;
     });
-    return {
-      port: socket.address().port,
-      counts,
-      table: () => undefined,
-      flushes: undefined,
-      verify: () => Promise.resolve(),
-      close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
-    };
+    return { port: socket.port, counts, table: () => undefined, flushes: undefined, verify: () => Promise.resolve(), close: () => socket.close() };
   },
 };
 
