@@ -632,7 +632,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   }
 
   private isFresh(entry: Entry): boolean {
-    return !entry.stale && this.options.clock.monotonic() - entry.seenAt < this.options.staleAfter;
+    return this.isSlotFresh(entry.slot);
   }
 
   private markStale(entry: Entry): void {

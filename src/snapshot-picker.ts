@@ -138,11 +138,8 @@ export class SnapshotPicker {
       (previous === snapshot
         ? this.due.peek() > now || (!this.duplicates && this.weighDue(snapshot, now))
         : !this.duplicates && previous?.length === snapshot.length && this.patch(previous, snapshot, now) && this.weighDue(snapshot, now));
-    if (current) {
-      this.weighedAt = now;
-      return;
-    }
     this.weighedAt = now;
+    if (current) return;
     this.due.clear();
     this.nextChange = new SlotNumbers(Infinity);
     this.queuedAt = new SlotNumbers(Infinity);

@@ -294,7 +294,7 @@ export class SlotStoreView {
   private scan(): void {
     this.cover(Math.min(highWater(this.words), this.maxServers));
     for (let slot = 0; slot < this.records.length; slot++) this.readCached(slot);
-    this.clearEdits(true);
+    this.clearEdits();
     this.picker.forget();
   }
 
