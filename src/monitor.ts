@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from './address.js';
 import { Balancer, ServerBalance, type BalancerHost, type MemberDraw } from './balancer/balancer.js';
 import type { Lease, MemberLease } from './balancer/leases.js';
-import type { ServerFailure, ServerView } from './balancer/server-state.js';
+import type { AdminState, ServerFailure, ServerView } from './balancer/server-state.js';
+import { targetKey } from './balancer/targets.js';
 import { DropReporter } from './drop-reporter.js';
 import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from './http-handler.js';
 import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from './errors.js';
@@ -378,16 +379,19 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   /** No new picks for `server` (`ip`, `ip:port` or status); open leases finish. Survives heartbeats. */
   drain(server: string | ServerStatus): void {
     this.balancer.setAdmin(server, 'draining');
+    this.shareAdmin(server, 'draining');
   }
 
   /** Take `server` out of rotation until {@link HeartMonitor.enable}. Survives heartbeats. */
   disable(server: string | ServerStatus): void {
     this.balancer.setAdmin(server, 'disabled');
+    this.shareAdmin(server, 'disabled');
   }
 
   /** Undo {@link HeartMonitor.drain} / {@link HeartMonitor.disable}; the server ramps up through slow start. */
   enable(server: string | ServerStatus): void {
     this.balancer.setAdmin(server, undefined);
+    this.shareAdmin(server, undefined);
   }
 
   /** The extended view of one server (`ip`, `ip:port` or status), or undefined when unknown. */
@@ -412,6 +416,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
    */
   statusHandler(options?: StatusPageOptions): StatusHandler {
     return createStatusHandler(() => ({ time: this.options.clock.now(), servers: this.describe(), metrics: this.metrics() }), options);
+  }
+
+  /** Hand an administrative state to stores that share it with other processes or hosts. */
+  private shareAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
+    if (this.store.setAdmin === undefined) return;
+    try {
+      this.store.setAdmin(targetKey(server, this.options.keyBy), state);
+    } catch (cause) {
+      this.safeEmit('error', asStoreError(cause, 'setAdmin'));
+    }
   }
 
   private balancerHost(): BalancerHost<Entry> {

@@ -1,0 +1,308 @@
+/**
+ * The read side of a shared table, free of any balancing: subscribe to the change channel,
+ * take a snapshot, apply every change message in sequence on top of it, and take a new
+ * snapshot whenever the sequence shows a gap (a reconnect, a restarted Redis, a lost
+ * message). Ages are converted to this host's clock on arrival, so no two hosts' clocks
+ * ever need to agree.
+ * @module
+ */
+import type { AdminState } from '../../balancer/server-state.js';
+import type { ServerStatus } from '../../server-status.js';
+import type { RedisSubscriber, RedisViewClient } from './client.js';
+import type { RedisTableKeys } from './keys.js';
+import { parseRecord } from './record.js';
+import { RedisScript, SNAPSHOT_SCRIPT, snapshotKeys } from './scripts.js';
+
+/** One server as a source delivers it: the status with `lastSeen` on this host's clock. */
+export interface SourceEntry {
+  /** Table key. */
+  readonly key: string;
+  /** Last report; `lastSeen` is this host's wall time minus the report's age. */
+  readonly status: ServerStatus;
+  /** The monitor that reported it. */
+  readonly monitor: string;
+}
+
+/** Where a source delivers the table. */
+export interface TableSink {
+  /** A full snapshot: replaces everything held before. */
+  reset(entries: readonly SourceEntry[], admin: ReadonlyMap<string, AdminState>): void;
+  /** A newer report of one server. */
+  put(entry: SourceEntry): void;
+  /** A server left the table. */
+  remove(key: string): void;
+  /** An administrative state was set (undefined: cleared). */
+  admin(key: string, state: AdminState | undefined): void;
+  /** The source became reachable or unreachable. */
+  connection(up: boolean): void;
+  /** A record or message was refused (counted by the source). */
+  refused(reason: string): void;
+}
+
+/** Settings of a {@link RedisTableSource}. */
+export interface TableSourceOptions {
+  readonly client: RedisViewClient;
+  readonly keys: RedisTableKeys;
+  /** This host's wall clock. */
+  readonly now: () => number;
+  /** ms between liveness probes (which also catch missed messages). */
+  readonly probeInterval: number;
+  /** A probe or snapshot not answered within this many ms marks the source down. */
+  readonly timeout: number;
+  /** Most servers accepted; records beyond are refused. */
+  readonly maxServers: number;
+}
+
+/** Counters of a source. */
+export interface TableSourceStats {
+  /** Whether the last probe or snapshot succeeded. */
+  readonly connected: boolean;
+  /** Full snapshots taken. */
+  readonly snapshots: number;
+  /** Change messages applied. */
+  readonly messages: number;
+  /** Records and messages refused (unparsable, over the bound). */
+  readonly refused: number;
+  /** This host's time the source went down (undefined while up). */
+  readonly downSince: number | undefined;
+}
+
+const PROBE_SCRIPT = `return redis.call('GET', KEYS[1]) or '0'`;
+
+/** Follows one shared table in Redis and feeds a {@link TableSink}. */
+export class RedisTableSource {
+  private readonly snapshotScript = new RedisScript(SNAPSHOT_SCRIPT);
+  private readonly probeScript = new RedisScript(PROBE_SCRIPT);
+  private subscriber: RedisSubscriber | undefined;
+  /** Sequence number of the last message applied (or of the snapshot). */
+  private sequence = -1;
+  /** While a snapshot is taken, messages wait here. */
+  private buffered: string[] | undefined;
+  private resyncRequested = false;
+  /** The sequence a probe saw ahead of ours; still ahead at the next probe means messages were lost. */
+  private probeAhead: number | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** The probe command still waiting for Redis (a frozen Redis gets one, not one per interval). */
+  private probing: Promise<unknown> | undefined;
+  private closed = false;
+  /** Reports held per key, by the Redis time of each (newest wins). */
+  private readonly seenAt = new Map<string, number>();
+  private counts = { snapshots: 0, messages: 0, refused: 0 };
+  private downSince: number | undefined;
+
+  constructor(
+    private readonly options: TableSourceOptions,
+    private readonly sink: TableSink,
+  ) {}
+
+  /** Subscribe, take the first snapshot and start probing. Rejects when Redis cannot be reached. */
+  async open(): Promise<void> {
+    const subscriber = this.options.client.duplicate();
+    this.subscriber = subscriber;
+    // Reconnects are followed by probes and snapshots; the error itself is only state.
+    subscriber.on('error', () => this.markDown());
+    subscriber.on('ready', () => {
+      if (this.sequence >= 0) void this.resync();
+    });
+    await subscriber.connect();
+    await subscriber.sSubscribe(this.options.keys.changes, (message) => this.receive(message));
+    await this.resync(true);
+    this.probeTimer = setInterval(() => void this.probe(), this.options.probeInterval).unref();
+  }
+
+  /** Stop probing and drop the subscriber. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.probeTimer);
+    this.subscriber?.destroy();
+    this.subscriber = undefined;
+  }
+
+  /** Counters and connection state. */
+  stats(): TableSourceStats {
+    return { connected: this.downSince === undefined, ...this.counts, downSince: this.downSince };
+  }
+
+  /** Take a full snapshot now and apply the messages that arrive meanwhile on top of it. */
+  async resync(strict = false): Promise<void> {
+    if (this.buffered !== undefined) {
+      this.resyncRequested = true;
+      return;
+    }
+    this.buffered = [];
+    try {
+      const reply = await withTimeout(this.snapshotScript.run(this.options.client, snapshotKeys(this.options.keys), []), this.options.timeout);
+      const receivedAt = this.options.now();
+      this.applySnapshot(reply, receivedAt);
+      this.markUp();
+    } catch (error) {
+      this.buffered = undefined;
+      this.markDown();
+      if (strict) throw error;
+      return;
+    }
+    const waiting = this.buffered;
+    this.buffered = undefined;
+    for (const message of waiting) this.receive(message);
+    if (this.resyncRequested) {
+      this.resyncRequested = false;
+      await this.resync();
+    }
+  }
+
+  private receive(message: string): void {
+    if (this.closed) return;
+    if (this.buffered !== undefined) {
+      this.buffered.push(message);
+      return;
+    }
+    const receivedAt = this.options.now();
+    const header = /^(\d{1,15}) (\d{1,15})\n/.exec(message);
+    if (header === null) {
+      this.refuse('change message without a valid header');
+      return;
+    }
+    const sequence = Number(header[1]);
+    if (sequence <= this.sequence) return; // already in the snapshot
+    if (sequence !== this.sequence + 1) {
+      void this.resync();
+      return;
+    }
+    this.sequence = sequence;
+    this.counts.messages++;
+    for (const line of message.slice(header[0].length).split('\n')) this.applyLine(line, receivedAt);
+  }
+
+  private applyLine(line: string, receivedAt: number): void {
+    const kind = line.slice(0, 2);
+    const rest = line.slice(2);
+    if (kind === 'P ') {
+      const keyEnd = rest.indexOf(' ');
+      const ageEnd = rest.indexOf(' ', keyEnd + 1);
+      const age = Number(rest.slice(keyEnd + 1, ageEnd));
+      if (keyEnd <= 0 || ageEnd < 0 || !Number.isInteger(age) || age < 0) {
+        this.refuse('change line without key and age');
+        return;
+      }
+      // The report's Redis time is unknown here, only its age: compare on this host's clock instead.
+      this.putRecord(rest.slice(0, keyEnd), rest.slice(ageEnd + 1), receivedAt - age, receivedAt - age);
+    } else if (kind === 'D ') {
+      if (this.seenAt.delete(rest)) this.sink.remove(rest);
+    } else if (kind === 'A ') {
+      const [key, state] = rest.split(' ');
+      if (key === undefined || (state !== 'draining' && state !== 'disabled' && state !== '-')) this.refuse('admin line with an unknown state');
+      else this.sink.admin(key, state === '-' ? undefined : state);
+    } else {
+      this.refuse('unknown change line');
+    }
+  }
+
+  /** Apply one record; `order` is the time newest-wins compares (this host's clock). */
+  private putRecord(key: string, text: string, order: number, lastSeen: number): void {
+    const known = this.seenAt.get(key);
+    if (known !== undefined && known > order) return;
+    if (known === undefined && this.seenAt.size >= this.options.maxServers) {
+      this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
+      return;
+    }
+    const record = parseRecord(key, text);
+    if (typeof record === 'string') {
+      this.refuse(record);
+      return;
+    }
+    this.seenAt.set(key, order);
+    this.sink.put({ key, status: toStatus(record, lastSeen), monitor: record.monitor });
+  }
+
+  private applySnapshot(reply: unknown, receivedAt: number): void {
+    if (!Array.isArray(reply) || reply.length !== 5) throw new Error('unexpected snapshot reply');
+    const [nowText, sequenceText, records, seen, admin] = reply as unknown[];
+    const redisNow = Number(nowText);
+    const sequence = Number(sequenceText);
+    if (!Number.isFinite(redisNow) || !Number.isInteger(sequence) || !Array.isArray(records) || !Array.isArray(seen) || !Array.isArray(admin)) {
+      throw new Error('unexpected snapshot reply');
+    }
+    const seenByKey = new Map<string, number>();
+    for (let i = 0; i + 1 < seen.length; i += 2) seenByKey.set(String(seen[i]), Number(seen[i + 1]));
+    const entries: SourceEntry[] = [];
+    this.seenAt.clear();
+    for (let i = 0; i + 1 < records.length; i += 2) {
+      const key = String(records[i]);
+      const reportedAt = seenByKey.get(key);
+      if (reportedAt === undefined || !Number.isFinite(reportedAt)) continue; // written between the two reads of a trim
+      if (entries.length >= this.options.maxServers) {
+        this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
+        break;
+      }
+      const record = parseRecord(key, String(records[i + 1]));
+      if (typeof record === 'string') {
+        this.refuse(record);
+        continue;
+      }
+      const lastSeen = receivedAt - Math.max(0, redisNow - reportedAt);
+      this.seenAt.set(key, lastSeen);
+      entries.push({ key, status: toStatus(record, lastSeen), monitor: record.monitor });
+    }
+    const states = new Map<string, AdminState>();
+    for (let i = 0; i + 1 < admin.length; i += 2) {
+      const state: unknown = admin[i + 1];
+      if (state === 'draining' || state === 'disabled') states.set(String(admin[i]), state);
+      else this.refuse('admin entry with an unknown state');
+    }
+    this.sequence = sequence;
+    this.probeAhead = undefined;
+    this.counts.snapshots++;
+    this.sink.reset(entries, states);
+  }
+
+  /** Liveness, and missed messages: the sequence in Redis may not stay ahead of ours. */
+  private async probe(): Promise<void> {
+    if (this.probing !== undefined || this.closed) return;
+    const command = this.probeScript.run(this.options.client, [this.options.keys.sequence], []);
+    const settled = (): void => {
+      this.probing = undefined;
+    };
+    this.probing = command.then(settled, settled);
+    try {
+      const reply = await withTimeout(command, this.options.timeout);
+      const wasDown = this.downSince !== undefined;
+      this.markUp();
+      const latest = Number(reply);
+      if (wasDown || latest < this.sequence || (this.probeAhead !== undefined && this.sequence < this.probeAhead)) await this.resync();
+      else this.probeAhead = latest > this.sequence ? latest : undefined;
+    } catch {
+      this.markDown();
+    }
+  }
+
+  private markDown(): void {
+    if (this.downSince !== undefined || this.closed) return;
+    this.downSince = this.options.now();
+    this.sink.connection(false);
+  }
+
+  private markUp(): void {
+    if (this.downSince === undefined) return;
+    this.downSince = undefined;
+    this.sink.connection(true);
+  }
+
+  private refuse(reason: string): void {
+    this.counts.refused++;
+    this.sink.refused(reason);
+  }
+}
+
+function toStatus(record: ReturnType<typeof parseRecord> & object, lastSeen: number): ServerStatus {
+  const { ip, port, ready, busy, fields } = record;
+  return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen }) : Object.freeze({ ip, port, ready, busy, lastSeen, fields });
+}
+
+/** `promise`, or a rejection after `ms` (the promise itself keeps running). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
