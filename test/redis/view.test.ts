@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { createClient } from 'redis';
+import { HeartMonitor } from '../../src/index.js';
+import { parseRecord, RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { waitUntil } from '../helpers/wait.js';
+import { server } from '../storage/helpers.js';
+import { Clients, uniquePrefix } from './support.js';
+
+let redis: RedisServer;
+const clients = new Clients();
+let shared: ReturnType<typeof createClient>;
+const views: RedisView[] = [];
+
+before(async () => {
+  redis = await RedisServer.start();
+  shared = await clients.connect(redis.url);
+});
+after(async () => {
+  for (const view of views.splice(0)) view.close();
+  clients.closeAll();
+  await redis.stop();
+});
+
+async function attach(options: Omit<Parameters<typeof RedisStore.attach>[0], 'client'>): Promise<RedisView> {
+  const view = await RedisStore.attach({ client: shared, probeInterval: 100, ...options });
+  views.push(view);
+  return view;
+}
+
+describe('RedisView', () => {
+  it('ages by the report age, not by any host clock: a view an hour ahead and a monitor an hour behind agree', async () => {
+    const prefix = uniquePrefix();
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: shared, prefix }), clock: { now: () => Date.now() - 3_600_000, monotonic: () => performance.now() } });
+    monitor.ingest('v=1&ready=4&busy=1', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    const ahead = () => Date.now() + 3_600_000;
+    const view = await attach({ prefix, clock: { now: ahead } });
+    const [record] = view.records();
+    assert.ok(record !== undefined && record.age >= 0 && record.age < 1000, `age ${record?.age}`);
+    assert.ok(Math.abs(record.server.lastSeen - ahead()) < 1000);
+    assert.equal(view.pickBackend()?.ip, '10.0.0.1');
+    monitor.ingest('v=1&ready=5&busy=1', { address: '10.0.0.1' });
+    await waitUntil('update', () => view.servers()[0]?.ready === 5);
+    assert.ok(ahead() - (view.servers()[0]?.lastSeen ?? 0) < 1000);
+    await monitor.close();
+  });
+
+  it('turns servers stale and removes them by its own timers when nothing more arrives', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore({ client: shared, prefix, expireAfter: 5000 });
+    store.put(server('10.0.0.1'));
+    await store.flush();
+    const view = await attach({ prefix, staleAfter: 200, expireAfter: 500, noFreshServer: 'fail' });
+    const events: string[] = [];
+    view.on('stale', (s) => events.push(`stale ${s.ip}`));
+    view.on('remove', (s) => events.push(`remove ${s.ip}`));
+    assert.equal(view.pickBackend()?.ip, '10.0.0.1');
+    await waitUntil('removed', () => events.length === 2, { timeoutMs: 3000 });
+    assert.deepEqual(events, ['stale 10.0.0.1', 'remove 10.0.0.1']);
+    assert.equal(view.pickBackend(), undefined);
+    await store.close();
+  });
+
+  it("noFreshServer 'last-known' (the default) picks stale servers by their last weights until they expire; 'fail' does not", async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore({ client: shared, prefix });
+    store.put(server('10.0.0.1', { ready: 3 }));
+    await store.flush();
+    const lastKnown = await attach({ prefix, staleAfter: 100, expireAfter: 60_000 });
+    const failing = await attach({ prefix, staleAfter: 100, expireAfter: 60_000, noFreshServer: 'fail' });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(lastKnown.pickBackend(['http://10.0.0.1:80']), 'http://10.0.0.1:80');
+    assert.equal(failing.pickBackend(['http://10.0.0.1:80']), undefined);
+    await store.close();
+  });
+
+  it('refuses and counts records it cannot parse, keeps the valid ones, and reports once', async () => {
+    const prefix = uniquePrefix();
+    const keys = tableKeys(prefix);
+    const store = new RedisStore({ client: shared, prefix });
+    store.put(server('10.0.0.1'));
+    await store.flush();
+    const hostile: Record<string, string> = {
+      '10.0.0.2': '{"ip":"10.0.0.2","port":80,"ready":1,"busy":0,"monitor":"<script>alert(1)</script>\\n10.9.9.9 &ready=9"}',
+      '10.0.0.3': 'not json',
+      '10.0.0.4': '{"ip":"10.0.0.4\\n10.6.6.6 &ready=99&busy=0&lastseen=0&port=80","port":80,"ready":1,"busy":0,"monitor":"m"}',
+      '10.0.0.5': '{"ip":"10.0.0.6","port":80,"ready":1,"busy":0,"monitor":"m"}',
+      '10.0.0.7': '{"ip":"10.0.0.7","port":80,"ready":-1,"busy":0,"monitor":"m"}',
+      '10.0.0.8': '{"ip":"10.0.0.8","port":80,"ready":1,"busy":0,"monitor":"m","fields":{"x":"a\\u0007b"}}',
+    };
+    for (const [key, text] of Object.entries(hostile)) {
+      await shared.hSet(keys.servers, key, text);
+      await shared.zAdd(keys.seen, { score: Number((await shared.time())[0]) * 1000, value: key });
+    }
+    const view = await attach({ prefix });
+    assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.1']);
+    assert.equal(view.metrics().records_refused, 6);
+    // A forged change message with the next sequence number is refused line by line too.
+    const errors: Error[] = [];
+    view.on('error', (error) => errors.push(error));
+    const sequence = Number(await shared.incr(keys.sequence));
+    await shared.sPublish(keys.changes, `${sequence} 0\nP 10.0.0.9 0 {"ip":"10.0.0.9","port":0}\nX junk\nA 10.0.0.1 <b>`);
+    await waitUntil('refusals counted', () => view.metrics().records_refused === 9);
+    assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.1']);
+    await waitUntil('one report', () => errors.length === 1, { timeoutMs: 2000 });
+    await store.close();
+  });
+
+  it('a lost change message is noticed by the probe and repaired by a snapshot', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore({ client: shared, prefix });
+    store.put(server('10.0.0.1'));
+    await store.flush();
+    const view = await attach({ prefix });
+    assert.equal(view.metrics().source_snapshots, 1);
+    // Written behind the view's back: a sequence number it never received, and a record.
+    const keys = tableKeys(prefix);
+    await shared.hSet(keys.servers, '10.0.0.2', '{"ip":"10.0.0.2","port":80,"ready":1,"busy":0,"monitor":"hand"}');
+    await shared.zAdd(keys.seen, { score: Number((await shared.time())[0]) * 1000, value: '10.0.0.2' });
+    await shared.incr(keys.sequence);
+    await waitUntil('resync', () => view.servers().length === 2, { timeoutMs: 3000 });
+    assert.ok(view.metrics().source_snapshots >= 2);
+    await store.close();
+  });
+
+  it('holds at most maxServers servers', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore({ client: shared, prefix });
+    for (let i = 1; i <= 20; i++) store.put(server(`10.0.1.${i}`));
+    await store.flush();
+    const view = await attach({ prefix, maxServers: 10 });
+    assert.equal(view.servers().length, 10);
+    assert.ok(view.metrics().records_refused >= 1);
+    await store.close();
+  });
+
+  it('parseRecord accepts only well-formed, printable records (property)', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.jsonValue(), fc.string(), (key, value, raw) => {
+        for (const text of [JSON.stringify(value) ?? '', raw]) {
+          const parsed = parseRecord(key, text);
+          if (typeof parsed === 'string') continue;
+          assert.ok(!/[\s<>&"']/.test(parsed.ip));
+          assert.ok(!/\p{Cc}/u.test(parsed.monitor));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
