@@ -8,6 +8,7 @@ import { heartbeatWeight } from '../selection.js';
 import type { ServerStatus } from '../server-status.js';
 import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 import { RateLimitedLog } from './rate-limited-log.js';
+import { redisStoreFor } from './redis.js';
 import { renderTable, repaint, serverRows } from './table.js';
 
 /** `heartmonitor listen --help`. */
@@ -25,6 +26,10 @@ Options:
                        others are counted as rejected and never stored
   --secret-file PATH   require heartbeats signed with the secret in this file
                        (content trimmed; send --secret-file signs them)
+  --redis URL          share the table through Redis (redis:// or rediss://) instead
+                       of hb.dat, for proxies on other hosts; Redis may be down at
+                       start (the table is written once it answers)
+  --redis-prefix P     the shared table's name (default heartmonitor)
   --json               print one JSON object per change instead of text
   -h, --help           show this help
 
@@ -49,6 +54,8 @@ export async function runListen(args: readonly string[]): Promise<number> {
       storage: { type: 'string' },
       allow: { type: 'string', multiple: true },
       'secret-file': { type: 'string' },
+      redis: { type: 'string' },
+      'redis-prefix': { type: 'string' },
       json: { type: 'boolean' },
     },
     'listen',
@@ -61,10 +68,13 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const maxServers = integerOption('listen', 'max-servers', values['max-servers'], 0) ?? 0;
   const storage = values.storage ?? 'logs/hb.dat';
   const secret = secretFileOption('listen', values['secret-file']);
+  const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const shared = values.redis === undefined ? undefined : await redisStoreFor(values.redis, values['redis-prefix'], (error) => errors.log(`redis: ${error.message}`));
   let monitor: HeartMonitor;
   try {
-    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, allow: values.allow, secret });
+    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, allow: values.allow, secret, store: shared?.store });
   } catch (error) {
+    shared?.close();
     throw new UsageError(`listen: ${(error as Error).message}`);
   }
 
@@ -72,7 +82,6 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const live = process.stdout.isTTY && !json;
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const warnings = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
-  const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   monitor.on('malformed', ({ from, reason }) => warnings.log(`malformed heartbeat from ${from.address}: ${reason}`));
   monitor.on('rejected', ({ from, reason }) => warnings.log(`rejected heartbeat from ${from.address}: ${reason}`));
   monitor.on('error', (error) => errors.log(`error: ${error.message}`));
@@ -110,11 +119,12 @@ export async function runListen(args: readonly string[]): Promise<number> {
   } catch (error) {
     dispose();
     await monitor.close();
+    shared?.close();
     process.stderr.write(`heartmonitor: ${(error as Error).message}\n`);
     return 1;
   }
   const address = monitor.address();
-  const where = maxServers === 0 ? `writing ${storage}` : `keeping ${maxServers} slots in memory`;
+  const where = shared !== undefined ? `sharing the table through Redis as ${shared.store.keys.servers}` : maxServers === 0 ? `writing ${storage}` : `keeping ${maxServers} slots in memory`;
   const banner = `listening on ${listen}${values.interface === undefined ? '' : ` (interface ${values.interface})`}, bound port ${address?.port}, ${where}`;
   if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'listening', address: listen, port: address?.port, storage: maxServers === 0 ? storage : null }));
   else if (!live) out(`${new Date().toISOString()} ${banner}`);
@@ -127,6 +137,7 @@ export async function runListen(args: readonly string[]): Promise<number> {
   }
   dispose();
   await monitor.close(); // final flush of the store
+  shared?.close();
   const stats = monitor.stats();
   const summary = `stopped: ${stats.received} heartbeats received, ${stats.accepted} accepted, ${stats.malformed} malformed, ${stats.rejected} rejected`;
   if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'stopped', ...stats }));

@@ -23,8 +23,8 @@ export interface RedisSubscriber {
   connect(): Promise<unknown>;
   sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
   destroy(): void;
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 /** What a view needs: scripts for snapshots, `duplicate()` for its subscriber. */
