@@ -17,6 +17,7 @@ import { pickBench } from './pick.js';
 import { poolBench } from './pool-rate.js';
 import { viewTailBench } from './view-tail.js';
 import { proxyBench } from './proxy.js';
+import { redisBench } from './redis.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 
@@ -30,6 +31,7 @@ const benches: Readonly<Record<string, Bench>> = {
   idle: idleBench,
   pool: poolBench,
   tail: viewTailBench,
+  redis: redisBench,
 };
 
 const { values } = parseArgs({

@@ -10,7 +10,7 @@ import type { AdminState } from '../../balancer/server-state.js';
 import type { ServerStatus } from '../../server-status.js';
 import type { RedisSubscriber, RedisViewClient } from './client.js';
 import type { RedisTableKeys } from './keys.js';
-import { parseRecord } from './record.js';
+import { parseRecord, type RedisServerRecord } from './record.js';
 import { RedisScript, SNAPSHOT_SCRIPT, snapshotKeys } from './scripts.js';
 
 /** One server as a source delivers it: the status with `lastSeen` on this host's clock. */
@@ -67,6 +67,12 @@ export interface TableSourceStats {
   readonly downSince: number | undefined;
 }
 
+interface Known {
+  readonly order: number;
+  readonly text: string;
+  readonly record: RedisServerRecord;
+}
+
 const PROBE_SCRIPT = `return redis.call('GET', KEYS[1]) or '0'`;
 
 /** Follows one shared table in Redis and feeds a {@link TableSink}. */
@@ -81,12 +87,14 @@ export class RedisTableSource {
   private resyncRequested = false;
   /** The sequence a probe saw ahead of ours; still ahead at the next probe means messages were lost. */
   private probeAhead: number | undefined;
+  /** Our sequence when that probe ran. */
+  private sequenceAtProbe = -1;
   private probeTimer: NodeJS.Timeout | undefined;
   /** The probe command still waiting for Redis (a frozen Redis gets one, not one per interval). */
   private probing: Promise<unknown> | undefined;
   private closed = false;
-  /** Reports held per key, by the Redis time of each (newest wins). */
-  private readonly seenAt = new Map<string, number>();
+  /** Per key: the time of the report held (newest wins) and its record, text and parsed (a repeated text is not parsed again). */
+  private readonly known = new Map<string, Known>();
   private counts = { snapshots: 0, messages: 0, refused: 0 };
   private downSince: number | undefined;
 
@@ -187,7 +195,7 @@ export class RedisTableSource {
       // The report's Redis time is unknown here, only its age: compare on this host's clock instead.
       this.putRecord(rest.slice(0, keyEnd), rest.slice(ageEnd + 1), receivedAt - age, receivedAt - age);
     } else if (kind === 'D ') {
-      if (this.seenAt.delete(rest)) this.sink.remove(rest);
+      if (this.known.delete(rest)) this.sink.remove(rest);
     } else if (kind === 'A ') {
       const [key, state] = rest.split(' ');
       if (key === undefined || (state !== 'draining' && state !== 'disabled' && state !== '-')) this.refuse('admin line with an unknown state');
@@ -199,18 +207,18 @@ export class RedisTableSource {
 
   /** Apply one record; `order` is the time newest-wins compares (this host's clock). */
   private putRecord(key: string, text: string, order: number, lastSeen: number): void {
-    const known = this.seenAt.get(key);
-    if (known !== undefined && known > order) return;
-    if (known === undefined && this.seenAt.size >= this.options.maxServers) {
+    const known = this.known.get(key);
+    if (known !== undefined && known.order > order) return;
+    if (known === undefined && this.known.size >= this.options.maxServers) {
       this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
       return;
     }
-    const record = parseRecord(key, text);
+    const record = known?.text === text ? known.record : parseRecord(key, text);
     if (typeof record === 'string') {
       this.refuse(record);
       return;
     }
-    this.seenAt.set(key, order);
+    this.known.set(key, { order, text, record });
     this.sink.put({ key, status: toStatus(record, lastSeen), monitor: record.monitor });
   }
 
@@ -225,7 +233,8 @@ export class RedisTableSource {
     const seenByKey = new Map<string, number>();
     for (let i = 0; i + 1 < seen.length; i += 2) seenByKey.set(String(seen[i]), Number(seen[i + 1]));
     const entries: SourceEntry[] = [];
-    this.seenAt.clear();
+    const previous = new Map(this.known);
+    this.known.clear();
     for (let i = 0; i + 1 < records.length; i += 2) {
       const key = String(records[i]);
       const reportedAt = seenByKey.get(key);
@@ -234,13 +243,15 @@ export class RedisTableSource {
         this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
         break;
       }
-      const record = parseRecord(key, String(records[i + 1]));
+      const text = String(records[i + 1]);
+      const held = previous.get(key);
+      const record = held?.text === text ? held.record : parseRecord(key, text);
       if (typeof record === 'string') {
         this.refuse(record);
         continue;
       }
       const lastSeen = receivedAt - Math.max(0, redisNow - reportedAt);
-      this.seenAt.set(key, lastSeen);
+      this.known.set(key, { order: lastSeen, text, record });
       entries.push({ key, status: toStatus(record, lastSeen), monitor: record.monitor });
     }
     const states = new Map<string, AdminState>();
@@ -265,11 +276,19 @@ export class RedisTableSource {
     this.probing = command.then(settled, settled);
     try {
       const reply = await withTimeout(command, this.options.timeout);
-      const wasDown = this.downSince !== undefined;
+      // Coming back from a timeout alone needs no snapshot: a stalled Redis (or a busy view)
+      // loses no message while the subscriber stays connected; a dropped subscriber
+      // resynchronises on its `ready`, and gaps show in the sequence.
       this.markUp();
       const latest = Number(reply);
-      if (wasDown || latest < this.sequence || (this.probeAhead !== undefined && this.sequence < this.probeAhead)) await this.resync();
-      else this.probeAhead = latest > this.sequence ? latest : undefined;
+      // A view with a backlog lags but moves on (and a gap shows on its next message); one
+      // that stood still since Redis was seen ahead missed the last message(s).
+      const stoodStill = this.probeAhead !== undefined && this.sequence === this.sequenceAtProbe && this.sequence < this.probeAhead;
+      if (latest < this.sequence || stoodStill) await this.resync();
+      else {
+        this.probeAhead = latest > this.sequence ? latest : undefined;
+        this.sequenceAtProbe = this.sequence;
+      }
     } catch {
       this.markDown();
     }
@@ -293,7 +312,7 @@ export class RedisTableSource {
   }
 }
 
-function toStatus(record: ReturnType<typeof parseRecord> & object, lastSeen: number): ServerStatus {
+function toStatus(record: RedisServerRecord, lastSeen: number): ServerStatus {
   const { ip, port, ready, busy, fields } = record;
   return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen }) : Object.freeze({ ip, port, ready, busy, lastSeen, fields });
 }
