@@ -201,6 +201,7 @@ async function viewLatency(
     const snapshots = reports.reduce((sum, r) => sum + r.snapshots, 0);
     const viewCpu = reports.reduce((sum, r) => sum + r.cpu, 0);
     const redisCpu = after.cpu - before.cpu;
+    ctx.log(`store: ${JSON.stringify(store.stats())}`);
     ctx.log(`${counted} heartbeats in ${windowMs} ms, ${seen} view updates (${(seen / Math.max(1, counted)).toFixed(1)} per heartbeat), ${snapshots} resyncs; CPU: views ${(viewCpu / 1000 / windowMs * 100).toFixed(0)} % of a core (${(viewCpu / Math.max(1, seen)).toFixed(2)} µs per update), redis-server ${(redisCpu / windowMs / 10).toFixed(0)} %`);
     if (ctx.smoke) {
       assert.ok(seen >= counted * viewCount * 0.9, `views saw ${seen} updates of ${counted} heartbeats × ${viewCount}`);

@@ -269,6 +269,9 @@ export class RedisTableSource {
   /** Liveness, and missed messages: the sequence in Redis may not stay ahead of ours. */
   private async probe(): Promise<void> {
     if (this.probing !== undefined || this.closed) return;
+    // Messages applied while the probe is on its way move our sequence past what it read:
+    // only a value below the sequence we had when sending it means Redis went back.
+    const sentAt = this.sequence;
     const command = this.probeScript.run(this.options.client, [this.options.keys.sequence], []);
     const settled = (): void => {
       this.probing = undefined;
@@ -284,7 +287,7 @@ export class RedisTableSource {
       // A view with a backlog lags but moves on (and a gap shows on its next message); one
       // that stood still since Redis was seen ahead missed the last message(s).
       const stoodStill = this.probeAhead !== undefined && this.sequence === this.sequenceAtProbe && this.sequence < this.probeAhead;
-      if (latest < this.sequence || stoodStill) await this.resync();
+      if (latest < sentAt || stoodStill) await this.resync();
       else {
         this.probeAhead = latest > this.sequence ? latest : undefined;
         this.sequenceAtProbe = this.sequence;
