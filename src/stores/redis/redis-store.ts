@@ -258,7 +258,9 @@ export class RedisStore implements HeartbeatStore {
       return Promise.resolve();
     }
     const sending = this.write();
-    const watchdog = setTimeout(() => this.fail(new Error(`Redis did not answer within ${this.timeout} ms`)), this.timeout).unref();
+    // A slow answer is an outage to report, but loses nothing if it comes: no rewrite for it
+    // (rewriting a whole table on a stalled, busy Redis would only add to its load).
+    const watchdog = setTimeout(() => this.fail(new Error(`Redis did not answer within ${this.timeout} ms`), false), this.timeout).unref();
     const inFlight = sending.then(
       () => {
         clearTimeout(watchdog);
@@ -317,9 +319,9 @@ export class RedisStore implements HeartbeatStore {
     }
   }
 
-  /** Start (or continue) an outage: reported once, and the table is rewritten after it. */
-  private fail(error: Error): void {
-    this.rewrite = true;
+  /** Start (or continue) an outage, reported once; after a failure the table is rewritten. */
+  private fail(error: Error, rewrite = true): void {
+    if (rewrite) this.rewrite = true;
     if (this.outage !== undefined) return;
     this.counts.outages++;
     this.outage = { error, reported: false };
