@@ -163,7 +163,10 @@ export class RedisStore implements HeartbeatStore {
     return { ...this.counts, down: this.outage !== undefined };
   }
 
-  /** {@inheritDoc HeartbeatStore.put} */
+  /**
+   * Queue a server's report for the next batch (held here too: the monitor keeps serving from memory).
+   * @returns false when the server is new and this store already holds `maxServers`
+   */
   put(server: ServerStatus, key: string = server.ip): boolean {
     const held = this.held.get(key);
     const seenAt = performance.now();
@@ -180,7 +183,10 @@ export class RedisStore implements HeartbeatStore {
     return true;
   }
 
-  /** {@inheritDoc HeartbeatStore.delete} The shared record goes only if this monitor wrote it last. */
+  /**
+   * Forget a server; the shared record goes only if this monitor wrote it last.
+   * @returns whether this store held it
+   */
   delete(key: string): boolean {
     if (!this.held.delete(key)) return false;
     this.pendingPuts.delete(key);
@@ -189,7 +195,7 @@ export class RedisStore implements HeartbeatStore {
     return true;
   }
 
-  /** {@inheritDoc HeartbeatStore.servers} */
+  /** The servers this monitor holds (not the whole shared table: attach a view for that). */
   servers(): ServerStatus[] {
     return Array.from(this.held.values(), (held) => held.status);
   }
