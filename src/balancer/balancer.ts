@@ -350,14 +350,14 @@ export class Balancer<E extends BalancedEntry> {
   /**
    * `whenAllBusy: 'most-headroom'`: every fresh candidate's weight is 0, so take the one
    * whose corrected ready count (below 0 once this proxy sent more than the report
-   * allowed) is largest relative to its capacity, ties broken at random. Walks the
-   * candidates (O(n)), which only happens while the whole pool is busy.
+   * allowed) is largest relative to its capacity; among equals, draw in proportion to
+   * capacity. Walks the candidates (O(n)), which only happens while the whole pool is busy.
    */
   private mostHeadroom(members: readonly BackendMember[] | undefined): Candidate<E> | undefined {
     if (this.options.whenAllBusy === 'refuse') return undefined;
     let best: Candidate<E> | undefined;
     let bestScore = -Infinity;
-    let ties = 0;
+    let tiedCapacity = 0;
     const consider = (entry: E | undefined, position: number): void => {
       if (entry === undefined || entry.stale || !this.host.isFresh(entry) || !this.usable(entry)) return;
       const capacity = entry.status.ready + entry.status.busy;
@@ -366,10 +366,13 @@ export class Balancer<E extends BalancedEntry> {
       if (score > bestScore) {
         best = { entry, position };
         bestScore = score;
-        ties = 1;
-      } else if (score === bestScore && this.host.random() * ++ties < 1) {
-        // Reservoir choice among equals: proxies sharing a pool do not all pile onto one.
-        best = { entry, position };
+        tiedCapacity = capacity;
+      } else if (score === bestScore) {
+        // A weighted reservoir draw among equals: several proxies at the same score (often
+        // 0, nothing of their own in flight) spread by capacity, neither piling onto one
+        // server nor spreading evenly over unequal ones.
+        tiedCapacity += capacity;
+        if (this.host.random() * tiedCapacity < capacity) best = { entry, position };
       }
     };
     if (members === undefined) for (const entry of this.host.entries()) consider(entry, -1);

@@ -48,6 +48,23 @@ describe("whenAllBusy: 'most-headroom' (no refusal while origins are alive)", ()
     void monitor.close();
   });
 
+  it('draws among equally loaded servers in proportion to capacity', () => {
+    // Nothing of this proxy's own in flight: every server scores 0. Proxies sharing a pool
+    // are mostly in this state; an even spread would flood the 2-worker server.
+    const { monitor } = saturated({ balancing: 'adaptive' });
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 3200; i++) {
+      const lease = monitor.acquire([A, B, C]);
+      counts.set(lease?.member ?? 'none', (counts.get(lease?.member ?? 'none') ?? 0) + 1);
+      lease?.release();
+    }
+    const share = (member: string): number => (counts.get(member) ?? 0) / 3200;
+    assert.ok(Math.abs(share(A) - 2 / 16) < 0.03, `A ${share(A)}`);
+    assert.ok(Math.abs(share(B) - 4 / 16) < 0.03, `B ${share(B)}`);
+    assert.ok(Math.abs(share(C) - 10 / 16) < 0.03, `C ${share(C)}`);
+    void monitor.close();
+  });
+
   it('also serves picks among all servers and plain pickBackend()', () => {
     const { monitor } = saturated({ inFlightCorrection: true, whenAllBusy: 'most-headroom' });
     const lease = monitor.acquire();
