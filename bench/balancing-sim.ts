@@ -150,6 +150,7 @@ export const CONFIGURATIONS: readonly { readonly name: string; readonly options:
   { name: "inFlightCorrection + pickMode 'p2c'", options: { inFlightCorrection: true, pickMode: 'p2c' } },
   { name: 'slowStart 30 s', options: { slowStart: { window: 30_000 } } },
   { name: "slowStart 30 s + inFlightCorrection + 'p2c'", options: { slowStart: { window: 30_000 }, inFlightCorrection: true, pickMode: 'p2c' } },
+  { name: "balancing 'adaptive'", options: { balancing: 'adaptive' } },
 ];
 
 const percent = (value: number): string => `${(value * 100).toFixed(0)} %`;
@@ -254,6 +255,9 @@ function main(): void {
     const ten = betweenHeartbeats(options, { proxies: 10, servers: 20, intervals, demand: 0.9, seed: 11 });
     console.log(`| ${name} | ${percent(one.meanPeak)} | ${percent(one.worstPeak)} | ${percent(one.overloaded)} | ${percent(ten.meanPeak)} | ${percent(ten.worstPeak)} | ${percent(ten.overloaded)} |`);
   }
+  // Told how many proxies share the pool, each spends only its share of a report.
+  const shared = betweenHeartbeats({ balancing: 'adaptive', proxies: 10 }, { proxies: 10, servers: 20, intervals, demand: 0.9, seed: 11 });
+  console.log(`| balancing 'adaptive' + proxies: 10 (10 proxies only) | — | — | — | ${percent(shared.meanPeak)} | ${percent(shared.worstPeak)} | ${percent(shared.overloaded)} |`);
   console.log('\n### A server joins a pool of 10 at 80 % load: requests / real capacity on the new server\n');
   console.log('| configuration | first second | peak, new server | peak, old servers |');
   console.log('|---|---|---|---|');
