@@ -110,3 +110,27 @@ describe('Redis faults', () => {
     assert.ok(members.includes(view.pickBackend(members) ?? ''));
   });
 });
+
+describe('Redis faults: closing', () => {
+  it('a monitor closes within its timeout while Redis is frozen, and reports the outage once', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    const client = await clients.connect(redis.url);
+    const monitor = new HeartMonitor({ store: new RedisStore({ client, prefix: uniquePrefix('close'), timeout: 300 }) });
+    const errors: Error[] = [];
+    monitor.on('error', (error) => errors.push(error));
+    monitor.ingest('v=1&ready=1&busy=0', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    redis.pause();
+    try {
+      monitor.ingest('v=1&ready=2&busy=0', { address: '10.0.0.1' });
+      const started = Date.now();
+      await monitor.close();
+      assert.ok(Date.now() - started < 2000, `close took ${Date.now() - started} ms`);
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]?.message ?? '', /Redis unreachable/);
+    } finally {
+      redis.resume();
+    }
+  });
+});

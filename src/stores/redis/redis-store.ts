@@ -220,9 +220,11 @@ export class RedisStore implements HeartbeatStore {
     if (this.outage === undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      await this.inFlight;
-      if (this.hasPending()) await this.send();
-      await this.inFlight;
+      await this.settled();
+      if (this.outage === undefined && this.hasPending()) {
+        void this.send();
+        await this.settled();
+      }
     }
     const outage = this.outage;
     if (outage !== undefined && !outage.reported) {
@@ -239,6 +241,18 @@ export class RedisStore implements HeartbeatStore {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+  }
+
+  /** The write in flight, waited for at most `timeout` (a frozen Redis never answers; its watchdog then starts the outage). */
+  private async settled(): Promise<void> {
+    const inFlight = this.inFlight;
+    if (inFlight === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.timeout + 10);
+    });
+    await Promise.race([inFlight, expired]);
+    clearTimeout(timer);
   }
 
   private hasPending(): boolean {
