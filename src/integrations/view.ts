@@ -79,3 +79,17 @@ function originOf(url: URL, member: BackendMember): string {
   }
   return url.origin;
 }
+
+/** A lease from {@link LeasingView.acquire}, with or without members. */
+export type AnyLease = Lease | MemberLease<BackendMember>;
+
+/** The member a lease is on, or undefined for a lease among all servers. */
+export function leaseMember(lease: AnyLease): BackendMember | undefined {
+  return 'member' in lease ? lease.member : undefined;
+}
+
+/** The origin a lease points to: its member's, or its server's heartbeat address. */
+export function leaseOrigin(lease: AnyLease): string {
+  const member = leaseMember(lease);
+  return member === undefined ? serverOrigin(lease.server.ip, lease.server.port) : memberOrigin(member);
+}

@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HeartMonitor } from '../../src/index.js';
 import heartmonitorProxy from '../../src/integrations/fastify/index.js';
-import { announce, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
 
 describe('heartmonitor/fastify plugin', () => {
   let a: Origin;
@@ -73,8 +73,8 @@ describe('heartmonitor/fastify plugin', () => {
   it('feeds failures back and tries another member when one refuses connections', async () => {
     const closed = await refusedPort();
     monitor = loopbackMonitor();
-    announce(monitor, closed, 1000);
-    announce(monitor, a.port, 4);
+    announceFirst(monitor, closed);
+    announceLast(monitor, a.port);
     const base = await start({ members: [`http://127.0.0.1:${closed}`, a.url] });
     const response = await fetch(`${base}/x`);
     assert.equal(((await response.json()) as Seen).origin, 'a');

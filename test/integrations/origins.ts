@@ -100,3 +100,13 @@ export function loopbackMonitor(options: ConstructorParameters<typeof HeartMonit
 export function announce(monitor: HeartMonitor, port: number, ready = 50, busy = 0): void {
   if (!monitor.ingest(`v=1&ready=${ready}&busy=${busy}&port=${port}`, { address: '127.0.0.1' })) throw new Error(`heartbeat for port ${port} refused`);
 }
+
+/** Announce a server picked before one announced with {@link announceLast} in all but one draw in a million. */
+export function announceFirst(monitor: HeartMonitor, port: number): void {
+  announce(monitor, port, 1_000_000, 1);
+}
+
+/** Announce a server with the least weight that is still picked (1; busy > 0 skips the ready/4 rule). */
+export function announceLast(monitor: HeartMonitor, port: number): void {
+  announce(monitor, port, 1, 1);
+}

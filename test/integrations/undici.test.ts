@@ -4,7 +4,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { fetch, request, stream, type Dispatcher } from 'undici';
 import type { HeartMonitor } from '../../src/index.js';
 import { createDispatcher, NoMemberError, type HeartbeatDispatcher } from '../../src/integrations/undici/index.js';
-import { announce, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
 
 describe('heartmonitor/undici createDispatcher', () => {
   let a: Origin;
@@ -112,8 +112,8 @@ describe('heartmonitor/undici createDispatcher', () => {
   it('tries another member when the connection is refused, for any method, and reports the failure', async () => {
     const closed = await refusedPort();
     monitor = loopbackMonitor();
-    announce(monitor, closed, 1000); // nearly always picked first
-    announce(monitor, a.port, 4); // the least weight Apache's ready/4 rule keeps above 0
+    announceFirst(monitor, closed);
+    announceLast(monitor, a.port);
     dispatcher = createDispatcher(monitor, [`http://127.0.0.1:${closed}`, a.url]);
     const response = await request('http://backend.invalid/create', { dispatcher, method: 'POST', body: 'once' });
     const seen = (await response.body.json()) as Seen;
@@ -126,8 +126,8 @@ describe('heartmonitor/undici createDispatcher', () => {
     // One failure would take a out of rotation (the default threshold): keep it in to try the POST there.
     setUp([a.url, b.url], {}, { failure: { threshold: 100 } });
     a.behaviour = 'reset';
-    announce(monitor, a.port, 1000);
-    announce(monitor, b.port, 4);
+    announceFirst(monitor, a.port);
+    announceLast(monitor, b.port);
     const got = (await (await request('http://backend.invalid/read', { dispatcher })).body.json()) as Seen;
     assert.equal(got.origin, 'b');
     assert.equal(a.seen.filter((seen) => seen.method === 'GET').length >= 1, true);
@@ -146,7 +146,7 @@ describe('heartmonitor/undici createDispatcher', () => {
   it('never resends a streamed body', async () => {
     const closed = await refusedPort();
     monitor = loopbackMonitor();
-    announce(monitor, closed, 1000);
+    announceFirst(monitor, closed);
     dispatcher = createDispatcher(monitor, [`http://127.0.0.1:${closed}`, a.url]);
     // Only the refusing member can be picked first; then the body stream is gone.
     announce(monitor, a.port, 0, 10);

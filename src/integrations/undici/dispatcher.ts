@@ -6,9 +6,8 @@
  */
 import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import type { BackendMember } from '../../address.js';
-import type { Lease, MemberLease } from '../../balancer/leases.js';
 import { endToEndHeaders } from '../hop-by-hop.js';
-import { NoMemberError, memberOrigin, serverOrigin, type LeasingView } from '../view.js';
+import { NoMemberError, leaseMember, leaseOrigin, memberOrigin, type AnyLease, type LeasingView } from '../view.js';
 import { controllerHandler } from './legacy-handler.js';
 import { isNetworkFailure, mayRetry } from './retry-policy.js';
 
@@ -30,7 +29,6 @@ export interface HeartbeatDispatcherOptions {
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
-type AnyLease = Lease | MemberLease<BackendMember>;
 type ResponseHeaders = Parameters<NonNullable<Handler['onResponseStart']>>[2];
 type UpgradeHeaders = Parameters<NonNullable<Handler['onRequestUpgrade']>>[2];
 type UpgradeSocket = Parameters<NonNullable<Handler['onRequestUpgrade']>>[3];
@@ -112,7 +110,7 @@ export class HeartbeatDispatcher extends Dispatcher {
 
   /** @internal The pool of the origin a lease points to. */
   poolFor(lease: AnyLease): Pool {
-    const origin = 'member' in lease ? memberOrigin(lease.member) : serverOrigin(lease.server.ip, lease.server.port);
+    const origin = leaseOrigin(lease);
     let pool = this.pools.get(origin);
     if (pool === undefined) {
       pool = new Pool(origin, this.options.pool);
@@ -222,7 +220,8 @@ class BalancedRequest implements Controller {
       this.fail(new NoMemberError(this.dispatcher.memberCount));
       return false;
     }
-    if ('member' in lease) this.tried.add(lease.member);
+    const member = leaseMember(lease);
+    if (member !== undefined) this.tried.add(member);
     this.attempts++;
     let pool: Pool;
     try {
