@@ -48,8 +48,8 @@ export const DEFAULT_DISPATCHER_RETRIES = 2;
  *   tried on another member whatever its method; one that failed after it may have been
  *   sent, but before any response, only when its method is idempotent. Streamed bodies
  *   are never resent.
- * - Hop-by-hop request headers (`connection`, `keep-alive`, `transfer-encoding` …) are
- *   dropped, so the headers of an incoming request can be passed on as they are.
+ * - Hop-by-hop request headers (`connection`, `keep-alive`, `transfer-encoding` …) and
+ *   `expect` are dropped, so the headers of an incoming request can be passed on as they are.
  * - When nothing can be picked the request fails with {@link NoMemberError}
  *   (`code: 'HM_NO_MEMBER'`, `statusCode: 503`).
  */
@@ -206,7 +206,10 @@ class BalancedRequest implements Controller {
     // The pool supplies the origin; the caller's (the URL it was given) is only a placeholder.
     const rest = { ...options };
     delete rest.origin;
-    this.forwarded = { ...rest, headers: endToEndHeaders(options.headers as Parameters<typeof endToEndHeaders>[0]) };
+    const headers = endToEndHeaders(options.headers as Parameters<typeof endToEndHeaders>[0]);
+    // undici refuses `expect`; node:http has already answered a client's 100-continue.
+    delete headers.expect;
+    this.forwarded = { ...rest, headers };
   }
 
   /** Start the next attempt; false when the pool asks the caller to wait (undici's drain protocol). */
