@@ -39,6 +39,9 @@ export {
   SenderError,
 } from './errors.js';
 export type { HeartMonitorErrorCode } from './errors.js';
+export type { HeartMonitorWarning, HeartMonitorWarningCode } from './diagnostics/warning.js';
+export { NoMemberError } from './integrations/view.js';
+export type { LeasingView } from './integrations/view.js';
 // Balancing beyond lbmethod=heartbeat: slow start, leases, failure feedback, admin states, metrics, status page.
 export { slowStartFactor } from './balancer/slow-start.js';
 export { DEFAULT_RETRY_AFTER, DEFAULT_MAX_RETRY_AFTER } from './balancer/options.js';
