@@ -1,7 +1,7 @@
 /**
  * heartmonitor — Apache httpd's heartbeat load balancing (mod_heartbeat,
  * mod_heartmonitor, lbmethod=heartbeat) for Node.js.
- * @packageDocumentation
+ * @module heartmonitor
  */
 export { HeartMonitor } from './monitor.js';
 export type { HeartMonitorEvents, HeartMonitorStats, HeartbeatSource, MalformedHeartbeat } from './monitor.js';

@@ -1,7 +1,7 @@
 /**
  * `heartmonitor/fastify`: a fastify plugin that proxies to members picked by heartbeat
  * balancing. Needs `fastify` 5, `@fastify/reply-from` and `undici` (peer dependencies).
- * @module
+ * @module heartmonitor/fastify
  */
 import { heartmonitorProxy } from './plugin.js';
 

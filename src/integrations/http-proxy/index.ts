@@ -1,7 +1,7 @@
 /**
  * `heartmonitor/http-proxy`: heartbeat balancing in front of `http-proxy`, as a
  * `node:http` request listener. Loads nothing but Node built-ins itself.
- * @module
+ * @module heartmonitor/http-proxy
  */
 export { createProxyHandler } from './handler.js';
 export type { ProxyHandlerOptions, WebProxy } from './handler.js';

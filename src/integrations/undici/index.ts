@@ -1,7 +1,7 @@
 /**
  * `heartmonitor/undici`: an undici `Dispatcher` that balances every request over the
  * members of a heartbeat table. Needs the `undici` package (a peer dependency, 7 or 8).
- * @module
+ * @module heartmonitor/undici
  */
 export { HeartbeatDispatcher, createDispatcher, DEFAULT_DISPATCHER_RETRIES } from './dispatcher.js';
 export type { HeartbeatDispatcherOptions } from './dispatcher.js';
