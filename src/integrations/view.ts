@@ -13,10 +13,11 @@ import { HeartMonitorError } from '../errors.js';
  * the table (worker, cluster, file, Redis) offer it.
  */
 export interface LeasingView {
-  /** Pick among all live servers and open a lease. */
-  acquire(): Lease | undefined;
-  /** Pick one of `members` and open a lease on it. */
-  acquire<M extends BackendMember>(members: readonly M[]): MemberLease<M> | undefined;
+  /**
+   * Pick one of `members` (or, without members, among all live servers) and open a lease.
+   * One wide signature rather than overloads, so that views declaring either shape fit.
+   */
+  acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined;
 }
 
 /** Seconds a proxy suggests in `Retry-After` when no member can be picked. */

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fetch, request, stream, type Dispatcher } from 'undici';
-import type { HeartMonitor } from '../../src/index.js';
-import { createDispatcher, NoMemberError, type HeartbeatDispatcher } from '../../src/integrations/undici/index.js';
+import type { BackendMember, HeartMonitor, Lease, MemberLease } from '../../src/index.js';
+import { createDispatcher, NoMemberError, type HeartbeatDispatcher, type LeasingView } from '../../src/integrations/undici/index.js';
 import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
 
 describe('heartmonitor/undici createDispatcher', () => {
@@ -194,6 +194,23 @@ describe('heartmonitor/undici createDispatcher', () => {
       return true;
     });
     await assert.rejects(fetch('http://backend.invalid/', { dispatcher }), (error: Error) => error.cause instanceof NoMemberError);
+  });
+
+  it('takes any view with acquire(), not only the HeartMonitor', async () => {
+    monitor = loopbackMonitor();
+    announce(monitor, b.port);
+    let acquired = 0;
+    // What another view of the table offers: one acquire signature, leases of its own.
+    const view: LeasingView = {
+      acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined {
+        acquired++;
+        return members === undefined ? monitor.acquire() : monitor.acquire(members);
+      },
+    };
+    dispatcher = createDispatcher(view, [b.url]);
+    const seen = (await (await request('http://backend.invalid/', { dispatcher })).body.json()) as Seen;
+    assert.equal(seen.origin, 'b');
+    assert.equal(acquired, 1);
   });
 
   it('balances over every live server when members is undefined', async () => {
