@@ -55,6 +55,8 @@ export const DEFAULT_DISPATCHER_RETRIES = 2;
  */
 export class HeartbeatDispatcher extends Dispatcher {
   private readonly pools = new Map<string, Pool>();
+  /** Each member's origin, worked out once (members are fixed; parsing a URL per request is not free). */
+  private readonly originOf = new Map<BackendMember, string>();
   private readonly failOn5xx: boolean;
   private readonly retries: number;
   private closing = false;
@@ -74,7 +76,8 @@ export class HeartbeatDispatcher extends Dispatcher {
     if (typeof view?.acquire !== 'function') throw new TypeError('createDispatcher: `view` must have an acquire(members) method (a HeartMonitor or a view)');
     if (members !== undefined) {
       if (!Array.isArray(members)) throw new TypeError('createDispatcher: `members` must be an array of members, or undefined for every live server');
-      for (const member of members as readonly BackendMember[]) memberOrigin(member); // a bad member fails here, not on a request
+      // A bad member fails here, not on a request.
+      for (const member of members as readonly BackendMember[]) this.originOf.set(member, memberOrigin(member));
     }
     const retries = options.retries ?? DEFAULT_DISPATCHER_RETRIES;
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`createDispatcher: \`retries\` must be an integer ≥ 0 (got ${String(retries)})`);
@@ -110,7 +113,8 @@ export class HeartbeatDispatcher extends Dispatcher {
 
   /** @internal The pool of the origin a lease points to. */
   poolFor(lease: AnyLease): Pool {
-    const origin = leaseOrigin(lease);
+    const member = leaseMember(lease);
+    const origin = (member === undefined ? undefined : this.originOf.get(member)) ?? leaseOrigin(lease);
     let pool = this.pools.get(origin);
     if (pool === undefined) {
       pool = new Pool(origin, this.options.pool);
