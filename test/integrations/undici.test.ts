@@ -228,6 +228,22 @@ describe('heartmonitor/undici createDispatcher', () => {
     await assert.rejects(request('http://backend.invalid/', { dispatcher }), /closed|destroyed/i);
   });
 
+  it('destroy() fails the requests in flight and ends their leases', async () => {
+    setUp([a.url]);
+    a.behaviour = 'slow';
+    const arrived = new Promise<void>((resolve) => {
+      a.onSlow = () => resolve();
+    });
+    const response = await request('http://backend.invalid/', { dispatcher });
+    await arrived;
+    assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 1);
+    await dispatcher.destroy();
+    await assert.rejects(response.body.text());
+    assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 0);
+    assert.equal(failuresOf(a.port), 0, 'our own destroy is not the server failing');
+    await assert.rejects(request('http://backend.invalid/', { dispatcher }), /destroyed|closed/i);
+  });
+
   it('rejects bad arguments at construction', () => {
     monitor = loopbackMonitor();
     dispatcher = createDispatcher(monitor, []);
