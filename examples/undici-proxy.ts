@@ -28,7 +28,8 @@ const { values } = parseArgs({
   },
 });
 
-const monitor = new HeartMonitor({ listen: values.heartbeat, interface: values.interface });
+// 'adaptive': leases correct the reported load between heartbeats (the mode for proxies).
+const monitor = new HeartMonitor({ listen: values.heartbeat, interface: values.interface, balancing: 'adaptive' });
 monitor.on('error', (error) => console.error(`monitor: ${error.message}`));
 monitor.on('add', (server) => console.log(`backend ${server.ip}:${server.port} announced itself (ready=${server.ready})`));
 await monitor.listen();
