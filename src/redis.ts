@@ -2,7 +2,7 @@
  * `heartmonitor/redis`: share a monitor's table through Redis and balance on it from any
  * host (SPEC 3.2). Needs the `redis` package (node-redis), an optional peer dependency
  * that only this entry point's users install.
- * @packageDocumentation
+ * @module heartmonitor/redis
  */
 export { RedisStore } from './stores/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreStats } from './stores/redis/redis-store.js';
