@@ -355,7 +355,11 @@ export class RedisView extends EventEmitter<RedisViewEvents> {
     const now = this.clock.now();
     for (const held of [...this.table.values()]) {
       const age = now - held.status.lastSeen;
-      if (age >= this.settings.expireAfter) this.remove(held);
+      if (age >= this.settings.expireAfter) {
+        // No message may ever say so (every monitor gone): the source forgets it too, so its bound stays true.
+        this.source.forget(held.key);
+        this.remove(held);
+      }
       else if (age >= this.settings.staleAfter && !held.stale) {
         held.stale = true;
         this.emit('stale', held.status);

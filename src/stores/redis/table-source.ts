@@ -131,6 +131,11 @@ export class RedisTableSource {
     return { connected: this.downSince === undefined, ...this.counts, downSince: this.downSince };
   }
 
+  /** Forget a server the reader expired by its own clock (a later report brings it back). */
+  forget(key: string): void {
+    this.known.delete(key);
+  }
+
   /** Take a full snapshot now and apply the messages that arrive meanwhile on top of it. */
   async resync(strict = false): Promise<void> {
     if (this.buffered !== undefined) {
