@@ -65,6 +65,26 @@ export function parseSocketAddress(text: unknown, option = 'listen'): SocketAddr
   return { host, port: Number(portText), family: family as 4 | 6, multicast };
 }
 
+/** Longest IPv6 zone id accepted (Linux interface names have at most 15 bytes). */
+export const MAX_ZONE_LENGTH = 15;
+const ZONE = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Whether `text` is an IP literal a server may be known by: IPv4 dotted quad, or IPv6
+ * with an optional zone id (`fe80::1%eth0`) of at most {@link MAX_ZONE_LENGTH} letters,
+ * digits, `.`, `_` or `-`. Brackets, names, spaces and control characters are refused, so
+ * such text can never reach an hb.dat line, a page or a log as a server's address.
+ *
+ * @param text - candidate address
+ */
+export function isIpLiteral(text: unknown): text is string {
+  if (typeof text !== 'string' || text.length === 0 || text.length > 45 + 1 + MAX_ZONE_LENGTH) return false;
+  const zoneAt = text.indexOf('%');
+  if (zoneAt === -1) return isIP(text) !== 0;
+  const zone = text.slice(zoneAt + 1);
+  return zone.length <= MAX_ZONE_LENGTH && ZONE.test(zone) && isIP(text.slice(0, zoneAt)) === 6;
+}
+
 const MAPPED_V4 = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
 
 /**
