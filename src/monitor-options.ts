@@ -173,6 +173,9 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
   const maxServers = expectInteger('maxServers', merged.maxServers, 0);
   if (maxServers > 0 && maxServers < 10) throw new RangeError(`${MAX_SERVERS_MESSAGE}, got \`maxServers\` ${maxServers}`);
   const expireAfter = expectNumber('expireAfter', merged.expireAfter, 1);
+  const staleAfter = expectNumber('staleAfter', merged.staleAfter, 1);
+  // A server must go stale before it expires: the other order would pick servers already removed from the store.
+  if (expireAfter < staleAfter) throw new RangeError(`Expected \`expireAfter\` (${expireAfter}) to be at least \`staleAfter\` (${staleAfter})`);
   const secrets = options.secret === undefined ? undefined : normalizeSecrets(options.secret, 'secret');
   const maxSkew = expectInteger('maxSkew', merged.maxSkew, 0);
   if (secrets !== undefined && maxSkew > expireAfter) {
@@ -187,7 +190,7 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
     root: options.root === undefined ? process.cwd() : expectString('root', options.root),
     // Node runs a timer longer than 2^31-1 ms after 1 ms instead: refuse it rather than flush in a loop.
     flushInterval: expectInteger('flushInterval', merged.flushInterval, 1, 2 ** 31 - 1),
-    staleAfter: expectNumber('staleAfter', merged.staleAfter, 1),
+    staleAfter,
     expireAfter,
     maxMessageBytes: expectInteger('maxMessageBytes', merged.maxMessageBytes, 1, 65507),
     keyBy: expectOneOf('keyBy', merged.keyBy, ['ip', 'ip:port'] as const),

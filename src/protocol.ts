@@ -76,6 +76,10 @@ export function parseHeartbeat(message: string | Uint8Array, options: ParseHeart
   if (bytes.includes(0)) return reject('message contains a NUL byte');
 
   const table = parseFieldTable(bytes.toString('latin1'));
+  // `%00` unescapes to the NUL refused above as a raw byte: refuse it escaped too.
+  for (const [key, value] of table) {
+    if (key.includes('\0') || value.includes('\0')) return reject('message contains a NUL byte (escaped as %00)');
+  }
   for (const key of ['v', 'ready', 'busy'] as const) {
     if (!table.has(key)) return reject(`missing \`${key}\``);
   }

@@ -108,9 +108,9 @@ export function resolveBalancingOptions(options: BalancingOptions): ResolvedBala
   return {
     slowStart: options.slowStart === undefined ? undefined : resolveSlowStart(options.slowStart),
     inFlightCorrection,
-    pickMode: expectOneOf('pickMode', options.pickMode ?? 'weighted', ['weighted', 'p2c'] as const),
-    failure: resolveFailure(options.failure ?? {}),
-    noFreshServer: expectOneOf('noFreshServer', options.noFreshServer ?? 'fail', ['fail', 'last-known', 'round-robin'] as const),
+    pickMode: expectOneOf('pickMode', options.pickMode === undefined ? 'weighted' : options.pickMode, ['weighted', 'p2c'] as const),
+    failure: resolveFailure(options.failure === undefined ? {} : options.failure),
+    noFreshServer: expectOneOf('noFreshServer', options.noFreshServer === undefined ? 'fail' : options.noFreshServer, ['fail', 'last-known', 'round-robin'] as const),
   };
 }
 
