@@ -4,7 +4,8 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { parseSocketAddress, type SocketAddress } from './address.js';
+import { isIP } from 'node:net';
+import { isIpLiteral, parseSocketAddress, type SocketAddress } from './address.js';
 import { resolveBalancingOptions, type BalancingOptions, type ResolvedBalancingOptions } from './balancer/options.js';
 import { createSourceFilter, type AllowOption, type SourceFilter } from './allowlist.js';
 import { systemClock, type Clock } from './clock.js';
@@ -184,7 +185,7 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
   return {
     listen,
     listenText: options.listen,
-    interface: options.interface === undefined ? undefined : expectString('interface', options.interface),
+    interface: options.interface === undefined ? undefined : checkInterface(expectString('interface', options.interface), listen),
     maxServers,
     storage: expectString('storage', merged.storage),
     root: options.root === undefined ? process.cwd() : expectString('root', options.root),
@@ -223,6 +224,22 @@ export function createDefaultStore(options: ResolvedOptions): HeartbeatStore {
     warmupDivisor: options.warmupDivisor,
     keyBy: options.keyBy,
   });
+}
+
+/**
+ * The membership interface must be something the socket API takes: an IPv4 address for an
+ * IPv4 group; for IPv6 an interface name (`lo`) or an IPv6 address with an optional zone.
+ */
+function checkInterface(value: string, listen: SocketAddress | undefined): string {
+  const ipv4 = isIP(value) === 4;
+  const ipv6 = isIpLiteral(value) && !ipv4;
+  const name = /^[A-Za-z0-9._-]{1,15}$/.test(value) && !ipv4;
+  const fits = listen === undefined ? ipv4 || ipv6 || name : listen.family === 4 ? ipv4 : ipv6 || name || value.startsWith('::%');
+  if (!fits) {
+    const expected = listen?.family === 6 ? 'an interface name (lo) or an IPv6 address' : listen?.family === 4 ? 'an IPv4 address' : 'an IP address or interface name';
+    throw new TypeError(`Expected \`interface\` to be ${expected}, got ${show(value)}`);
+  }
+  return value;
 }
 
 function checkClock(clock: Clock): Clock {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
@@ -150,6 +150,25 @@ export class FileStore implements HeartbeatStore {
     return this.flush();
   }
 
+  /**
+   * Check, without touching the file, that it can be written: its directory exists or can
+   * be made, and a temp file can be created there (and is removed at once). The CLI calls
+   * it at start-up so a bad `--storage` fails at once instead of at the first flush.
+   * @throws StoreError naming the path and the cause
+   */
+  async checkWritable(): Promise<void> {
+    const probe = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
+    try {
+      await makeDirectory(dirname(this.path));
+      const handle = await open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, this.mode);
+      await handle.close();
+      await unlink(probe);
+    } catch (cause) {
+      await rm(probe, { force: true }).catch(() => undefined);
+      throw new StoreError(`Cannot write heartbeat file ${this.path}`, { cause, path: this.path });
+    }
+  }
+
   private settle(done: Promise<void>): void {
     if (this.writing === done) this.writing = undefined;
   }
@@ -159,7 +178,7 @@ export class FileStore implements HeartbeatStore {
     const live = this.table.servers().filter((server) => now - server.lastSeen < this.expireAfter && isIpLiteral(server.ip));
     const temp = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
     try {
-      await mkdir(dirname(this.path), { recursive: true });
+      await makeDirectory(dirname(this.path));
       if (!this.cleaned) {
         await this.removeStaleTempFiles();
         this.cleaned = true;
@@ -198,6 +217,33 @@ export class FileStore implements HeartbeatStore {
       if (info !== undefined && now - info.mtimeMs >= STALE_TEMP_AGE_MS) await rm(file, { force: true }).catch(() => undefined);
     }
   }
+}
+
+/** Deepest directory chain made for a path: a bound, so no file system can make it spin. */
+const MAX_DIRECTORY_DEPTH = 64;
+
+/**
+ * `mkdir -p` with a bound. Node's `mkdir(…, { recursive: true })` retries forever where
+ * mkdir keeps failing with ENOENT although the parent exists (under /proc, for example).
+ */
+async function makeDirectory(directory: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(directory);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await lstat(directory).catch(() => undefined))?.isDirectory() === true) return;
+      // A file or a dangling link where the directory should be: fall through to ENOTDIR below.
+    }
+    const parent = dirname(directory);
+    if (code !== 'ENOENT' || parent === directory || depth >= MAX_DIRECTORY_DEPTH) throw error;
+  }
+  await makeDirectory(dirname(directory), depth + 1);
+  // Once more only: a second ENOENT means this file system will not make it.
+  await mkdir(directory).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST' || (await lstat(directory).catch(() => undefined))?.isDirectory() !== true) throw error;
+  });
 }
 
 /** Lines per chunk of a write: formatting 100,000 lines at once blocked the event loop for 100s of ms. */
