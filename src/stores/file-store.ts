@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
@@ -223,7 +223,7 @@ export class FileStore implements HeartbeatStore {
 const MAX_DIRECTORY_DEPTH = 64;
 
 /**
- * `mkdir -p` with a bound. Node's `mkdir(…, { recursive: true })` retries forever where
+ * `mkdir -p` with a bound (a link to a directory counts as one). Node's `mkdir(…, { recursive: true })` retries forever where
  * mkdir keeps failing with ENOENT although the parent exists (under /proc, for example).
  */
 async function makeDirectory(directory: string, depth = 0): Promise<void> {
@@ -233,8 +233,8 @@ async function makeDirectory(directory: string, depth = 0): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      if ((await lstat(directory).catch(() => undefined))?.isDirectory() === true) return;
-      // A file or a dangling link where the directory should be: fall through to ENOTDIR below.
+      if ((await stat(directory).catch(() => undefined))?.isDirectory() === true) return;
+      throw Object.assign(new Error(`ENOTDIR: not a directory, ${directory}`), { code: 'ENOTDIR', path: directory });
     }
     const parent = dirname(directory);
     if (code !== 'ENOENT' || parent === directory || depth >= MAX_DIRECTORY_DEPTH) throw error;
@@ -242,7 +242,7 @@ async function makeDirectory(directory: string, depth = 0): Promise<void> {
   await makeDirectory(dirname(directory), depth + 1);
   // Once more only: a second ENOENT means this file system will not make it.
   await mkdir(directory).catch(async (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EEXIST' || (await lstat(directory).catch(() => undefined))?.isDirectory() !== true) throw error;
+    if (error.code !== 'EEXIST' || (await stat(directory).catch(() => undefined))?.isDirectory() !== true) throw error;
   });
 }
 
