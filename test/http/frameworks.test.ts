@@ -89,13 +89,14 @@ describe('httpHandler() in a fastify 5 route', () => {
     app = Fastify();
     // The documented mounting (docs/usage.md): the route takes any body as bytes and hands
     // request and reply over to the handler.
-    await app.register(async (scope) => {
+    await app.register((scope, _options, registered) => {
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
       scope.post('/heartbeat', (request, reply) => {
         reply.hijack();
         handler(Object.assign(request.raw, { body: request.body }), reply.raw);
       });
+      registered();
     });
     // A route where fastify's default text parser read the body into a string.
     app.post('/text', (request, reply) => {

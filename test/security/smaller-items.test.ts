@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { closeWithin } from '../../src/cli/listen.js';
-import { HeartMonitor, MemoryStore, parseHeartbeat, pickBackend, type HeartbeatStore, type ServerStatus } from '../../src/index.js';
+import { HeartMonitor, MemoryStore, parseHeartbeat, pickBackend, type HeartbeatStore, type HeartMonitorOptions, type ServerStatus } from '../../src/index.js';
 import { DEFAULT_MEMORY_MAX_SERVERS } from '../../src/stores/memory-store.js';
 
 describe('smaller items of issue 12', () => {
@@ -32,7 +32,7 @@ describe('smaller items of issue 12', () => {
     assert.throws(() => new HeartMonitor({ expireAfter: 9_999 }), /`expireAfter` \(9999\) to be at least `staleAfter` \(10000\)/);
     assert.doesNotThrow(() => void new HeartMonitor({ staleAfter: 5_000, expireAfter: 5_000 }).close());
     for (const option of ['pickMode', 'noFreshServer', 'failure', 'warmupDivisor', 'staleAfter', 'keyBy'] as const) {
-      assert.throws(() => new HeartMonitor({ [option]: null } as never), TypeError, `${option}: null`);
+      assert.throws(() => new HeartMonitor(JSON.parse(`{"${option}": null}`) as HeartMonitorOptions), TypeError, `${option}: null`);
     }
     const servers: ServerStatus[] = [{ ip: '10.0.0.1', port: 80, ready: 8, busy: 0, lastSeen: Date.now() }];
     for (const options of [{ warmupDivisor: 0 }, { warmupDivisor: -1 }, { warmupDivisor: 1.5 }, { staleAfter: 0 }, { keyBy: 'host' }, { random: 5 }]) {
