@@ -679,8 +679,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       stored = entry !== undefined || this.table.size < this.tableBound;
     }
     if (!stored && entry === undefined) {
+      // Counted (and `rejected` emitted) before the drop report, which reads the counters.
+      const outcome = this.refuse(from, 'store-full', STORE_FULL_REASON);
       this.drops.drop(key);
-      return this.refuse(from, 'store-full', STORE_FULL_REASON);
+      return outcome;
     }
     const isNew = entry === undefined;
     // One clock read serves the freshness check (isFresh) and the new seenAt.

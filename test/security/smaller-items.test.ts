@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { closeWithin } from '../../src/cli/listen.js';
-import { HeartMonitor, MemoryStore, parseHeartbeat, pickBackend, type HeartbeatStore, type HeartMonitorOptions, type ServerStatus } from '../../src/index.js';
+import { formatHeartbeat, HeartMonitor, MemoryStore, parseHeartbeat, pickBackend, type HeartbeatStore, type HeartMonitorOptions, type ServerStatus } from '../../src/index.js';
 import { DEFAULT_MEMORY_MAX_SERVERS } from '../../src/stores/memory-store.js';
 
 describe('smaller items of issue 12', () => {
@@ -25,6 +25,12 @@ describe('smaller items of issue 12', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('formatHeartbeat refuses a NUL in fields (the parser would drop the message)', () => {
+    assert.throws(() => formatHeartbeat({ ready: 1, busy: 0, fields: { 'a\0': 'x' } }), TypeError);
+    assert.throws(() => formatHeartbeat({ ready: 1, busy: 0, fields: { a: 'x\0' } }), TypeError);
+    assert.equal(parseHeartbeat(formatHeartbeat({ ready: 1, busy: 0, fields: { a: 'x%00' } })).ok, true, 'a literal "%00" is escaped, not a NUL');
   });
 
   it('refuses expireAfter < staleAfter, warmupDivisor 0 and null balancing options at construction', () => {
