@@ -47,7 +47,8 @@ export interface HeartbeatFileReaderOptions extends Omit<PickOptions, 'now'> {
   readonly maxFileBytes?: number;
   /**
    * Largest changed file a pick re-reads before it draws. A larger one is read in the
-   * background while picks keep using the last view, so no pick waits on a long read.
+   * background while picks keep using the last view, so no pick waits on a long re-read
+   * (the first read, with no view to serve yet, is always done at once).
    * @default 262144 (256 KiB)
    */
   readonly syncReadBytes?: number;
@@ -108,6 +109,8 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
   private refused: FileSignature | undefined;
   private readonly maxFileBytes: number;
   private readonly syncReadBytes: number;
+  /** Whether a good read ever happened (until then a pick reads in line). */
+  private loaded = false;
   /** A background read in progress. */
   private reading: Promise<void> | undefined;
 
@@ -201,7 +204,9 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
       this.fail(new RefusedFileError(refusal, info));
       return;
     }
-    if (info.size <= syncLimit) {
+    // The first read is in line whatever the size (there is no view to serve meanwhile);
+    // only re-reads of a large file go to the background.
+    if (info.size <= syncLimit || !this.loaded) {
       try {
         this.apply(readBoundedSync(this.path, this.maxFileBytes));
       } catch (cause) {
@@ -223,6 +228,7 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
   private apply({ bytes, stats }: BoundedRead): void {
     const contents = parseHeartbeatFile(bytes, { writtenAt: Math.min(Math.floor(stats.mtimeMs), this.clock.now()) });
     this.signature = signatureOf(stats);
+    this.loaded = true;
     this.refused = undefined;
     this.view = contents.servers;
     this.skippedLines = contents.skipped;

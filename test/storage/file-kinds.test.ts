@@ -125,6 +125,14 @@ describe('HeartbeatFileReader on hostile file kinds', () => {
     assert.notEqual(reader.pickBackend()?.ip, '127.0.0.2');
   });
 
+  it('reads a large file at once the first time (no view to serve yet)', () => {
+    const path = join(dir, 'large-first.dat');
+    writeFileSync(path, Array.from({ length: 500 }, (_, i) => `10.2.${i >> 8}.${i & 255} &ready=5&busy=1&lastseen=0&port=80\n`).join(''));
+    const reader = new HeartbeatFileReader({ path, checkInterval: 0, syncReadBytes: 1000 });
+    assert.equal(reader.servers().length, 500);
+    assert.notEqual(reader.pickBackend(), undefined);
+  });
+
   it('readHeartbeatFile refuses the same kinds with a StoreError instead of hanging', async () => {
     for (const kind of KINDS) {
       const path = await make(kind);
