@@ -175,7 +175,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   private counts = { received: 0, accepted: 0, malformed: 0, rejected: 0 };
   /** Store failures (a throwing put/delete), reported like drops: the first at once, then a count per interval. */
   private readonly storeFaults: DropReporter;
-  private lastStoreFault: unknown;
+  private lastStoreFault: { readonly cause: unknown; readonly action: 'put' | 'delete' } | undefined;
   /** Most entries the table holds, also when the store throws instead of refusing. */
   private readonly tableBound: number;
   /** Wall-clock start: a signed `ts` older than this was captured before the monitor (re)started. */
@@ -198,7 +198,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.startedAt = this.options.clock.now();
     this.storeFaults = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       const times = dropped === 1 ? '' : ` (${dropped} failures since the last report, last for ${lastDropped})`;
-      this.safeEmit('error', asStoreError(this.lastStoreFault, `put${times}`));
+      this.safeEmit('error', asStoreError(this.lastStoreFault?.cause, `${this.lastStoreFault?.action ?? 'put'}${times}`));
     });
     this.drops = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
@@ -674,7 +674,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     } catch (cause) {
       // A faulty store must not make us forget servers: keep serving from memory, within
       // the table's bound, and report the faults throttled like drops.
-      this.lastStoreFault = cause;
+      this.lastStoreFault = { cause, action: 'put' };
       this.storeFaults.drop(key);
       stored = entry !== undefined || this.table.size < this.tableBound;
     }
@@ -741,7 +741,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     try {
       this.store.delete(entry.key);
     } catch (cause) {
-      this.lastStoreFault = cause;
+      this.lastStoreFault = { cause, action: 'delete' };
       this.storeFaults.drop(entry.key);
     }
     this.safeEmit('remove', entry.status);
