@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { HeartMonitor, MemoryStore, pickBackend, type Clock } from '../../src/index.js';
+import { seededRandom } from '../helpers/random.js';
 
 const STALE_AFTER = 10_000;
 const EXPIRE_AFTER = 30_000;
@@ -82,6 +83,32 @@ describe('member picks match the pure pickBackend', () => {
       ),
       { numRuns: 400 },
     );
+  });
+
+  it('20,000 picks over a reused array while servers go stale between sweeps: not one differs', () => {
+    const clock = manualClock();
+    let first = 0;
+    let draws = 0;
+    const random = (): number => (draws++ === 0 ? first : (first + 0.5) % 1);
+    const monitor = new HeartMonitor({ clock, random, store: new MemoryStore(), staleAfter: STALE_AFTER, expireAfter: EXPIRE_AFTER });
+    const members = Object.freeze(Array.from({ length: 20 }, (_, i) => `http://10.0.1.${i + 1}:80`));
+    const seeded = seededRandom(12);
+    let differing = 0;
+    for (let pick = 0; pick < 20_000; pick++) {
+      // Every 50 ms of clock: a pick; each server beats on its own period, and half of them stop for a while.
+      clock.advance(50);
+      for (let i = 0; i < 20; i++) {
+        const silent = i % 2 === 0 && Math.floor(pick / 400) % 3 === (i / 2) % 3;
+        if (!silent && (pick + i * 7) % (20 + i) === 0) monitor.ingest(`v=1&ready=${5 + i}&busy=1`, { address: `10.0.1.${i + 1}` });
+      }
+      const r = seeded();
+      const expected = pickBackend(monitor.servers(), members, { random: () => r, now: clock.now(), staleAfter: STALE_AFTER });
+      first = r;
+      draws = 0;
+      if (monitor.pickBackend(members) !== expected) differing++;
+    }
+    assert.equal(differing, 0, `${differing} of 20,000 picks differ from the pure pickBackend`);
+    void monitor.close();
   });
 
   it('the case of the report: a stale listener that splices the array does not change the pick', () => {
