@@ -1,0 +1,12 @@
+/**
+ * The one switch for "our recommended mode" in the load bench: the balancing options the
+ * node proxy runs with when it is not bound to Apache's rule. Change it here and every
+ * recommended-mode cell follows.
+ */
+import type { HeartMonitorOptions } from '../../src/index.js';
+
+/** Balancing options of the recommended mode. */
+export const RECOMMENDED_OPTIONS: Partial<HeartMonitorOptions> = Object.freeze({ inFlightCorrection: true, pickMode: 'p2c' });
+
+/** How the recommended mode is described in tables. */
+export const RECOMMENDED_LABEL = "inFlightCorrection + pickMode 'p2c'";
