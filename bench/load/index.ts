@@ -10,10 +10,10 @@
  * then per group the balancer's instances. Everything on loopback, stopped by PID.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import type { BenchContext } from '../lib/report.js';
 import { startBalancer, freePort, sleep, worldDir } from './balancers.js';
 import { cellFigures, shareDeviation, type CellFigures, type OriginStats } from './cell-stats.js';
@@ -25,7 +25,7 @@ import { startTracked, type Tracked } from './processes.js';
 import { RECOMMENDED_LABEL } from './recommended.js';
 import { markdownTable } from './table.js';
 
-/** Smoke: every balancer once, 1 proxy, light load, short; plus the death of an origin behind our recommended mode. */
+/** Smoke: every balancer once, 1 proxy, light load, short (checks that it works, not how fast). */
 const SMOKE_MATRIX: MatrixOptions = { balancers: BALANCERS, loads: [0.4], proxies: [1], disturbanceProxies: [], disturbances: [] };
 
 /** Seconds per cell: `HM_LOAD_SECONDS` or 12 (smoke: 1.5). */
@@ -55,6 +55,7 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
   const dataDir = worldDir('hm-loadbench-hb-');
   const hbDat = join(dataDir, 'hb.dat');
   const results = new Map<string, { cell: Cell; runs: CellFigures[] }>();
+  const machineLoads: number[] = [];
   try {
     const proxyPorts = await Promise.all([0, 1, 2, 3].map(() => freePort()));
     const cliPort = await freePort();
@@ -81,11 +82,14 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
             const stats = await origins.ask<{ origins: OriginStats[] }>({ cmd: 'stats' });
             if (cell.disturbance === 'dies') await origins.ask({ cmd: 'revive', origin: DISTURBED_ORIGIN.dies }).catch(() => undefined);
             const figures = cellFigures(log, stats.origins, disturbedAt);
+            // The machine is shared: how busy it was is part of every figure.
+            const machineLoad = loadavg()[0] ?? Number.NaN;
+            machineLoads.push(machineLoad);
             const name = cellName(cell);
             const entry = results.get(name) ?? { cell, runs: [] };
             entry.runs.push(figures);
             results.set(name, entry);
-            ctx.log(`${name}: p50 ${figures.p50.toFixed(1)} p90 ${figures.p90.toFixed(1)} p99 ${figures.p99.toFixed(1)} ms, failed ${figures.failed}/${figures.sent}, shares ${figures.sharesPercent.map((s) => s.toFixed(1)).join('/')} %, util ${figures.utilisationPercent.map((u) => u.toFixed(0)).join('/')} %`);
+            ctx.log(`${name}: p50 ${figures.p50.toFixed(1)} p90 ${figures.p90.toFixed(1)} p99 ${figures.p99.toFixed(1)} ms, failed ${figures.failed}/${figures.sent}, shares ${figures.sharesPercent.map((s) => s.toFixed(1)).join('/')} %, util ${figures.utilisationPercent.map((u) => u.toFixed(0)).join('/')} %, loadavg ${machineLoad.toFixed(1)}`);
             if (ctx.smoke) {
               assert.equal(figures.sent, Math.round(cell.load * total * (durationMs / 1000)), `${name}: every request sent`);
               assert.ok(figures.ok >= figures.sent * 0.5, `${name}: most requests answered (${figures.ok}/${figures.sent})`);
@@ -117,6 +121,7 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
     if (cell?.disturbance === 'dies') ctx.record(name, 'last failure after death', 'ms', runs.map((r) => r.lastFailureAfterMs));
     if (cell?.disturbance === 'none') ctx.record(name, 'share deviation', 'points', runs.map((r) => shareDeviation(r.sharesPercent, capacityShares())));
   }
+  if (machineLoads.length > 0) ctx.record('machine', 'load average (1 min) at cell ends', 'runnable', machineLoads);
   ctx.log(`\n${markdownTable([...results.values()])}`);
 }
 
