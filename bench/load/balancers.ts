@@ -123,6 +123,7 @@ export async function startBalancer(balancer: BalancerName, count: number, membe
             heartbeatListen: `127.0.0.1:${heartbeatPort}`,
             members: members.map((m) => ({ host: m.host, port: m.port })),
             mode: balancer === 'node-recommended' ? 'recommended' : 'apache-rule',
+            proxies: count,
           });
           started.push(child);
           const { port } = await child.next<{ port: number }>(15_000);

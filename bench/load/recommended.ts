@@ -5,8 +5,14 @@
  */
 import type { HeartMonitorOptions } from '../../src/index.js';
 
-/** Balancing options of the recommended mode. */
-export const RECOMMENDED_OPTIONS: Partial<HeartMonitorOptions> = Object.freeze({ inFlightCorrection: true, pickMode: 'p2c' });
+/**
+ * Balancing options of the recommended mode for a proxy that is one of `proxies` side by
+ * side over the same pool (each sees only its own requests).
+ */
+export function recommendedOptions(proxies: number): Partial<HeartMonitorOptions> {
+  void proxies; // the preset on branch `balancing` takes it (`proxies: N`); today's options do not
+  return { inFlightCorrection: true, pickMode: 'p2c' };
+}
 
 /** How the recommended mode is described in tables. */
 export const RECOMMENDED_LABEL = "inFlightCorrection + pickMode 'p2c'";

@@ -3,17 +3,17 @@
  * with its own HeartMonitor receiving the origins' heartbeats on a loopback port.
  * `apache-rule`: `monitor.pickBackend(members)` (Apache's lbmethod=heartbeat), failures fed
  * back with `markFailed` as mod_proxy marks a worker in error. `recommended`:
- * `monitor.acquire(members)` and `lease.release({ failed })` with {@link RECOMMENDED_OPTIONS}.
+ * `monitor.acquire(members)` and `lease.release({ failed })` with {@link recommendedOptions}.
  * A request whose connection to an origin is refused (it never reached it) is retried on
  * another pick, at most twice. 503 when nothing can be picked, 502 on other origin errors.
  *
- * Usage: node-proxy.ts '<json: { port, heartbeatListen, members: [{host,port}], mode }>'
+ * Usage: node-proxy.ts '<json: { port, heartbeatListen, members: [{host,port}], mode, proxies }>'
  * Prints `{"port":N}` once both the monitor and the proxy listen; runs until stopped.
  */
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeartMonitor, MemoryStore } from '../../../src/index.js';
-import { RECOMMENDED_OPTIONS } from '../recommended.js';
+import { recommendedOptions } from '../recommended.js';
 
 interface Member {
   readonly host: string;
@@ -24,6 +24,8 @@ interface Config {
   readonly heartbeatListen: string;
   readonly members: readonly Member[];
   readonly mode: 'apache-rule' | 'recommended';
+  /** Proxies side by side over the same origins (this one included). */
+  readonly proxies: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -35,7 +37,7 @@ const monitor = new HeartMonitor({
   listen: config.heartbeatListen,
   store: new MemoryStore(),
   failure,
-  ...(config.mode === 'recommended' ? RECOMMENDED_OPTIONS : {}),
+  ...(config.mode === 'recommended' ? recommendedOptions(config.proxies) : {}),
 });
 monitor.on('error', () => undefined);
 await monitor.listen();
