@@ -47,6 +47,11 @@ export interface CellFigures {
   readonly sharesPercent: readonly number[];
   /** Utilisation of each origin's workers, percent, in origin order. */
   readonly utilisationPercent: readonly number[];
+  /**
+   * Mean time a worker was held per request served, ms (nominal: the mean service time).
+   * Above nominal when the origins' process got too little CPU to end services on time.
+   */
+  readonly serviceMs: number;
   /** Failed requests whose intended time lies at or after `disturbedAt` (when given). */
   readonly failedAfterDisturbance: number;
   /** Last failed request's intended time minus `disturbedAt`, ms (0 when none failed). */
@@ -92,9 +97,15 @@ export function cellFigures(log: RequestLog, origins: readonly OriginStats[], di
     p99: percentile(sorted, 0.99),
     sharesPercent: perOrigin.map((count) => (ok === 0 ? 0 : (100 * count) / ok)),
     utilisationPercent: origins.map((o) => 100 * utilisation(o.busyMs, o.workers, o.elapsedMs)),
+    serviceMs: meanServiceMs(origins),
     failedAfterDisturbance,
     lastFailureAfterMs,
   };
+}
+
+function meanServiceMs(origins: readonly OriginStats[]): number {
+  const served = origins.reduce((sum, o) => sum + o.served, 0);
+  return served === 0 ? Number.NaN : origins.reduce((sum, o) => sum + o.busyMs, 0) / served;
 }
 
 /** Largest distance, in percentage points, between measured shares and the expected ones (fractions). */

@@ -89,7 +89,7 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
             const entry = results.get(name) ?? { cell, runs: [] };
             entry.runs.push(figures);
             results.set(name, entry);
-            ctx.log(`${name}: p50 ${figures.p50.toFixed(1)} p90 ${figures.p90.toFixed(1)} p99 ${figures.p99.toFixed(1)} ms, failed ${figures.failed}/${figures.sent}, shares ${figures.sharesPercent.map((s) => s.toFixed(1)).join('/')} %, util ${figures.utilisationPercent.map((u) => u.toFixed(0)).join('/')} %, loadavg ${machineLoad.toFixed(1)}`);
+            ctx.log(`${name}: p50 ${figures.p50.toFixed(1)} p90 ${figures.p90.toFixed(1)} p99 ${figures.p99.toFixed(1)} ms, failed ${figures.failed}/${figures.sent}, shares ${figures.sharesPercent.map((s) => s.toFixed(1)).join('/')} %, util ${figures.utilisationPercent.map((u) => u.toFixed(0)).join('/')} %, service ${figures.serviceMs.toFixed(1)} ms, loadavg ${machineLoad.toFixed(1)}`);
             if (ctx.smoke) {
               assert.equal(figures.sent, Math.round(cell.load * total * (durationMs / 1000)), `${name}: every request sent`);
               assert.ok(figures.ok >= figures.sent * 0.5, `${name}: most requests answered (${figures.ok}/${figures.sent})`);
@@ -113,6 +113,7 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
     metric('p90', 'ms');
     metric('p99', 'ms');
     metric('failedPercent', '%');
+    ctx.record(name, 'service time', 'ms', runs.map((r) => r.serviceMs));
     ORIGINS.forEach((origin, i) => {
       ctx.record(name, `share ${origin.name}`, '%', runs.map((r) => r.sharesPercent[i] ?? 0));
       ctx.record(name, `util ${origin.name}`, '%', runs.map((r) => r.utilisationPercent[i] ?? 0));

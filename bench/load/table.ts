@@ -22,8 +22,8 @@ function ms(value: number): string {
 
 /** Markdown table of the cells, in the order given. */
 export function markdownTable(rows: readonly CellRuns[]): string {
-  const header = '| balancer | proxies | load | disturbance | p50 ms | p90 ms | p99 ms | failed % | shares a/b/c % | utilisation a/b/c % |';
-  const rule = '|---|---:|---:|---|---:|---:|---:|---:|---|---|';
+  const header = '| balancer | proxies | load | disturbance | p50 ms | p90 ms | p99 ms | failed % | shares a/b/c % | utilisation a/b/c % | service ms |';
+  const rule = '|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|';
   const lines = rows.map(({ cell, runs }) => {
     const p99 = runs.map((r) => r.p99);
     const p99Text = runs.length > 1 ? `${ms(median(p99))} (${ms(Math.min(...p99))}–${ms(Math.max(...p99))})` : ms(median(p99));
@@ -40,6 +40,7 @@ export function markdownTable(rows: readonly CellRuns[]): string {
       median(runs.map((r) => r.failedPercent)).toFixed(2),
       perOrigin((r) => r.sharesPercent),
       perOrigin((r) => r.utilisationPercent),
+      ms(median(runs.map((r) => r.serviceMs))),
     ].join(' | ');
   });
   return [header, rule, ...lines.map((line) => `| ${line} |`)].join('\n');

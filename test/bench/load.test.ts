@@ -95,6 +95,7 @@ describe('cell statistics', () => {
     assert.equal(figures.lastFailureAfterMs, 700);
     assert.deepEqual(figures.sharesPercent, [50, 50]);
     assert.deepEqual(figures.utilisationPercent, [25, 25]);
+    assert.equal(figures.serviceMs, 750, 'worker time held per request served');
   });
 
   it('share deviation is the largest gap in points', () => {
