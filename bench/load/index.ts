@@ -107,7 +107,7 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  for (const [name, { runs }] of results) {
+  for (const [name, { cell, runs }] of results) {
     const metric = (key: 'p50' | 'p90' | 'p99' | 'failedPercent', unit: string): void => ctx.record(name, key === 'failedPercent' ? 'failed' : key, unit, runs.map((r) => r[key]));
     metric('p50', 'ms');
     metric('p90', 'ms');
@@ -118,9 +118,8 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
       ctx.record(name, `share ${origin.name}`, '%', runs.map((r) => r.sharesPercent[i] ?? 0));
       ctx.record(name, `util ${origin.name}`, '%', runs.map((r) => r.utilisationPercent[i] ?? 0));
     });
-    const { cell } = results.get(name) ?? { cell: undefined };
-    if (cell?.disturbance === 'dies') ctx.record(name, 'last failure after death', 'ms', runs.map((r) => r.lastFailureAfterMs));
-    if (cell?.disturbance === 'none') ctx.record(name, 'share deviation', 'points', runs.map((r) => shareDeviation(r.sharesPercent, capacityShares())));
+    if (cell.disturbance === 'dies') ctx.record(name, 'last failure after death', 'ms', runs.map((r) => r.lastFailureAfterMs));
+    if (cell.disturbance === 'none') ctx.record(name, 'share deviation', 'points', runs.map((r) => shareDeviation(r.sharesPercent, capacityShares())));
   }
   if (machineLoads.length > 0) ctx.record('machine', 'load average (1 min) at cell ends', 'runnable', machineLoads);
   ctx.log(`\n${markdownTable([...results.values()])}`);
