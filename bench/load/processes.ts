@@ -8,11 +8,15 @@ import { once } from 'node:events';
 const running = new Set<ChildProcess>();
 let hooked = false;
 
-function killAllNow(): void {
+/**
+ * Last resort on exit or a signal: SIGTERM by PID, which every child here honours (httpd's
+ * parent then stops its www-data children; SIGKILL would orphan them).
+ */
+function terminateAllNow(): void {
   for (const child of running) {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       try {
-        process.kill(child.pid, 'SIGKILL');
+        process.kill(child.pid, 'SIGTERM');
       } catch {
         // already gone
       }
@@ -23,10 +27,10 @@ function killAllNow(): void {
 function hook(): void {
   if (hooked) return;
   hooked = true;
-  process.on('exit', killAllNow);
+  process.on('exit', terminateAllNow);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      killAllNow();
+      terminateAllNow();
       process.exit(130);
     });
   }
