@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
+import { loadavg, setPriority } from 'node:os';
 import type { BenchContext } from '../lib/report.js';
 import { startBalancer, freePort, sleep, worldDir } from './balancers.js';
 import { cellFigures, shareDeviation, type CellFigures, type OriginStats } from './cell-stats.js';
@@ -62,10 +62,11 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
     const origins = startNodeChild('origins', { heartbeatTo: [...proxyPorts, cliPort].map((port) => `127.0.0.1:${port}`) });
     stops.push(origins);
     const ready = await origins.next<{ origins: (MemberAddress & { workers: number })[] }>(20_000);
+    const favoured = favour(origins.child.pid) ? 'origins and generator at nice -10' : 'origins and generator at normal priority (no permission to raise it)';
     const members: MemberAddress[] = ready.origins.map(({ name, host, port }) => ({ name, host, port }));
     const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
     stops.push(startTracked(process.execPath, ['--import', 'tsx/esm', cli, 'listen', `127.0.0.1:${cliPort}`, '--storage', hbDat, '--json']));
-    ctx.log(`origins ${members.map((m) => `${m.name}=${m.host}:${m.port}`).join(' ')}; capacity ${total} req/s; ${durationMs / 1000} s per cell, ${repeats} run(s); recommended = ${RECOMMENDED_LABEL}`);
+    ctx.log(`origins ${members.map((m) => `${m.name}=${m.host}:${m.port}`).join(' ')}; capacity ${total} req/s; ${durationMs / 1000} s per cell, ${repeats} run(s); recommended = ${RECOMMENDED_LABEL}; ${favoured}`);
 
     for (let repeat = 0; repeat < repeats; repeat++) {
       for (const group of groups) {
@@ -78,7 +79,9 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
             await origins.ask({ cmd: 'reset' });
             const disturbedAt = cell.disturbance === 'none' ? undefined : durationMs / 3;
             const events = disturbanceEvents(cell, durationMs, (command) => void origins.ask(command));
-            const log = await generateLoad({ targets: balancer.targets, rate: cell.load * total, durationMs, originNames: ORIGINS.map((o) => o.name), events });
+            // Favoured only while it generates: the balancers it starts must not inherit it.
+            favour(process.pid);
+            const log = await generateLoad({ targets: balancer.targets, rate: cell.load * total, durationMs, originNames: ORIGINS.map((o) => o.name), events }).finally(() => unfavour(process.pid));
             const stats = await origins.ask<{ origins: OriginStats[] }>({ cmd: 'stats' });
             if (cell.disturbance === 'dies') await origins.ask({ cmd: 'revive', origin: DISTURBED_ORIGIN.dies }).catch(() => undefined);
             const figures = cellFigures(log, stats.origins, disturbedAt);
@@ -93,7 +96,9 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
             if (ctx.smoke) {
               assert.equal(figures.sent, Math.round(cell.load * total * (durationMs / 1000)), `${name}: every request sent`);
               assert.ok(figures.ok >= figures.sent * 0.5, `${name}: most requests answered (${figures.ok}/${figures.sent})`);
-              assert.ok(figures.sharesPercent.every((share) => share > 0), `${name}: every origin served`);
+              // Every answer names a known origin (a snapshot balancer may skip one for 1.5 s).
+              const named = figures.sharesPercent.reduce((sum, share) => sum + share, 0);
+              assert.ok(Math.abs(named - 100) < 1e-6, `${name}: answers without a known origin (${named} %)`);
             }
             await sleep(1000); // queues drain before the next cell
           }
@@ -123,6 +128,30 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
   }
   if (machineLoads.length > 0) ctx.record('machine', 'load average (1 min) at cell ends', 'runnable', machineLoads);
   ctx.log(`\n${markdownTable([...results.values()])}`);
+}
+
+/**
+ * The origins' service times and the generator's clock must not depend on how much CPU
+ * the balancer under test takes: on a 2-core machine four node proxies would otherwise
+ * slow the origins' event loop (longer real service times, less capacity) and four
+ * haproxies would not. Raising the priority of both leaves the balancer whatever CPU is
+ * left, whichever balancer it is. Needs root (CI runs as root); returns false without.
+ */
+function favour(pid: number | undefined): boolean {
+  try {
+    if (pid !== undefined) setPriority(pid, -10);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function unfavour(pid: number): void {
+  try {
+    setPriority(pid, 0);
+  } catch {
+    // already normal
+  }
 }
 
 function disturbanceEvents(cell: Cell, durationMs: number, send: (command: unknown) => void): { at: number; run: () => void }[] {
