@@ -56,17 +56,17 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
   const hbDat = join(dataDir, 'hb.dat');
   const results = new Map<string, { cell: Cell; runs: CellFigures[] }>();
   const machineLoads: number[] = [];
+  const priority = favourTheBench();
   try {
     const proxyPorts = await Promise.all([0, 1, 2, 3].map(() => freePort()));
     const cliPort = await freePort();
     const origins = startNodeChild('origins', { heartbeatTo: [...proxyPorts, cliPort].map((port) => `127.0.0.1:${port}`) });
     stops.push(origins);
     const ready = await origins.next<{ origins: (MemberAddress & { workers: number })[] }>(20_000);
-    const favoured = favour(origins.child.pid) ? 'origins and generator at nice -10' : 'origins and generator at normal priority (no permission to raise it)';
     const members: MemberAddress[] = ready.origins.map(({ name, host, port }) => ({ name, host, port }));
     const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
     stops.push(startTracked(process.execPath, ['--import', 'tsx/esm', cli, 'listen', `127.0.0.1:${cliPort}`, '--storage', hbDat, '--json']));
-    ctx.log(`origins ${members.map((m) => `${m.name}=${m.host}:${m.port}`).join(' ')}; capacity ${total} req/s; ${durationMs / 1000} s per cell, ${repeats} run(s); recommended = ${RECOMMENDED_LABEL}; ${favoured}`);
+    ctx.log(`origins ${members.map((m) => `${m.name}=${m.host}:${m.port}`).join(' ')}; capacity ${total} req/s; ${durationMs / 1000} s per cell, ${repeats} run(s); recommended = ${RECOMMENDED_LABEL}; ${priority}`);
 
     for (let repeat = 0; repeat < repeats; repeat++) {
       for (const group of groups) {
@@ -79,9 +79,7 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
             await origins.ask({ cmd: 'reset' });
             const disturbedAt = cell.disturbance === 'none' ? undefined : durationMs / 3;
             const events = disturbanceEvents(cell, durationMs, (command) => void origins.ask(command));
-            // Favoured only while it generates: the balancers it starts must not inherit it.
-            favour(process.pid);
-            const log = await generateLoad({ targets: balancer.targets, rate: cell.load * total, durationMs, originNames: ORIGINS.map((o) => o.name), events }).finally(() => unfavour(process.pid));
+            const log = await generateLoad({ targets: balancer.targets, rate: cell.load * total, durationMs, originNames: ORIGINS.map((o) => o.name), events });
             const stats = await origins.ask<{ origins: OriginStats[] }>({ cmd: 'stats' });
             if (cell.disturbance === 'dies') await origins.ask({ cmd: 'revive', origin: DISTURBED_ORIGIN.dies }).catch(() => undefined);
             const figures = cellFigures(log, stats.origins, disturbedAt);
@@ -110,6 +108,7 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
   } finally {
     await Promise.all(stops.map((t) => t.stop()));
     rmSync(dataDir, { recursive: true, force: true });
+    restorePriority();
   }
 
   for (const [name, { cell, runs }] of results) {
@@ -131,26 +130,26 @@ export async function loadBench(ctx: BenchContext): Promise<void> {
 }
 
 /**
- * The origins' service times and the generator's clock must not depend on how much CPU
- * the balancer under test takes: on a 2-core machine four node proxies would otherwise
- * slow the origins' event loop (longer real service times, less capacity) and four
- * haproxies would not. Raising the priority of both leaves the balancer whatever CPU is
- * left, whichever balancer it is. Needs root (CI runs as root); returns false without.
+ * Other jobs on a shared machine should disturb the bench as little as possible: the bench
+ * process goes to nice -10 before it starts anything, so the origins, the generator and
+ * every balancer inherit the same priority (they still share the cores with each other:
+ * a balancer that needs more CPU slows the origins, which the `service ms` column shows).
+ * Needs root (CI runs as root); without it everything runs at normal priority.
  */
-function favour(pid: number | undefined): boolean {
+function favourTheBench(): string {
   try {
-    if (pid !== undefined) setPriority(pid, -10);
-    return true;
+    setPriority(-10);
+    return 'the bench and its children at nice -10';
   } catch {
-    return false;
+    return 'normal priority (no permission to raise it)';
   }
 }
 
-function unfavour(pid: number): void {
+function restorePriority(): void {
   try {
-    setPriority(pid, 0);
+    setPriority(0); // the benches that run after this one
   } catch {
-    // already normal
+    // was never raised
   }
 }
 
