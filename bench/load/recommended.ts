@@ -7,12 +7,12 @@ import type { HeartMonitorOptions } from '../../src/index.js';
 
 /**
  * Balancing options of the recommended mode for a proxy that is one of `proxies` side by
- * side over the same pool (each sees only its own requests).
+ * side over the same pool (each sees only its own requests): the `'adaptive'` preset, told
+ * how many proxies share the pool.
  */
 export function recommendedOptions(proxies: number): Partial<HeartMonitorOptions> {
-  void proxies; // the preset on branch `balancing` takes it (`proxies: N`); today's options do not
-  return { inFlightCorrection: true, pickMode: 'p2c' };
+  return { balancing: 'adaptive', proxies };
 }
 
 /** How the recommended mode is described in tables. */
-export const RECOMMENDED_LABEL = "inFlightCorrection + pickMode 'p2c'";
+export const RECOMMENDED_LABEL = "balancing: 'adaptive', proxies: N";
