@@ -17,6 +17,7 @@ import { pickBench } from './pick.js';
 import { poolBench } from './pool-rate.js';
 import { viewTailBench } from './view-tail.js';
 import { proxyBench } from './proxy.js';
+import { loadBench } from './load/index.js';
 import { redisBench } from './redis.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
@@ -31,6 +32,7 @@ const benches: Readonly<Record<string, Bench>> = {
   idle: idleBench,
   pool: poolBench,
   tail: viewTailBench,
+  load: loadBench,
   redis: redisBench,
 };
 
@@ -67,7 +69,7 @@ const report = new Report();
 const started = new Date();
 for (const name of selected) {
   const bench = benches[name];
-  if (bench !== undefined) await bench(report.context(name, values.smoke, repeats));
+  if (bench !== undefined) await bench(report.context(name, values.smoke, repeats, values.repeats !== undefined));
 }
 
 const machine = {
