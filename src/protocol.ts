@@ -75,11 +75,12 @@ export function parseHeartbeat(message: string | Uint8Array, options: ParseHeart
   // Apache stops at a NUL (C string); silently cutting there would hide a corrupt sender.
   if (bytes.includes(0)) return reject('message contains a NUL byte');
 
-  const table = parseFieldTable(bytes.toString('latin1'));
-  // `%00` unescapes to the NUL refused above as a raw byte: refuse it escaped too.
-  for (const [key, value] of table) {
-    if (key.includes('\0') || value.includes('\0')) return reject('message contains a NUL byte (escaped as %00)');
-  }
+  const text = bytes.toString('latin1');
+  // `%00` unescapes to the NUL refused above as a raw byte: refuse it escaped too, in any
+  // piece — also one a later duplicate key overrides. No escape can swallow the `%` of a
+  // `%00` (it is not a hex digit), so every occurrence decodes to NUL.
+  if (text.includes('%00')) return reject('message contains a NUL byte (escaped as %00)');
+  const table = parseFieldTable(text);
   for (const key of ['v', 'ready', 'busy'] as const) {
     if (!table.has(key)) return reject(`missing \`${key}\``);
   }
