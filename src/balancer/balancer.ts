@@ -6,12 +6,12 @@
  * O(log n). With every option at its default the weight is exactly Apache's.
  * @module
  */
-import type { BackendMember } from '../address.js';
+import type { BackendMember } from '../protocol/address.js';
 import type { Clock } from '../clock.js';
-import { heartbeatWeight } from '../selection.js';
-import type { KeyBy, ServerStatus } from '../server-status.js';
-import { SlotNumbers } from '../slot-numbers.js';
-import type { WeightedIndex } from '../weighted-index.js';
+import { heartbeatWeight } from '../picking/selection.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import { SlotNumbers } from '../picking/slot-numbers.js';
+import type { WeightedIndex } from '../picking/weighted-index.js';
 import { newFailureRecord, recordFailure, recordSuccess, type FailureRecord } from './failure.js';
 import { FallbackPicker } from './fallback.js';
 import type { Lease, LeaseResult, MemberLease } from './leases.js';

@@ -3,9 +3,9 @@
  * store (hb.dat by default) and shows the live table.
  * @module
  */
-import { HeartMonitor } from '../monitor.js';
-import { heartbeatWeight } from '../selection.js';
-import type { ServerStatus } from '../server-status.js';
+import { HeartMonitor } from '../monitor/monitor.js';
+import { heartbeatWeight } from '../picking/selection.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { renderTable, repaint, serverRows } from './table.js';

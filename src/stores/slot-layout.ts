@@ -21,7 +21,7 @@
  * pattern), 8–23 address text (64 bytes: an IPv6 literal with a zone fits), 24–31 spare.
  * @module
  */
-import type { KeyBy, ServerStatus } from '../server-status.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 
 /** Fewest and most change ring entries: enough to absorb bursts, small next to the slots. */
 const MIN_RING_ENTRIES = 64;

@@ -4,13 +4,13 @@
  * threads through {@link SlotStore.attach}.
  * @module
  */
-import type { BackendMember } from '../address.js';
+import type { BackendMember } from '../protocol/address.js';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER } from '../hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, type PickOptions } from '../selection.js';
-import { SnapshotPicker, type SnapshotEdits } from '../snapshot-picker.js';
-import type { KeyBy, ServerStatus } from '../server-status.js';
+import { DEFAULT_FILE_EXPIRE_AFTER } from './hb-file.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, type PickOptions } from '../picking/selection.js';
+import { SnapshotPicker, type SnapshotEdits } from '../picking/snapshot-picker.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
 import {
   bufferBytes,
