@@ -262,8 +262,18 @@ export class Balancer<E extends BalancedEntry> {
 
   /** The effective administrative state of an entry (its own key first, then its IP). */
   adminOf(entry: E): AdminState | undefined {
+    return this.adminOfKey(entry.key, entry.status.ip);
+  }
+
+  /** The effective administrative state of the server with `key` on `ip`, in the table or not yet. */
+  adminOfKey(key: string, ip: string): AdminState | undefined {
     if (this.admin.size === 0) return undefined;
-    return this.admin.get(entry.key) ?? this.admin.get(entry.status.ip);
+    return this.admin.get(key) ?? this.admin.get(ip);
+  }
+
+  /** Entries `target` names now (a status, `ip` — every port on it — or `ip:port`). */
+  entriesOf(target: string | ServerStatus): E[] {
+    return this.resolve(target);
   }
 
   /** The state `servers()` reports for an entry: set by the operator or by failures, else undefined. */

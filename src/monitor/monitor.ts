@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from '../protocol/address.js';
 import { Balancer, ServerBalance, type BalancerHost, type MemberDraw } from '../balancer/balancer.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
-import type { ServerFailure, ServerView } from '../balancer/server-state.js';
+import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
 import { DropReporter } from './drop-reporter.js';
 import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from '../http/http-handler.js';
 import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from '../errors.js';
@@ -375,19 +375,41 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     return this.balancer.markFailed(server);
   }
 
-  /** No new picks for `server` (`ip`, `ip:port` or status); open leases finish. Survives heartbeats. */
+  /**
+   * No new picks for `server` (`ip`, `ip:port` or status); open leases finish. Survives
+   * heartbeats, and travels with the data: the store's views (and Apache reading hb.dat)
+   * stop picking it too.
+   */
   drain(server: string | ServerStatus): void {
-    this.balancer.setAdmin(server, 'draining');
+    this.setAdmin(server, 'draining');
   }
 
-  /** Take `server` out of rotation until {@link HeartMonitor.enable}. Survives heartbeats. */
+  /** Take `server` out of rotation until {@link HeartMonitor.enable}. Survives heartbeats; reaches the store's views like {@link HeartMonitor.drain}. */
   disable(server: string | ServerStatus): void {
-    this.balancer.setAdmin(server, 'disabled');
+    this.setAdmin(server, 'disabled');
   }
 
   /** Undo {@link HeartMonitor.drain} / {@link HeartMonitor.disable}; the server ramps up through slow start. */
   enable(server: string | ServerStatus): void {
-    this.balancer.setAdmin(server, undefined);
+    this.setAdmin(server, undefined);
+  }
+
+  private setAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
+    this.balancer.setAdmin(server, state);
+    // Rewrite the affected records so the store's readers learn the state now, not with the next heartbeat.
+    for (const entry of this.balancer.entriesOf(server)) {
+      try {
+        this.store.put(this.shared(entry.status, entry.key), entry.key);
+      } catch (cause) {
+        this.safeEmit('error', asStoreError(cause, 'put'));
+      }
+    }
+  }
+
+  /** The record the store keeps for a server: its status plus the operator's state, which travels with the data. */
+  private shared(status: ServerStatus, key: string): ServerStatus {
+    const admin = this.balancer.adminOfKey(key, status.ip);
+    return admin === undefined ? status : Object.freeze({ ...status, state: admin });
   }
 
   /** The extended view of one server (`ip`, `ip:port` or status), or undefined when unknown. */
@@ -589,7 +611,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
       : Object.freeze({ ip, port, ready, busy, lastSeen });
     let stored: boolean;
     try {
-      stored = this.store.put(status, key);
+      stored = this.store.put(this.shared(status, key), key);
     } catch (cause) {
       // A faulty store must not make us forget servers: keep serving from memory.
       this.safeEmit('error', asStoreError(cause, 'put'));

@@ -52,6 +52,17 @@ export function heartbeatWeight(server: Pick<ServerStatus, 'ready' | 'busy'>, wa
 }
 
 /**
+ * The weight a draw gives `server` at `now`: 0 while it is out of rotation (a `state` set
+ * by the operator or by failure feedback, as `monitor.servers()` and views report it) or
+ * stale, else its {@link heartbeatWeight}. The one rule every picker applies to a record.
+ * @internal
+ */
+export function pickWeight(server: ServerStatus, now: number, staleAfter: number, warmupDivisor: number): number {
+  if (server.state !== undefined || now - server.lastSeen >= staleAfter) return 0;
+  return heartbeatWeight(server, warmupDivisor);
+}
+
+/**
  * Draw an index in proportion to `weights` (integers); undefined when they sum to 0.
  * @internal
  */
@@ -68,7 +79,7 @@ export function drawWeighted(weights: ArrayLike<number>, count: number, total: n
 
 /**
  * Pick a server, in exact proportion to its heartbeat weight, among the fresh servers of
- * `servers`.
+ * `servers` (a server with a `state` — draining, disabled or failed — is out of rotation).
  *
  * @param servers - a snapshot of the server table
  * @param members - omitted: choose among all servers
@@ -97,7 +108,7 @@ export function pickBackend<M extends BackendMember>(
   const staleAfter = options.staleAfter ?? DEFAULT_STALE_AFTER;
   const divisor = options.warmupDivisor ?? DEFAULT_WARMUP_DIVISOR;
   const keyBy = options.keyBy ?? 'ip';
-  const weightOf = (server: ServerStatus): number => (now - server.lastSeen >= staleAfter ? 0 : heartbeatWeight(server, divisor));
+  const weightOf = (server: ServerStatus): number => pickWeight(server, now, staleAfter, divisor);
 
   if (members === undefined) {
     const candidates = [...servers];

@@ -9,7 +9,7 @@
 import { parseMember, type BackendMember } from '../protocol/address.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { MemberSetCache, WeightJournal, type ServerSlots } from './member-index.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, heartbeatWeight, pickBackend, type PickOptions } from './selection.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR, pickBackend, pickWeight, type PickOptions } from './selection.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
 import { SlotNumbers } from './slot-numbers.js';
 import { WeightedIndex } from './weighted-index.js';
@@ -207,7 +207,7 @@ export class SnapshotPicker {
       this.nextChange.set(position, Infinity);
       return;
     }
-    const weight = age >= this.staleAfter ? 0 : heartbeatWeight(server, this.divisor);
+    const weight = pickWeight(server, now, this.staleAfter, this.divisor);
     // A weighted server next turns stale; one without weight can only expire.
     this.nextChange.set(position, weight > 0 ? server.lastSeen + this.staleAfter : server.lastSeen + this.expireAfter);
     this.schedule(position);

@@ -15,17 +15,35 @@ import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 export const DEFAULT_FILE_EXPIRE_AFTER = 30_000;
 
 /** Keys of an hb.dat line that map to {@link ServerStatus} properties. */
-const LINE_KEYS = new Set(['ready', 'busy', 'lastseen', 'port']);
+const LINE_KEYS = new Set(['ready', 'busy', 'lastseen', 'port', 'state', 'age']);
+
+/**
+ * mod_lbmethod_heartbeat leaves out every server whose `lastseen` is this many seconds or
+ * more (`LBM_HEARTBEAT_MAX_LASTSEEN`), whatever its `ready`.
+ */
+const APACHE_MAX_LASTSEEN = 10;
 
 /**
  * One hb.dat line for `server`, exactly as mod_heartmonitor writes it (trailing `\n`
  * included). `lastseen` is the whole seconds between `server.lastSeen` and `now`.
+ *
+ * A server the operator drained or disabled (`server.state`) is written so that Apache's
+ * own balancer stops picking it while our readers still know it:
+ * `<ip> &ready=<u>&busy=<u>&lastseen=<max(10, age)>&port=<u>&state=<draining|disabled>&age=<s>`.
+ * Apache skips every line whose `lastseen` is 10 or more (a `ready=0` line alone is not
+ * enough: its draw can still land on it), and ignores the two extra keys; our readers take
+ * the state, and the real age from `age`.
  *
  * @param server - the server's last status
  * @param now - wall-clock time of the write, ms since the epoch
  */
 export function formatHeartbeatLine(server: ServerStatus, now: number): string {
   const lastseen = Math.max(0, Math.floor((now - server.lastSeen) / 1000));
+  const state = server.state;
+  if (state === 'draining' || state === 'disabled') {
+    const hidden = Math.max(APACHE_MAX_LASTSEEN, lastseen);
+    return `${server.ip} &ready=${server.ready}&busy=${server.busy}&lastseen=${hidden}&port=${server.port}&state=${state}&age=${lastseen}\n`;
+  }
   return `${server.ip} &ready=${server.ready}&busy=${server.busy}&lastseen=${lastseen}&port=${server.port}\n`;
 }
 
@@ -104,8 +122,8 @@ function parseLine(line: string, writtenAt: number): ServerStatus | string {
   const ipText = line.slice(0, space);
   if (isIP(ipText.split('%')[0] ?? '') === 0) return `${JSON.stringify(ipText)} is not an IP address`;
   const table = parseFieldTable(line.slice(space + 1));
-  const numbers: Record<'ready' | 'busy' | 'lastseen' | 'port', number> = { ready: 0, busy: 0, lastseen: 0, port: DEFAULT_PORT };
-  for (const key of ['ready', 'busy', 'lastseen', 'port'] as const) {
+  const numbers: Record<'ready' | 'busy' | 'lastseen' | 'port' | 'age', number> = { ready: 0, busy: 0, lastseen: 0, port: DEFAULT_PORT, age: -1 };
+  for (const key of ['ready', 'busy', 'lastseen', 'port', 'age'] as const) {
     const value = table.get(key);
     if (value === undefined) continue;
     const min = key === 'port' ? 1 : 0;
@@ -121,13 +139,19 @@ function parseLine(line: string, writtenAt: number): ServerStatus | string {
     fields[key] = value;
     hasFields = true;
   }
+  const stateText = table.get('state');
+  const state = stateText === 'draining' || stateText === 'disabled' ? stateText : undefined;
+  if (stateText !== undefined && state === undefined) return `\`state\` must be draining or disabled, got ${JSON.stringify(stateText)}`;
+  // A drained or disabled line hides its age from Apache in `lastseen`; `age` is the real one.
+  const age = state !== undefined && numbers.age >= 0 ? numbers.age : numbers.lastseen;
   return Object.freeze({
     ip: canonicalHost(ipText),
     port: numbers.port,
     ready: numbers.ready,
     busy: numbers.busy,
-    lastSeen: writtenAt - numbers.lastseen * 1000,
+    lastSeen: writtenAt - age * 1000,
     ...(hasFields ? { fields: Object.freeze(fields) } : {}),
+    ...(state === undefined ? {} : { state }),
   });
 }
 
