@@ -25,6 +25,7 @@ import { TIMESTAMP_FIELD, verifyHeartbeatSignature } from '../protocol/signature
 import { SlotNumbers } from '../picking/slot-numbers.js';
 import type { HeartbeatStore } from '../stores/store.js';
 import { WeightedIndex } from '../picking/weighted-index.js';
+import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
 
 /** Where a heartbeat came from. */
 export interface HeartbeatSource {
@@ -168,6 +169,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
   /** Signatures accepted within the last 2 × maxSkew (→ monotonic expiry), so a captured message cannot be replayed under another source address. */
   private readonly recentSignatures = new Map<string, number>();
   private counts = { received: 0, accepted: 0, malformed: 0, rejected: 0 };
+  /** Cluster shares fed with every change of the table. */
+  private readonly shares = new Set<ClusterShare>();
 
   /**
    * @param options - see {@link HeartMonitorOptions}; invalid values throw TypeError or
@@ -236,6 +239,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     if (this.closing !== undefined) return this.closing;
     if (this.closed) return Promise.resolve();
     this.stopTimers();
+    for (const share of [...this.shares]) share.close();
     const opening = this.opening;
     this.opening = undefined;
     const closing = (async (): Promise<void> => {
@@ -394,12 +398,31 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.setAdmin(server, undefined);
   }
 
+  /**
+   * Share the table with `node:cluster` workers (every current and future one) and, through
+   * the returned share's `add()`, with `child_process.fork()` children: each gets a snapshot
+   * when its `await ClusterView.connect()` says hello, then the changes of every event-loop
+   * turn in one IPC message (administrative states included). Stops with the monitor's
+   * `close()` or the share's own `close()`.
+   *
+   * @param options - channel name (for more than one monitor), whether to serve cluster workers
+   */
+  shareWithCluster(options: ClusterShareOptions = {}): ClusterShare {
+    const { staleAfter, expireAfter, warmupDivisor, keyBy } = this.options;
+    const share = new ClusterShare({ staleAfter, expireAfter, warmupDivisor, keyBy }, options, (closed) => this.shares.delete(closed));
+    for (const entry of this.table.values()) share.put(entry.key, this.shared(entry.status, entry.key));
+    this.shares.add(share);
+    return share;
+  }
+
   private setAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
     this.balancer.setAdmin(server, state);
     // Rewrite the affected records so the store's readers learn the state now, not with the next heartbeat.
     for (const entry of this.balancer.entriesOf(server)) {
+      const shared = this.shared(entry.status, entry.key);
+      for (const share of this.shares) share.put(entry.key, shared);
       try {
-        this.store.put(this.shared(entry.status, entry.key), entry.key);
+        this.store.put(shared, entry.key);
       } catch (cause) {
         this.safeEmit('error', asStoreError(cause, 'put'));
       }
@@ -609,9 +632,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     const status: ServerStatus = hasOwnKeys(fields)
       ? Object.freeze({ ip, port, ready, busy, lastSeen, fields: Object.freeze({ ...fields }) })
       : Object.freeze({ ip, port, ready, busy, lastSeen });
+    const shared = this.shared(status, key);
     let stored: boolean;
     try {
-      stored = this.store.put(this.shared(status, key), key);
+      stored = this.store.put(shared, key);
     } catch (cause) {
       // A faulty store must not make us forget servers: keep serving from memory.
       this.safeEmit('error', asStoreError(cause, 'put'));
@@ -638,6 +662,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.freshSeenAt.set(entry.slot, seenAt);
     if (signedAt !== undefined) entry.signedAt = signedAt;
     this.balancer.heartbeat(entry, isNew, returning);
+    for (const share of this.shares) share.put(key, shared);
     this.counts.accepted++;
     // The table changed after a close: the next close() must flush it to the store again.
     this.closed = false;
@@ -673,6 +698,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
     this.balancer.removed(entry);
     this.index.release(entry.slot);
     if (this.journaling) this.weightChanges.record(entry.slot);
+    for (const share of this.shares) share.delete(entry.key);
     try {
       this.store.delete(entry.key);
     } catch (cause) {
