@@ -17,6 +17,7 @@ import { pickBench } from './suites/pick.js';
 import { poolBench } from './suites/pool-rate.js';
 import { viewTailBench } from './suites/view-tail.js';
 import { proxyBench } from './suites/proxy.js';
+import { clusterBench } from './suites/cluster.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 
@@ -30,6 +31,7 @@ const benches: Readonly<Record<string, Bench>> = {
   idle: idleBench,
   pool: poolBench,
   tail: viewTailBench,
+  cluster: clusterBench,
 };
 
 const { values } = parseArgs({
