@@ -26,6 +26,7 @@ import { SlotNumbers } from '../picking/slot-numbers.js';
 import type { HeartbeatStore } from '../stores/store.js';
 import { WeightedIndex } from '../picking/weighted-index.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
+import type { HeartbeatView } from '../views/view.js';
 
 /** Where a heartbeat came from. */
 export interface HeartbeatSource {
@@ -130,7 +131,7 @@ const MEMBER_CACHE_LIMIT = 10_000;
  * const target = monitor.pickBackend(['http://10.0.0.1:8080', 'http://10.0.0.2:8080']);
  * ```
  */
-export class HeartMonitor extends EventEmitter<HeartMonitorEvents> {
+export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements HeartbeatView {
   /** The store the table is shared through. */
   readonly store: HeartbeatStore;
   private readonly options: ResolvedOptions;
