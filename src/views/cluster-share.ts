@@ -27,7 +27,7 @@ export interface ClusterShareOptions {
 
 /** A process the primary can talk to over IPC: a cluster worker or a forked child. */
 export interface IpcPeer {
-  send(message: unknown, callback: (error: Error | null) => void): boolean;
+  send(message: object, callback: (error: Error | null) => void): boolean;
   readonly connected?: boolean;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   on(event: 'disconnect' | 'exit', listener: () => void): unknown;

@@ -14,7 +14,7 @@ export const DEFAULT_CONNECT_TIMEOUT = 5000;
 
 /** The IPC end of a worker or forked child: `process` itself unless a test passes another. */
 export interface IpcChannel {
-  send?: ((message: unknown, callback: (error: Error | null) => void) => boolean) | undefined;
+  send?: ((message: object, callback: (error: Error | null) => void) => boolean) | undefined;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   off(event: 'message', listener: (message: unknown) => void): unknown;
 }
