@@ -46,21 +46,23 @@ function controls(view: ViewUnderTest['view'], send: (command: Command) => Promi
   };
 }
 
-viewContract('HeartMonitor (the monitor is its own view)', async (): Promise<ViewHost> => ({
-  open: async (options: HeartbeatViewOptions) => {
+viewContract('HeartMonitor (the monitor is its own view)', (): Promise<ViewHost> =>
+  Promise.resolve({
+  open: (options: HeartbeatViewOptions) => {
     const monitor = new HeartMonitor({ ...(options as HeartMonitorOptions), ...HOST_SETTINGS });
-    const direct = async (command: Command): Promise<void> => {
+    const direct = (command: Command): Promise<void> => {
       if (command.host === 'beat') {
-        if (!monitor.ingest(`v=1&ready=${command.ready}&busy=${command.busy}`, { address: command.ip })) throw new Error(`refused ${command.ip}`);
-      }
-      else if (command.host === 'drain') monitor.drain(command.ip);
+        if (!monitor.ingest(`v=1&ready=${command.ready}&busy=${command.busy}`, { address: command.ip })) return Promise.reject(new Error(`refused ${command.ip}`));
+      } else if (command.host === 'drain') monitor.drain(command.ip);
       else if (command.host === 'disable') monitor.disable(command.ip);
       else if (command.host === 'enable') monitor.enable(command.ip);
+      return Promise.resolve();
     };
-    return controls(monitor, direct);
+    return Promise.resolve(controls(monitor, direct));
   },
-  close: async () => undefined,
-}));
+  close: () => Promise.resolve(),
+  }),
+);
 
 viewContract('SlotStoreView of a monitor in a worker thread', async (): Promise<ViewHost> => {
   const worker = new Worker(new URL('../../stores/ts-worker.mjs', import.meta.url), { workerData: { module: HOST.href, settings: HOST_SETTINGS } });
@@ -70,7 +72,7 @@ viewContract('SlotStoreView of a monitor in a worker thread', async (): Promise<
     (listener) => worker.on('message', listener),
   );
   return {
-    open: async (options) => controls(SlotStore.attach(buffer, options), send),
+    open: (options) => Promise.resolve(controls(SlotStore.attach(buffer, options), send)),
     close: async () => void (await worker.terminate()),
   };
 });
