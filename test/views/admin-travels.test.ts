@@ -158,3 +158,27 @@ describe('hb.dat lines of drained and disabled servers', () => {
     assert.match(skipped[0]?.reason ?? '', /state/);
   });
 });
+
+describe('a view weighs servers as the monitor does', () => {
+  it('SlotStoreView.describe() gives every server the monitor’s state and weight (drained, disabled, warm-up rule)', () => {
+    const monitor = new HeartMonitor({ maxServers: 16 });
+    try {
+      monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.1' });
+      monitor.ingest('v=1&ready=40&busy=0', { address: '10.0.0.2' });
+      monitor.ingest('v=1&ready=7&busy=3', { address: '10.0.0.3' });
+      monitor.ingest('v=1&ready=9&busy=3', { address: '10.0.0.4' });
+      monitor.drain('10.0.0.3');
+      monitor.disable('10.0.0.4');
+      const view = SlotStore.attach((monitor.store as SlotStore).buffer);
+      const shape = (servers: ReturnType<HeartMonitor['describe']>) =>
+        servers.map(({ key, state, weight, reportedWeight }) => ({ key, state, weight, reportedWeight })).sort((a, b) => a.key.localeCompare(b.key));
+      assert.deepEqual(shape(view.describe()), shape(monitor.describe()));
+      assert.deepEqual(
+        view.servers().map((entry) => [entry.ip, entry.state]),
+        monitor.servers().map((entry) => [entry.ip, entry.state]),
+      );
+    } finally {
+      void monitor.close();
+    }
+  });
+});
