@@ -118,7 +118,10 @@ export class BalancedTable {
     // Ages come with the data as wall time; the table runs on the monotonic clock.
     const seenAt = clock.monotonic() - Math.max(0, clock.now() - server.lastSeen);
     const isNew = entry === undefined;
-    const heartbeat = entry === undefined || entry.status.lastSeen !== server.lastSeen;
+    const wasFresh = entry !== undefined && !entry.stale;
+    // A new report, unless only the operator's state changed (setAdmin below re-weighs that).
+    const before = entry?.status;
+    const heartbeat = before === undefined || before.lastSeen !== server.lastSeen || before.ready !== server.ready || before.busy !== server.busy || before.port !== server.port;
     const returning = entry !== undefined && (entry.stale || clock.monotonic() - entry.seenAt >= staleAfter);
     if (entry === undefined) {
       entry = { key, slot: this.index.allocate(), status: server, seenAt, stale: false, balance: new ServerBalance() };
@@ -135,9 +138,10 @@ export class BalancedTable {
     const admin = server.state === 'draining' || server.state === 'disabled' ? server.state : undefined;
     if (this.balancer.adminState(key) !== admin) this.balancer.setAdmin(key, admin);
     if (heartbeat) this.balancer.heartbeat(entry, isNew, returning && fresh);
-    else this.balancer.heartbeat(entry, false, false);
     if (isNew) this.events.add(server);
     this.events.update(server);
+    // A record can arrive already stale (an hb.dat rewritten while its server is silent).
+    if (wasFresh && !fresh) this.events.stale(server);
     return true;
   }
 

@@ -15,7 +15,7 @@ import { createStatusHandler, type StatusHandler, type StatusPageOptions } from 
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf } from '../validate.js';
 import { BalancedTable } from './balanced-table.js';
-import type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
+import type { HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
 
 /** The selection settings the data carries (the monitor's), before a view's overrides. @internal */
 export interface TableSettings {
@@ -29,11 +29,12 @@ const SWEEP_MIN_MS = 10;
 const SWEEP_MAX_MS = 1000;
 
 /**
- * A view of the table with the whole balancing API. Subclasses feed records with
+ * A view of the table with the whole balancing API (each concrete view declares that it
+ * implements `HeartbeatView`; `Extra` adds events of its own). Subclasses feed records with
  * {@link BalancedView.applyRecord} / {@link BalancedView.removeRecord}, and bring the table
  * up to date in {@link BalancedView.sync}, which runs before every read.
  */
-export abstract class BalancedView extends EventEmitter<HeartbeatViewEvents> implements HeartbeatView {
+export abstract class BalancedView<Extra extends object = object> extends EventEmitter<HeartbeatViewEvents & Extra> {
   /** @internal */
   protected readonly clock: Clock;
   /** @internal */
@@ -82,7 +83,7 @@ export abstract class BalancedView extends EventEmitter<HeartbeatViewEvents> imp
   protected startTable(shared: TableSettings): BalancedTable {
     if (this.tableNow !== undefined) return this.tableNow;
     const settings = this.effectiveSettings(shared);
-    const emit = this.emit.bind(this) as (event: keyof HeartbeatViewEvents, ...args: unknown[]) => boolean;
+    const emit = this.emit.bind(this) as unknown as (event: keyof HeartbeatViewEvents, ...args: unknown[]) => boolean;
     const safeEmit = (event: keyof HeartbeatViewEvents, ...args: unknown[]): void => {
       try {
         emit(event, ...args);
@@ -132,7 +133,7 @@ export abstract class BalancedView extends EventEmitter<HeartbeatViewEvents> imp
   protected reportFault(error: Error): void {
     this.faults++;
     try {
-      this.emit('error', error);
+      (this.emit as unknown as (event: 'error', error: Error) => boolean)('error', error);
     } catch {
       // a throwing error listener must not break the reader
     }

@@ -7,7 +7,7 @@
 import { expectInteger, expectString } from '../validate.js';
 import { BalancedView } from './balanced-view.js';
 import { DEFAULT_CHANNEL, fromRow, isOnChannel, readSettings, type HelloMessage, type SharedSettings } from './cluster-messages.js';
-import type { HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
+import type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
 
 /** How long {@link ClusterView.connect} waits for the primary's snapshot by default. */
 export const DEFAULT_CONNECT_TIMEOUT = 5000;
@@ -57,7 +57,7 @@ export type ClusterViewEvents = HeartbeatViewEvents;
  * const target = view.pickBackend(['http://10.0.0.1:8080', 'http://10.0.0.2:8080']);
  * ```
  */
-export class ClusterView extends BalancedView {
+export class ClusterView extends BalancedView implements HeartbeatView {
   /** The channel name. */
   readonly channel: string;
   private readonly ipc: IpcChannel;

@@ -3,24 +3,22 @@
  * monitor themselves (mod_lbmethod_heartbeat's job, without its faults).
  * @module
  */
-import { EventEmitter } from 'eventemitter3';
 import { closeSync, fstatSync, openSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
-import type { BackendMember } from '../protocol/address.js';
-import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER, parseHeartbeatFile, type SkippedHeartbeatLine } from '../stores/hb-file.js';
-import type { PickOptions } from '../picking/selection.js';
-import { SnapshotPicker } from '../picking/snapshot-picker.js';
-import type { ServerStatus } from '../protocol/server-status.js';
-import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from '../validate.js';
+import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
+import { serverKey, type ServerStatus } from '../protocol/server-status.js';
+import { expectInteger, expectNumber, expectString, show } from '../validate.js';
+import { BalancedView } from './balanced-view.js';
+import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
 /** Default least time between two checks of the file, in ms. */
 export const DEFAULT_CHECK_INTERVAL = 500;
 
 /** Options of {@link HeartbeatFileReader}. */
-export interface HeartbeatFileReaderOptions extends Omit<PickOptions, 'now'> {
+export interface HeartbeatFileReaderOptions extends HeartbeatViewOptions {
   /** The hb.dat to read; a relative path resolves against the cwd now. */
   readonly path: string;
   /**
@@ -35,14 +33,9 @@ export interface HeartbeatFileReaderOptions extends Omit<PickOptions, 'now'> {
    * @default 30000
    */
   readonly expireAfter?: number;
-  /**
-   * Wall clock (inject a fake one in tests).
-   * @default Date.now
-   */
-  readonly clock?: Pick<Clock, 'now'>;
 }
 
-/** The events of {@link HeartbeatFileReader}. */
+/** The events of {@link HeartbeatFileReader} beyond those of every view. */
 export interface HeartbeatFileReaderEvents {
   /** The file was (re-)read; the new view of its servers. */
   change: [servers: ServerStatus[]];
@@ -74,15 +67,14 @@ interface FileSignature {
  * const target = reader.pickBackend(['http://10.0.0.1:8080', 'http://10.0.0.2:8080']);
  * ```
  */
-export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents> {
+export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents> implements HeartbeatView {
   /** Absolute path of the file read. */
   readonly path: string;
   private readonly checkInterval: number;
-  private readonly expireAfter: number;
-  private readonly clock: Pick<Clock, 'now'>;
-  private readonly pickOptions: PickOptions;
-  private readonly picker: SnapshotPicker;
   private view: ServerStatus[] = [];
+  /** Keys of the servers applied from the last good read. */
+  private loaded = new Set<string>();
+  private readonly keyBy: 'ip' | 'ip:port';
   private skippedLines: SkippedHeartbeatLine[] = [];
   private signature: FileSignature | undefined;
   private checkedAt = -Infinity;
@@ -90,20 +82,15 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
 
   /** @param options - path, check interval and selection parameters */
   constructor(options: HeartbeatFileReaderOptions) {
-    super();
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object with a \`path\`, got ${show(options)}`);
+    super(options);
     this.path = resolve(expectString('path', options.path));
     this.checkInterval = expectInteger('checkInterval', options.checkInterval ?? DEFAULT_CHECK_INTERVAL, 0);
-    this.expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
-    this.clock = options.clock ?? { now: Date.now };
-    this.pickOptions = {
-      random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
-      now: () => this.clock.now(),
-      ...(options.staleAfter === undefined ? {} : { staleAfter: expectNumber('staleAfter', options.staleAfter, 1) }),
-      ...(options.warmupDivisor === undefined ? {} : { warmupDivisor: expectInteger('warmupDivisor', options.warmupDivisor, 1) }),
-      ...(options.keyBy === undefined ? {} : { keyBy: expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const) }),
-    };
-    this.picker = new SnapshotPicker(this.pickOptions, this.expireAfter);
+    const expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
+    // An hb.dat does not say how its writer was configured: Apache's defaults unless overridden.
+    const shared = { staleAfter: DEFAULT_STALE_AFTER, expireAfter, warmupDivisor: DEFAULT_WARMUP_DIVISOR, keyBy: 'ip' as const };
+    this.startTable(shared);
+    this.keyBy = this.effectiveSettings(shared).keyBy;
   }
 
   /** The read failure currently in effect (cleared by the next good read). */
@@ -116,29 +103,27 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
     return this.skippedLines;
   }
 
-  /** The servers of the file that have not expired (checks the file first if due). */
-  servers(): ServerStatus[] {
-    this.refreshIfDue();
-    const now = this.clock.now();
-    return this.view.filter((server) => now - server.lastSeen < this.expireAfter);
+  /** Stop the view's timer (the file is only read on use). */
+  close(): Promise<void> {
+    this.stopTable();
+    return Promise.resolve();
   }
 
-  /**
-   * Pick a server among all fresh servers of the file (SPEC 1.8).
-   * @returns the server, or undefined when none has weight (Apache: 503)
-   */
-  pickBackend(): ServerStatus | undefined;
-  /**
-   * Pick one of `members` like lbmethod=heartbeat (members of unknown or stale servers
-   * are skipped).
-   * @param members - URLs, `host:port` strings or `{ host, port }` objects
-   * @returns the chosen member itself, or undefined when no member has weight
-   */
-  pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
-  pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
+  /** Check the file if due, before every read of the table. @internal */
+  protected override sync(): void {
     this.refreshIfDue();
-    // Indexed, not walked: a pick re-weighs only after a re-read or when a server ages out.
-    return this.picker.pick(this.view, members, this.clock.now());
+  }
+
+  /** Apply a good read to the table: every line, and the end of lines that are gone. */
+  private load(servers: readonly ServerStatus[]): void {
+    const keys = new Set<string>();
+    for (const server of servers) {
+      const key = serverKey(server.ip, server.port, this.keyBy);
+      keys.add(key);
+      this.applyRecord(key, server);
+    }
+    for (const key of this.loaded) if (!keys.has(key)) this.removeRecord(key);
+    this.loaded = keys;
   }
 
   /** Check the file now, whatever the interval, and re-read it if it changed. */
@@ -156,6 +141,7 @@ export class HeartbeatFileReader extends EventEmitter<HeartbeatFileReaderEvents>
       this.view = contents.servers;
       this.skippedLines = contents.skipped;
       this.failure = undefined;
+      this.load(this.view);
       this.emit('change', this.view);
     } catch (cause) {
       // Forget the signature so the file is re-read as soon as it is back, even unchanged.

@@ -7,7 +7,7 @@ import type { ServerStatus } from '../protocol/server-status.js';
 import { serverKey } from '../protocol/server-status.js';
 import { changedSlots, generation, highWater, readHeader, readSlot, ringEntries, slotSequence, type SlotHeader } from '../stores/slot-layout.js';
 import { BalancedView, type TableSettings } from './balanced-view.js';
-import type { HeartbeatViewOptions } from './view.js';
+import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
 /**
  * Options of `SlotStore.attach()`: the monitor's balancing options, and per-view
@@ -23,7 +23,7 @@ export type SlotStoreViewOptions = HeartbeatViewOptions;
  * slots the writer listed in the change ring since (scanning every slot only on its first
  * look or when lapped). The operator's drain/disable arrive with the slot they change.
  */
-export class SlotStoreView extends BalancedView {
+export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Number of slots. */
   readonly maxServers: number;
   /** Settings read from the buffer's header, with this view's overrides applied. */

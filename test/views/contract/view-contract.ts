@@ -26,6 +26,8 @@ export interface ViewUnderTest {
 
 /** Where the monitor lives for one suite. */
 export interface ViewHost {
+  /** The host's timing, when not {@link HOST_SETTINGS}; `resolution`: ms the view's ages are rounded to. */
+  readonly settings?: { readonly staleAfter: number; readonly expireAfter: number; readonly resolution: number };
   /** A view with these options over the host's table (for the monitor: a new monitor). */
   open(options: HeartbeatViewOptions): Promise<ViewUnderTest>;
   close(): Promise<void>;
@@ -46,6 +48,7 @@ function tally<T>(rounds: number, pick: () => T | undefined): Map<T | 'none', nu
 export function viewContract(name: string, makeHost: () => Promise<ViewHost>): void {
   describe(`view contract: ${name}`, () => {
     let host: ViewHost | undefined;
+    const timing = (): { staleAfter: number; expireAfter: number; resolution: number } => host?.settings ?? { ...HOST_SETTINGS, resolution: 0 };
     const opened: HeartbeatView[] = [];
     const open = async (options: HeartbeatViewOptions = {}): Promise<ViewUnderTest> => {
       const under = await (host as ViewHost).open({ random: seededRandom(11), ...options });
@@ -90,13 +93,20 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       await t.beat('10.2.0.1', 5, 1);
       await t.beat('10.2.0.2', 5, 1);
       const list = members('10.2.0.1', '10.2.0.2');
-      const deadline = Date.now() + HOST_SETTINGS.staleAfter + 200;
+      const deadline = Date.now() + timing().staleAfter + timing().resolution + 200;
       while (Date.now() < deadline) {
         await t.beat('10.2.0.2', 5, 1);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       assert.deepEqual([...tally(200, () => t.view.pickBackend(list)).keys()], [list[1]]);
-      await waitFor(() => stale.includes('10.2.0.1'), 3000, 'the stale event');
+      await waitFor(
+        () => {
+          t.view.servers(); // pull-based views read on use
+          return stale.includes('10.2.0.1');
+        },
+        3000,
+        'the stale event',
+      );
       assert.equal(stale.includes('10.2.0.2'), false);
     });
 
@@ -166,7 +176,7 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       const list = members('10.7.0.1');
       assert.equal(lastKnown.view.pickBackend(list), list[0]);
       assert.equal(lastKnown.view.metrics().last_known_fallback, 0);
-      await waitFor(() => lastKnown.view.serverState('10.7.0.1')?.state === 'stale', 3000, 'the server to turn stale');
+      await waitFor(() => lastKnown.view.serverState('10.7.0.1')?.state === 'stale', timing().staleAfter + timing().resolution + 3000, 'the server to turn stale');
       assert.equal(lastKnown.view.pickBackend(list), list[0]);
       assert.equal(lastKnown.view.metrics().last_known_fallback, 1);
     });
@@ -185,7 +195,7 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
           t.view.servers();
           return seen.includes('remove 10.8.0.1');
         },
-        HOST_SETTINGS.expireAfter + 3000,
+        timing().expireAfter + timing().resolution + 3000,
         'the remove event',
       );
       assert.equal(t.view.serverState('10.8.0.1'), undefined);

@@ -1,12 +1,16 @@
 /**
  * The view contract against every view: the monitor itself, a SlotStore view of a monitor
- * in a worker thread, and a ClusterView of a monitor in a forked process.
+ * in a worker thread, a ClusterView of a monitor in a forked process, and an hb.dat reader
+ * of a monitor in another process.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ClusterView, HeartMonitor, SlotStore, type HeartbeatViewOptions, type HeartMonitorOptions } from '../../../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClusterView, HeartbeatFileReader, HeartMonitor, SlotStore, type HeartbeatViewOptions, type HeartMonitorOptions } from '../../../src/index.js';
 import type { HostCommand } from './monitor-host.js';
 import { HOST_SETTINGS, viewContract, type ViewHost, type ViewUnderTest } from './view-contract.js';
 
@@ -96,6 +100,53 @@ viewContract('ClusterView of a monitor in a forked process', async (): Promise<V
       const exited = once(child, 'exit');
       child.kill('SIGTERM');
       await exited;
+    },
+  };
+});
+
+/** A forked monitor host, up and answering. */
+async function forkHost(env: Record<string, string>): Promise<ChildProcess> {
+  const child = fork(fileURLToPath(HOST), [], { execArgv: ['--import', 'tsx/esm'], env: { ...process.env, ...env } });
+  for (;;) {
+    const [message] = (await once(child, 'message', { signal: AbortSignal.timeout(30_000) })) as [{ up?: boolean }];
+    if (message.up === true) return child;
+  }
+}
+
+// hb.dat carries ages in whole seconds: longer times, and a second of resolution.
+const FILE_SETTINGS = { staleAfter: 1500, expireAfter: 3000 } as const;
+
+viewContract('HeartbeatFileReader of a monitor in another process', async (): Promise<ViewHost> => {
+  const dir = mkdtempSync(join(tmpdir(), 'hm-view-contract-'));
+  const path = join(dir, 'hb.dat');
+  const child = await forkHost({ HM_HOST_MODE: 'file', HM_HOST_PATH: path, HM_HOST_SETTINGS: JSON.stringify(FILE_SETTINGS) });
+  const send = commander(
+    (message) => child.send(message as object),
+    (listener) => child.on('message', listener),
+  );
+  return {
+    settings: { ...FILE_SETTINGS, resolution: 1000 },
+    open: (options) => {
+      const reader = new HeartbeatFileReader({ ...options, ...FILE_SETTINGS, path, checkInterval: 0 });
+      // Each change is flushed at once and the reader re-reads before the test goes on.
+      const flushed = (command: Command) => async (): Promise<void> => {
+        await send(command);
+        await send({ host: 'flush' });
+        reader.refresh();
+      };
+      return Promise.resolve({
+        view: reader,
+        beat: (ip, ready, busy = 1) => flushed({ host: 'beat', ip, ready, busy })(),
+        drain: (ip) => flushed({ host: 'drain', ip })(),
+        disable: (ip) => flushed({ host: 'disable', ip })(),
+        enable: (ip) => flushed({ host: 'enable', ip })(),
+      });
+    },
+    close: async () => {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 });
