@@ -27,6 +27,7 @@ const COUNTERS: Partial<Record<Scalar, string>> = {
   no_server: 'Picks that found no server (503)',
   rr_fallback: 'Picks served by the round-robin fallback (gRFC A78)',
   last_known_fallback: 'Picks served by the last-known-weights fallback',
+  most_headroom_fallback: 'Picks sent to the server with the most headroom while every server was busy',
   failures: 'Failures reported',
   ejections: 'Times a server was taken out of rotation',
   recoveries: 'Times a server returned after its retry interval',

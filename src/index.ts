@@ -48,7 +48,7 @@ export type { HeartMonitorErrorCode } from './errors.js';
 // Balancing beyond lbmethod=heartbeat: slow start, leases, failure feedback, admin states, metrics, status page.
 export { slowStartFactor } from './balancer/slow-start.js';
 export { DEFAULT_RETRY_AFTER, DEFAULT_MAX_RETRY_AFTER } from './balancer/options.js';
-export type { BalancingOptions, SlowStartOptions, FailureOptions, PickMode, NoFreshServerPolicy } from './balancer/options.js';
+export type { BalancingOptions, BalancingMode, SlowStartOptions, FailureOptions, PickMode, NoFreshServerPolicy, WhenAllBusyPolicy } from './balancer/options.js';
 export type { Lease, MemberLease, LeaseResult } from './balancer/leases.js';
 export type { AdminState, ServerState, ServerView, ServerFailure } from './balancer/server-state.js';
 export type { HeartMonitorMetrics, EndpointMetrics } from './http/metrics.js';

@@ -3,6 +3,12 @@
  * HeartMonitor instances fed through ingest() on a hand-driven clock with seeded randoms.
  *
  *   npx tsx bench/suites/balancing-sim.ts            # prints the tables of docs/balancing.md
+ *   SEEDS=10 npx tsx bench/suites/balancing-sim.ts   # more seeds for the queueing tables
+ *
+ * Scenario "under load" (bench/lib/queue-sim.ts): origins of 2, 4 and 10 workers with
+ * FIFO queues and exponential 20 ms service times, heartbeats every second, an open-loop
+ * generator at 60, 85 and 95 % of capacity spread evenly over 1, 4 or 10 proxies; latency
+ * from each request's intended send time. Medians over seeds, with their range.
  *
  * Scenario "between heartbeats": P proxies each see the same heartbeats from S servers
  * of mixed size and assign their share of a demand of 90 % of the pool's capacity before
@@ -16,6 +22,7 @@
  */
 import { HeartMonitor, MemoryStore, type BalancingOptions, type Clock } from '../../src/index.js';
 import { seededRandom as seeded } from '../../test/helpers/random.js';
+import { simulateQueues, type Disturbance, type QueueSimResult, type SimBalancer } from '../lib/queue-sim.js';
 
 class SimClock implements Clock {
   wall = 1_700_000_000_000;
@@ -143,9 +150,100 @@ export const CONFIGURATIONS: readonly { readonly name: string; readonly options:
   { name: "inFlightCorrection + pickMode 'p2c'", options: { inFlightCorrection: true, pickMode: 'p2c' } },
   { name: 'slowStart 30 s', options: { slowStart: { window: 30_000 } } },
   { name: "slowStart 30 s + inFlightCorrection + 'p2c'", options: { slowStart: { window: 30_000 }, inFlightCorrection: true, pickMode: 'p2c' } },
+  { name: "balancing 'adaptive'", options: { balancing: 'adaptive' } },
 ];
 
 const percent = (value: number): string => `${(value * 100).toFixed(0)} %`;
+
+/** The origins of issue 16: three servers of 2, 4 and 10 workers, 20 ms mean service. */
+export const QUEUE_WORKERS: readonly number[] = [2, 4, 10];
+
+/** The balancers the queueing tables compare; `proxies` is filled in per run. */
+export function queueBalancers(proxies: number): readonly { readonly name: string; readonly balancer: SimBalancer }[] {
+  const rows: { name: string; balancer: SimBalancer }[] = [
+    { name: 'leastconn, own connections (HAProxy-like, simulated)', balancer: { kind: 'leastconn' } },
+    { name: "'apache' (default)", balancer: { kind: 'monitor', options: {} } },
+    { name: "inFlightCorrection + 'p2c', refusing at 0", balancer: { kind: 'monitor', options: { inFlightCorrection: true, pickMode: 'p2c' } } },
+    { name: "'adaptive'", balancer: { kind: 'monitor', options: { balancing: 'adaptive' } } },
+    { name: "'adaptive' + pickMode 'p2c'", balancer: { kind: 'monitor', options: { balancing: 'adaptive', pickMode: 'p2c' } } },
+  ];
+  if (proxies > 1) rows.push({ name: `'adaptive' + proxies: ${proxies}`, balancer: { kind: 'monitor', options: { balancing: 'adaptive', proxies } } });
+  return rows;
+}
+
+/** Medians and ranges of one configuration over seeds. */
+export interface QueueFigures {
+  readonly p50: number;
+  readonly p99: number;
+  readonly p99Min: number;
+  readonly p99Max: number;
+  /** Largest refused share over the seeds. */
+  readonly refused: number;
+  /** Largest failed share over the seeds. */
+  readonly failed: number;
+  /** Largest distance of any origin's share from capacity-proportional, over the seeds. */
+  readonly shareError: number;
+}
+
+/** Run one queueing configuration over `seeds` seeds. */
+export function queueFigures(balancer: SimBalancer, proxies: number, load: number, seeds: number, durationMs = 30_000, disturbances?: readonly Disturbance[]): QueueFigures {
+  const runs: QueueSimResult[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    runs.push(simulateQueues({ workers: QUEUE_WORKERS, serviceMs: 20, load, proxies, balancer, durationMs, seed, ...(disturbances === undefined ? {} : { disturbances }) }));
+  }
+  const total = QUEUE_WORKERS.reduce((a, b) => a + b, 0);
+  const p99s = runs.map((run) => run.p99);
+  return {
+    p50: median(runs.map((run) => run.p50)),
+    p99: median(p99s),
+    p99Min: Math.min(...p99s),
+    p99Max: Math.max(...p99s),
+    refused: Math.max(...runs.map((run) => run.refused)),
+    failed: Math.max(...runs.map((run) => run.failed)),
+    shareError: Math.max(...runs.map((run) => Math.max(...run.shares.map((share, i) => Math.abs(share - (QUEUE_WORKERS[i] ?? 0) / total))))),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? NaN) : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
+}
+
+const ms = (value: number): string => `${value.toFixed(0)}`;
+const fine = (value: number): string => `${(value * 100).toFixed(1)} %`;
+
+function printQueueTables(seeds: number): void {
+  for (const proxies of [1, 4, 10]) {
+    console.log(`\n### Under load, ${proxies} prox${proxies === 1 ? 'y' : 'ies'}: p99 in ms (median of ${seeds} seeds [range]), p50, refused, largest share error\n`);
+    console.log('| balancer | 60 %: p99 | p50 | refused | share error | 85 %: p99 | p50 | refused | 95 %: p99 | p50 | refused |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const { name, balancer } of queueBalancers(proxies)) {
+      const [low, mid, high] = [0.6, 0.85, 0.95].map((load) => queueFigures(balancer, proxies, load, seeds));
+      if (low === undefined || mid === undefined || high === undefined) continue;
+      const cell = (f: QueueFigures): string => `${ms(f.p99)} [${ms(f.p99Min)}–${ms(f.p99Max)}] | ${ms(f.p50)} | ${fine(f.refused)}`;
+      console.log(`| ${name} | ${cell(low)} | ${percentPoints(low.shareError)} | ${cell(mid)} | ${cell(high)} |`);
+    }
+  }
+  const disturbances: readonly { readonly name: string; readonly changes: readonly Disturbance[] }[] = [
+    { name: 'the 10-worker origin slows to 2× its service time at 10 s', changes: [{ at: 10_000, origin: 2, slowdown: 2 }] },
+    { name: 'the 4-worker origin dies at 10 s (connections refused) and returns at 20 s', changes: [{ at: 10_000, origin: 1, alive: false }, { at: 20_000, origin: 1, alive: true }] },
+  ];
+  for (const { name, changes } of disturbances) {
+    console.log(`\n### Disturbance, 60 % load, 1 and 4 proxies: ${name}\n`);
+    console.log('| balancer | 1 proxy: p99 | p50 | refused | failed | 4 proxies: p99 | p50 | refused | failed |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const { name: balancerName, balancer } of queueBalancers(1)) {
+      const cells = [1, 4].map((proxies) => {
+        const f = queueFigures(balancer, proxies, 0.6, seeds, 30_000, changes);
+        return `${ms(f.p99)} [${ms(f.p99Min)}–${ms(f.p99Max)}] | ${ms(f.p50)} | ${fine(f.refused)} | ${fine(f.failed)}`;
+      });
+      console.log(`| ${balancerName} | ${cells.join(' | ')} |`);
+    }
+  }
+}
+
+const percentPoints = (value: number): string => `${(value * 100).toFixed(1)} pp`;
 
 function main(): void {
   const intervals = Number(process.env.INTERVALS ?? 200);
@@ -157,6 +255,9 @@ function main(): void {
     const ten = betweenHeartbeats(options, { proxies: 10, servers: 20, intervals, demand: 0.9, seed: 11 });
     console.log(`| ${name} | ${percent(one.meanPeak)} | ${percent(one.worstPeak)} | ${percent(one.overloaded)} | ${percent(ten.meanPeak)} | ${percent(ten.worstPeak)} | ${percent(ten.overloaded)} |`);
   }
+  // Told how many proxies share the pool, each spends only its share of a report.
+  const shared = betweenHeartbeats({ balancing: 'adaptive', proxies: 10 }, { proxies: 10, servers: 20, intervals, demand: 0.9, seed: 11 });
+  console.log(`| balancing 'adaptive' + proxies: 10 (10 proxies only) | — | — | — | ${percent(shared.meanPeak)} | ${percent(shared.worstPeak)} | ${percent(shared.overloaded)} |`);
   console.log('\n### A server joins a pool of 10 at 80 % load: requests / real capacity on the new server\n');
   console.log('| configuration | first second | peak, new server | peak, old servers |');
   console.log('|---|---|---|---|');
@@ -169,6 +270,7 @@ function main(): void {
     const result = serverJoins(options);
     console.log(`| ${name} | ${percent(result.firstSecond)} | ${percent(result.peak)} | ${percent(result.peakOthers)} |`);
   }
+  printQueueTables(Number(process.env.SEEDS ?? 5));
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) main();

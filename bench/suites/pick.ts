@@ -1,14 +1,16 @@
 /**
  * Bench 2: cost of one pick against the pool size, for pickBackend() and
  * pickBackend(members), without and with a concurrent stream of heartbeats, beside
- * Apache's method (re-read and parse hb.dat, walk the members) in the same run.
+ * Apache's method (re-read and parse hb.dat, walk the members) and an O(1) alias-table
+ * draw over the same weights (the floor for any weighted draw) in the same run.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FileStore, SlotStore } from '../../src/index.js';
+import { FileStore, SlotStore, heartbeatWeight } from '../../src/index.js';
+import { AliasTable } from '../lib/alias-table.js';
 import { apacheLine, apachePick } from '../lib/apache-method.js';
 import { seededRandom } from '../../test/helpers/random.js';
 import { filledMonitor, poolAddress, poolCounts, poolHeartbeat, poolMembers } from '../lib/pool.js';
@@ -58,7 +60,7 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   nextRandom = undefined;
 
   const label = `n=${size.toLocaleString('en-US')}`;
-  const series = { all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[], view: [] as number[], viewUpd: [] as number[], viewChurn: [] as number[], reader: [] as number[] };
+  const series = { alias: [] as number[], overAlias: [] as number[], all: [] as number[], members: [] as number[], allUpd: [] as number[], membersUpd: [] as number[], apache: [] as number[], ratio: [] as number[], view: [] as number[], viewUpd: [] as number[], viewChurn: [] as number[], reader: [] as number[] };
   let round = 1;
   let cursor = 0;
   const update = (): void => {
@@ -81,8 +83,16 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
     }
   };
   let sink = 0;
+  // The weights the monitor draws by before any update (round 0 of every server).
+  const alias = new AliasTable(Array.from({ length: size }, (_, i) => heartbeatWeight(poolCounts(i, 0))));
+  checkAlias(alias, size);
+  const aliasRandom = seededRandom(size + 1);
   for (let run = 0; run < ctx.repeats; run++) {
+    // Side by side in each repetition (the same random source cost in both), so their
+    // ratio holds on a busy machine where absolute figures drift.
+    series.alias.push(nsPerOp(() => void (sink ^= alias.pick(aliasRandom())), budgetMs));
     series.all.push(nsPerOp(() => void (sink ^= monitor.pickBackend() === undefined ? 1 : 0), budgetMs));
+    series.overAlias.push((series.all.at(-1) ?? Number.NaN) / (series.alias.at(-1) ?? Number.NaN));
     series.members.push(nsPerOp(() => void (sink ^= monitor.pickBackend(members) === undefined ? 1 : 0), budgetMs));
     series.allUpd.push(timedWithUpdates(() => void (sink ^= monitor.pickBackend() === undefined ? 1 : 0), update, budgetMs));
     series.membersUpd.push(timedWithUpdates(() => void (sink ^= monitor.pickBackend(members) === undefined ? 1 : 0), update, budgetMs));
@@ -97,7 +107,9 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
     series.ratio.push(apache / (series.members.at(-1) ?? Number.NaN));
   }
   assert.equal(typeof sink, 'number');
+  ctx.record(label, 'alias table (O(1), fixed weights)', 'ns/pick', series.alias);
   ctx.record(label, 'pickBackend()', 'ns/pick', series.all);
+  ctx.record(label, 'pickBackend() / alias table', 'x', series.overAlias);
   ctx.record(label, 'pickBackend(members)', 'ns/pick', series.members);
   ctx.record(label, 'pickBackend() + 1 heartbeat/pick', 'ns/pick', series.allUpd);
   ctx.record(label, 'pickBackend(members) + 1 heartbeat/pick', 'ns/pick', series.membersUpd);
@@ -109,6 +121,23 @@ function measureSize(ctx: BenchContext, size: number, budgetMs: number, hbPath: 
   ctx.record(label, "Apache's method / pickBackend(members)", 'x', series.ratio);
   ctx.log(`${label} done`);
   void monitor.close();
+}
+
+/** The alias table draws the pool's weights: exact shares over a sweep of random numbers. */
+function checkAlias(alias: AliasTable, size: number): void {
+  const weights = Array.from({ length: size }, (_, i) => heartbeatWeight(poolCounts(i, 0)));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const counts = new Float64Array(size);
+  const draws = Math.max(10_000, size * 20);
+  for (let k = 0; k < draws; k++) {
+    const drawn = alias.pick((k + 0.5) / draws);
+    counts[drawn] = (counts[drawn] ?? 0) + 1;
+  }
+  for (let i = 0; i < size; i++) {
+    // A sweep of evenly spaced numbers gives each index its share up to one draw per column it touches.
+    const expected = ((weights[i] ?? 0) / total) * draws;
+    assert.ok(Math.abs((counts[i] ?? 0) - expected) <= draws / size + 1, `alias table share of ${i}: ${counts[i]} vs ${expected}`);
+  }
 }
 
 /**

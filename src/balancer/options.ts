@@ -1,7 +1,8 @@
 /**
- * The opt-in balancing options (slow start, in-flight correction, pick mode, failure
- * feedback, no-fresh-server policy), their defaults and their validation. Every default
- * keeps Apache's lbmethod=heartbeat behaviour (SPEC 1.8).
+ * The opt-in balancing options (the `balancing` preset, slow start, in-flight correction,
+ * pick mode, what to do when every server is busy, shared pools, failure feedback,
+ * no-fresh-server policy), their defaults and their validation. Every default keeps
+ * Apache's lbmethod=heartbeat behaviour (SPEC 1.8).
  * @module
  */
 import { expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
@@ -48,13 +49,39 @@ export type PickMode = 'weighted' | 'p2c';
 /** What a pick does when no fresh server has weight. */
 export type NoFreshServerPolicy = 'fail' | 'last-known' | 'round-robin';
 
+/**
+ * What a pick does when fresh servers exist but every one's (corrected) weight is 0:
+ * `'refuse'` returns undefined (Apache's 503); `'most-headroom'` takes the server with the
+ * most corrected ready workers relative to its capacity (`ready + busy`).
+ */
+export type WhenAllBusyPolicy = 'refuse' | 'most-headroom';
+
+/**
+ * A named preset of the balancing options. `'apache'`: lbmethod=heartbeat exactly (every
+ * option at its default). `'adaptive'`: `inFlightCorrection` and
+ * `whenAllBusy: 'most-headroom'` with the proportional draw — for proxies not bound to
+ * Apache's picks (docs/balancing.md has the figures behind that choice).
+ */
+export type BalancingMode = 'apache' | 'adaptive';
+
+/** Accepted values of the `balancing` option. */
+export const BALANCING_MODES: readonly BalancingMode[] = ['apache', 'adaptive'];
+
 /** The balancing options of {@link HeartMonitorOptions}; all opt-in. */
 export interface BalancingOptions {
+  /**
+   * A preset for the options below: `'apache'` (each at its default, Apache's rule) or
+   * `'adaptive'` (`inFlightCorrection: true`, `whenAllBusy: 'most-headroom'`,
+   * `pickMode: 'weighted'`). An option given explicitly overrides the preset.
+   * @default 'apache'
+   */
+  readonly balancing?: BalancingMode;
   /** Ramp new and returning servers up over a window. Off by default (Apache). */
   readonly slowStart?: SlowStartOptions | undefined;
   /**
-   * Subtract the leases this process opened to a server since its last heartbeat from the
-   * ready count it reported (see `acquire()`).
+   * Correct the ready count a server reported by this process's own requests since that
+   * report: minus each lease opened since, plus each lease released since (whenever it was
+   * opened), kept within 0..`ready + busy` (see `acquire()`).
    * @default false
    */
   readonly inFlightCorrection?: boolean;
@@ -64,6 +91,22 @@ export interface BalancingOptions {
    * @default 'weighted'
    */
   readonly pickMode?: PickMode;
+  /**
+   * When fresh servers exist but all have (corrected) weight 0: `'refuse'` returns
+   * undefined (Apache's 503); `'most-headroom'` picks the server with the most corrected
+   * ready workers relative to its capacity (`ready + busy`), so requests queue where the
+   * queue is shortest instead of being refused while origins are alive.
+   * @default 'refuse'
+   */
+  readonly whenAllBusy?: WhenAllBusyPolicy;
+  /**
+   * How many proxies (processes, workers) balance over this pool, each with its own
+   * leases. With `inFlightCorrection`, each counts `1 / proxies` of a report's ready
+   * workers as its own, so N proxies do not all spend the same idle workers between two
+   * heartbeats. 1 counts the whole report.
+   * @default 1
+   */
+  readonly proxies?: number;
   /** Time out of rotation after `markFailed()` / `release({ failed: true })`. */
   readonly failure?: FailureOptions | undefined;
   /**
@@ -87,9 +130,22 @@ export interface ResolvedBalancingOptions {
   readonly slowStart: ResolvedSlowStart | undefined;
   readonly inFlightCorrection: boolean;
   readonly pickMode: PickMode;
+  readonly whenAllBusy: WhenAllBusyPolicy;
+  readonly proxies: number;
   readonly failure: Required<FailureOptions>;
   readonly noFreshServer: NoFreshServerPolicy;
 }
+
+/** What each preset sets; explicit options override it. */
+const PRESETS: Readonly<Record<BalancingMode, { readonly inFlightCorrection: boolean; readonly pickMode: PickMode; readonly whenAllBusy: WhenAllBusyPolicy }>> = {
+  apache: { inFlightCorrection: false, pickMode: 'weighted', whenAllBusy: 'refuse' },
+  // Weighted, not p2c: with exact accounting p2c's latency was no better in the queue
+  // simulation and its shares drifted 3–4 points towards large servers at 60 % load.
+  adaptive: { inFlightCorrection: true, pickMode: 'weighted', whenAllBusy: 'most-headroom' },
+};
+
+/** Far beyond any real deployment; keeps a report's share from vanishing into rounding. */
+const MAX_PROXIES = 10_000;
 
 /** mod_proxy's default `retry` is 60 s. */
 export const DEFAULT_RETRY_AFTER = 60_000;
@@ -101,14 +157,18 @@ export const DEFAULT_MAX_RETRY_AFTER = 600_000;
  * @internal
  */
 export function resolveBalancingOptions(options: BalancingOptions): ResolvedBalancingOptions {
-  const inFlightCorrection = options.inFlightCorrection ?? false;
+  const mode = expectOneOf('balancing', options.balancing ?? 'apache', BALANCING_MODES);
+  const preset = PRESETS[mode];
+  const inFlightCorrection = options.inFlightCorrection ?? preset.inFlightCorrection;
   if (typeof inFlightCorrection !== 'boolean') {
     throw new TypeError(`Expected \`inFlightCorrection\` to be a boolean, got ${show(inFlightCorrection)}`);
   }
   return {
     slowStart: options.slowStart === undefined ? undefined : resolveSlowStart(options.slowStart),
     inFlightCorrection,
-    pickMode: expectOneOf('pickMode', options.pickMode ?? 'weighted', ['weighted', 'p2c'] as const),
+    pickMode: expectOneOf('pickMode', options.pickMode ?? preset.pickMode, ['weighted', 'p2c'] as const),
+    whenAllBusy: expectOneOf('whenAllBusy', options.whenAllBusy ?? preset.whenAllBusy, ['refuse', 'most-headroom'] as const),
+    proxies: expectInteger('proxies', options.proxies ?? 1, 1, MAX_PROXIES),
     failure: resolveFailure(options.failure ?? {}),
     noFreshServer: expectOneOf('noFreshServer', options.noFreshServer ?? 'fail', ['fail', 'last-known', 'round-robin'] as const),
   };

@@ -21,6 +21,9 @@ Options:
   --interface IP       local interface for the multicast membership (e.g. 127.0.0.1)
   --max-servers N      HeartbeatMaxServers: 0 = file storage (default), >= 10 = N slots
   --storage PATH       HeartbeatStorage: hb.dat path (default logs/hb.dat)
+  --flush-interval MS  write the store every MS ms (default 5000, Apache's period);
+                       Apache's lbmethod=heartbeat picks from the last write, so 1000
+                       keeps its picks one heartbeat fresh
   --allow CIDR         accept heartbeats only from this range or IP (repeatable);
                        others are counted as rejected and never stored
   --secret-file PATH   require heartbeats signed with the secret in this file
@@ -47,6 +50,7 @@ export async function runListen(args: readonly string[]): Promise<number> {
       interface: { type: 'string' },
       'max-servers': { type: 'string' },
       storage: { type: 'string' },
+      'flush-interval': { type: 'string' },
       allow: { type: 'string', multiple: true },
       'secret-file': { type: 'string' },
       json: { type: 'boolean' },
@@ -60,10 +64,12 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const [listen] = positionals('listen', rest, 1, 1, 'the address to listen on, addr:port');
   const maxServers = integerOption('listen', 'max-servers', values['max-servers'], 0) ?? 0;
   const storage = values.storage ?? 'logs/hb.dat';
+  // Node's timers cap at 2^31-1 ms (the monitor's own limit for flushInterval).
+  const flushInterval = integerOption('listen', 'flush-interval', values['flush-interval'], 1, 2 ** 31 - 1);
   const secret = secretFileOption('listen', values['secret-file']);
   let monitor: HeartMonitor;
   try {
-    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, allow: values.allow, secret });
+    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, flushInterval, allow: values.allow, secret });
   } catch (error) {
     throw new UsageError(`listen: ${(error as Error).message}`);
   }

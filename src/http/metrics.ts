@@ -71,6 +71,8 @@ export interface HeartMonitorMetrics {
   readonly rr_fallback: number;
   /** Counter: picks served by the last-known-weights fallback. */
   readonly last_known_fallback: number;
+  /** Counter: picks served by `whenAllBusy: 'most-headroom'` (every fresh server's weight was 0). */
+  readonly most_headroom_fallback: number;
   /** Counter: failures reported. */
   readonly failures: number;
   /** Counter: times a server was taken out of rotation. */
@@ -106,6 +108,7 @@ export function buildMetrics(stats: HeartMonitorStats, counters: Readonly<Balanc
     no_server: counters.noServer,
     rr_fallback: counters.roundRobinFallbacks,
     last_known_fallback: counters.lastKnownFallbacks,
+    most_headroom_fallback: counters.mostHeadroomFallbacks,
     failures: counters.failures,
     ejections: counters.ejections,
     recoveries: counters.recoveries,

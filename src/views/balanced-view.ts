@@ -209,7 +209,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     this.sync();
     const table = this.tableNow;
     const { servers, fresh } = table?.counts() ?? { servers: 0, fresh: 0 };
-    const counters = table?.counters ?? { picks: 0, noServer: 0, roundRobinFallbacks: 0, lastKnownFallbacks: 0, failures: 0, ejections: 0, recoveries: 0, leases: 0 };
+    const counters = table?.counters ?? { picks: 0, noServer: 0, roundRobinFallbacks: 0, lastKnownFallbacks: 0, mostHeadroomFallbacks: 0, failures: 0, ejections: 0, recoveries: 0, leases: 0 };
     const stats = { received: this.applied + this.faults, accepted: this.applied, malformed: this.faults, rejected: 0, servers, fresh };
     return buildMetrics(stats, counters, table?.inFlight ?? 0, table?.describe() ?? []);
   }

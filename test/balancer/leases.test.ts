@@ -42,8 +42,10 @@ describe('in-flight correction and leases', () => {
     beat(monitor, '10.0.0.1', 1, 2);
     assert.equal(monitor.serverState('10.0.0.1')?.inFlightSinceHeartbeat, 0);
     assert.equal(monitor.serverState('10.0.0.1')?.weight, 1);
-    second?.release(); // opened before that heartbeat: already counted by it
-    assert.equal(monitor.serverState('10.0.0.1')?.weight, 1);
+    // Opened before that heartbeat, which counted it busy: its release frees that worker.
+    second?.release();
+    assert.equal(monitor.serverState('10.0.0.1')?.weight, 2);
+    assert.equal(monitor.serverState('10.0.0.1')?.inFlightSinceHeartbeat, -1);
     assert.equal(monitor.serverState('10.0.0.1')?.inFlight, 0);
     void monitor.close();
   });

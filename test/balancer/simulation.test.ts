@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { betweenHeartbeats, serverJoins } from '../../bench/suites/balancing-sim.js';
+import { simulateQueues, type SimBalancer } from '../../bench/lib/queue-sim.js';
 
 // The deterministic simulation of bench/suites/balancing-sim.ts on fewer intervals: the options
 // must lower the peak load they are meant to lower.
@@ -21,6 +22,23 @@ describe('balancing simulation', () => {
     const p2c = run(10, { inFlightCorrection: true, pickMode: 'p2c' });
     assert.ok(p2c.meanPeak < plain.meanPeak - 0.1, `${p2c.meanPeak} vs ${plain.meanPeak}`);
     assert.ok(p2c.overloaded < plain.overloaded / 2, `${p2c.overloaded} vs ${plain.overloaded}`);
+  });
+
+  it("under load with queues, 'adaptive' refuses nothing and keeps the tail near service time", () => {
+    const run = (balancer: SimBalancer, proxies = 1) => simulateQueues({ workers: [2, 4, 10], serviceMs: 20, load: 0.85, proxies, balancer, durationMs: 10_000, seed: 1 });
+    const apache = run({ kind: 'monitor', options: {} });
+    const refusing = run({ kind: 'monitor', options: { inFlightCorrection: true, pickMode: 'p2c' } });
+    const adaptive = run({ kind: 'monitor', options: { balancing: 'adaptive' } });
+    const leastconn = run({ kind: 'leastconn' });
+    assert.ok(apache.p99 > 500, `Apache's one-second snapshots build queues: ${apache.p99}`);
+    assert.ok(refusing.refused > 0.01, `correction alone refuses once every weight is 0: ${refusing.refused}`);
+    assert.equal(adaptive.refused, 0);
+    // Exponential service with a 20 ms mean: 92 ms p99 without any queueing.
+    assert.ok(adaptive.p99 < 120, `adaptive p99 ${adaptive.p99}`);
+    assert.ok(adaptive.p99 < leastconn.p99, `${adaptive.p99} vs leastconn ${leastconn.p99}`);
+    const shared = run({ kind: 'monitor', options: { balancing: 'adaptive', proxies: 4 } }, 4);
+    assert.equal(shared.refused, 0);
+    assert.ok(shared.p99 < run({ kind: 'leastconn' }, 4).p99, `4 proxies: ${shared.p99}`);
   });
 
   it('slow start keeps a joining server near its real capacity', () => {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,6 +25,14 @@ async function run(args: readonly string[], timeout = 20_000): Promise<Result> {
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof failed.code === 'number' ? failed.code : -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+function readFileOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
   }
 }
 
@@ -71,6 +80,9 @@ describe('heartmonitor CLI', () => {
     assertOneLineError(await run(['listen', '239.0.0.1']), /No port provided in multicast address/);
     assertOneLineError(await run(['listen', '127.0.0.1:0', '--max-servers', '5']), /HeartbeatMaxServers: Should be 0 for file storage/);
     assertOneLineError(await run(['listen', '127.0.0.1:0', '--bogus']), /listen: Unknown option '--bogus'/);
+    assertOneLineError(await run(['listen', '127.0.0.1:0', '--flush-interval', '0']), /listen: --flush-interval must be an integer in 1\.\.2147483647, got "0"/);
+    assertOneLineError(await run(['listen', '127.0.0.1:0', '--flush-interval', '1s']), /listen: --flush-interval must be an integer in 1\.\.2147483647, got "1s"/);
+    assertOneLineError(await run(['listen', '127.0.0.1:0', '--flush-interval', '2147483648']), /--flush-interval must be an integer in 1\.\.2147483647/);
     assertOneLineError(await run(['send', '127.0.0.1:9']), /--ready and --busy are required/);
     assertOneLineError(await run(['send', '127.0.0.1:9', '--ready', 'x', '--busy', '1']), /--ready must be an integer/);
     assertOneLineError(await run(['send', '127.0.0.1:9', '--ready', '1', '--busy', '1', '--port', '0']), /--port must be an integer in 1\.\.65535/);
@@ -104,6 +116,25 @@ describe('heartmonitor CLI', () => {
     const json = await run(['status', storage, '--json']);
     const parsed = JSON.parse(json.stdout) as { servers: { ip: string; weight: number }[] };
     assert.deepEqual(parsed.servers.map((s) => [s.ip, s.weight]), [['127.0.0.2', 5]]);
+  });
+
+  it('listen --flush-interval writes hb.dat on that period while running', async () => {
+    const storage = join(dir, 'flush', 'hb.dat');
+    const listen = startNode([CLI, 'listen', '127.0.0.1:0', '--storage', storage, '--flush-interval', '100']);
+    try {
+      const [, port] = await listen.waitForOutput(/bound port (\d+)/);
+      const sent = await run(['send', `127.0.0.1:${port}`, '--ready', '7', '--busy', '2', '--source', '127.0.0.2', '--count', '1']);
+      assert.equal(sent.code, 0, sent.stderr);
+      // The default period (5 s) would not have written it yet; no SIGTERM flush happened.
+      let text = '';
+      await waitFor(() => {
+        text = readFileOrEmpty(storage);
+        return text.includes('127.0.0.2 &ready=7&busy=2');
+      }, 'hb.dat written by the periodic flush', 3000);
+      assert.match(text, /^127\.0\.0\.2 &ready=7&busy=2&lastseen=\d+&port=80\n$/);
+    } finally {
+      assert.equal(await listen.stop(), 0, listen.stderr());
+    }
   });
 
   it('listen exits 1 with one line when the address is taken', async () => {

@@ -51,6 +51,7 @@ describe('metrics()', () => {
       no_server: 0,
       rr_fallback: 0,
       last_known_fallback: 0,
+      most_headroom_fallback: 0,
       failures: 1,
       ejections: 1,
       recoveries: 0,
