@@ -373,7 +373,7 @@ export class Balancer<E extends BalancedEntry> {
       const capacity = entry.status.ready + entry.status.busy;
       if (capacity <= 0) return;
       // The whole report, not this proxy's share of it: once every share is spent, the
-      // report's idle count says best where queues are shortest (bench/balancing-sim.ts,
+      // report's idle count says best where queues are shortest (bench/suites/balancing-sim.ts,
       // 10 proxies at 85 % load, 10 seeds: p99 203 ms ranking by share, 136 ms by report).
       const score = this.unclampedReady(entry, 1) / capacity;
       if (score > bestScore) {
