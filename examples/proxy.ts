@@ -1,6 +1,7 @@
 /**
  * A node:http reverse proxy routing every request with heartbeat weights (Apache's
- * lbmethod=heartbeat), retrying on another backend when the chosen one fails.
+ * lbmethod=heartbeat), with a lease per attempt (released failed when the backend fails),
+ * retrying on another backend when the chosen one fails.
  *
  * Run (loopback only; stops by itself after --duration seconds), with origins from
  * examples/origin.ts announcing to the same --heartbeat address:
@@ -36,23 +37,30 @@ await monitor.listen();
 
 const agent = new Agent({ keepAlive: true });
 
-/** Forward once; resolves false when the backend failed before answering (safe to retry). */
-function forward(member: string, req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<boolean> {
+/** How one forward ended: `answered` (nothing to retry) and whether it counts as the backend failing. */
+interface Outcome {
+  readonly answered: boolean;
+  readonly failed: boolean;
+}
+
+/** Forward once; `answered: false` when the backend failed before answering (safe to retry). */
+function forward(member: string, req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<Outcome> {
   return new Promise((resolve) => {
     const upstream = request(new URL(req.url ?? '/', member), { method: req.method, headers: req.headers, agent }, (answer) => {
+      const failed = (answer.statusCode ?? 502) >= 500;
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
-      answer.on('end', () => resolve(true));
-      answer.on('error', () => resolve(true)); // already answering: too late to retry
+      answer.on('end', () => resolve({ answered: true, failed }));
+      answer.on('error', () => resolve({ answered: true, failed: true })); // already answering: too late to retry
     });
     upstream.on('error', (error) => {
       if (res.headersSent) {
         res.destroy(); // failed mid-answer: too late to retry, and the client must not take it as complete
-        resolve(true);
+        resolve({ answered: true, failed: true });
         return;
       }
       console.log(`backend ${member} failed (${(error as NodeJS.ErrnoException).code ?? error.message}), trying another`);
-      resolve(false);
+      resolve({ answered: false, failed: true });
     });
     upstream.end(body);
   });
@@ -73,11 +81,15 @@ const proxy = createServer((req, res) => {
       const body = Buffer.concat(chunks);
       const tried = new Set<string>();
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
-        // Pick among the members not tried yet, still in proportion to their weights.
-        const member = monitor.pickBackend(members.filter((m) => !tried.has(m)));
-        if (member === undefined) break;
-        tried.add(member);
-        if (await forward(member, req, body, res)) return;
+        // Pick among the members not tried yet, still in proportion to their weights, and
+        // hold a lease while the request runs: the balancer sees it in flight, and a failed
+        // release counts against the backend (failure feedback).
+        const lease = monitor.acquire(members.filter((m) => !tried.has(m)));
+        if (lease === undefined) break;
+        tried.add(lease.member);
+        const outcome = await forward(lease.member, req, body, res);
+        lease.release({ failed: outcome.failed });
+        if (outcome.answered) return;
       }
       if (!res.headersSent) res.writeHead(tried.size === 0 ? 503 : 502, { 'Content-Type': 'text/plain' }).end(tried.size === 0 ? 'no backend available\n' : 'every backend failed\n');
     })();

@@ -14,7 +14,8 @@ export type HeartMonitorErrorCode =
   | 'HM_STORE_ERROR'
   | 'HM_LISTENER_ERROR'
   | 'HM_STATUS_FAILED'
-  | 'HM_SEND_FAILED';
+  | 'HM_SEND_FAILED'
+  | 'HM_NO_MEMBER';
 
 /** Base class of the runtime errors the library emits or rejects with. */
 export class HeartMonitorError extends Error {

@@ -1,7 +1,7 @@
 /**
  * heartmonitor — Apache httpd's heartbeat load balancing (mod_heartbeat,
  * mod_heartmonitor, lbmethod=heartbeat) for Node.js.
- * @packageDocumentation
+ * @module heartmonitor
  */
 export { HeartMonitor } from './monitor/monitor.js';
 export type { HeartMonitorEvents, HeartMonitorStats, HeartbeatSource, MalformedHeartbeat } from './monitor/monitor.js';
@@ -45,6 +45,9 @@ export {
   SenderError,
 } from './errors.js';
 export type { HeartMonitorErrorCode } from './errors.js';
+export type { HeartMonitorWarning, HeartMonitorWarningCode } from './diagnostics/warning.js';
+export { NoMemberError } from './integrations/view.js';
+export type { LeasingView } from './integrations/view.js';
 // Balancing beyond lbmethod=heartbeat: slow start, leases, failure feedback, admin states, metrics, status page.
 export { slowStartFactor } from './balancer/slow-start.js';
 export { DEFAULT_RETRY_AFTER, DEFAULT_MAX_RETRY_AFTER } from './balancer/options.js';

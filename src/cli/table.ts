@@ -61,7 +61,13 @@ export function renderTable(rows: readonly ServerRow[]): string {
       .map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0)))
       .join('  ')
       .trimEnd();
-  return [format(header), ...lines.map(format)].join('\n') + '\n';
+  return [format(header), ...lines.map(format), tableLegend(withRouted)].join('\n') + '\n';
+}
+
+/** The one line under the table that says what its share columns mean. */
+export function tableLegend(withRouted: boolean): string {
+  const share = 'SHARE = weight / sum of weights: the part of picks each server should get now';
+  return withRouted ? `${share}; ROUTED = the part of this run's requests it actually got` : share;
 }
 
 /** `12.3%`. */

@@ -10,6 +10,9 @@ import { canonicalHost, canonicalSource, parseMember, type BackendMember, type M
 import { Balancer, ServerBalance, type BalancerHost, type MemberDraw } from '../balancer/balancer.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
 import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
+import { MistakeWatch, type MistakeWatchHost } from '../diagnostics/mistake-watch.js';
+import { defaultInterfaceMessage } from '../diagnostics/multicast-interface.js';
+import { WarnOnce, type HeartMonitorWarning } from '../diagnostics/warning.js';
 import { DropReporter } from './drop-reporter.js';
 import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from '../http/http-handler.js';
 import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from '../errors.js';
@@ -93,6 +96,12 @@ export interface HeartMonitorEvents {
   rejected: [info: RejectedHeartbeatInfo];
   /** A socket, store or listener fault; the monitor keeps running. */
   error: [error: Error];
+  /**
+   * A configuration that runs but cannot do what was meant (members matching no server,
+   * origins sharing an IP under keyBy 'ip', every weight 0, multicast on the default
+   * interface). Once per code; without a listener it goes to `process.emitWarning`.
+   */
+  warning: [warning: HeartMonitorWarning];
   /** `close()` finished. */
   close: [];
   /** Failures took a server out of rotation (`markFailed`, `release({ failed: true })`). */
@@ -172,6 +181,12 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   private counts = { received: 0, accepted: 0, malformed: 0, rejected: 0 };
   /** Cluster shares fed with every change of the table. */
   private readonly shares = new Set<ClusterShare>();
+  private readonly warnings = new WarnOnce((warning) => {
+    if (this.listenerCount('warning') === 0) return false;
+    this.safeEmit('warning', warning);
+    return true;
+  });
+  private readonly mistakes: MistakeWatch;
 
   /**
    * @param options - see {@link HeartMonitorOptions}; invalid values throw TypeError or
@@ -185,6 +200,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
       this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
     });
     this.balancer = new Balancer(this.options.balancing, this.balancerHost());
+    this.mistakes = new MistakeWatch(this.mistakeHost(), this.warnings);
     this.startTimers();
   }
 
@@ -223,6 +239,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
       });
       this.socket = socket;
       this.safeEmit('listening', socket.address());
+      if (listen.multicast && this.options.interface === undefined) this.warnings.warn('HM_DEFAULT_INTERFACE', defaultInterfaceMessage(listen.host));
     })();
     this.opening = opening;
     opening.catch(() => {
@@ -347,6 +364,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
       const slot = this.balancer.pickServer();
       return slot < 0 ? undefined : this.statusBySlot[slot];
     }
+    this.mistakes.picking(members);
     const draw = this.balancer.pickMember(members);
     return draw === undefined ? undefined : members[draw.position];
   }
@@ -366,6 +384,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    */
   acquire<M extends BackendMember>(members: readonly M[]): MemberLease<M> | undefined;
   acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined {
+    if (members !== undefined) this.mistakes.picking(members);
     return this.balancer.acquire(members);
   }
 
@@ -544,6 +563,20 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     return chosen === undefined || slot === undefined ? undefined : { position: chosen, slot };
   }
 
+  private mistakeHost(): MistakeWatchHost {
+    const { keyBy, staleAfter, warmupDivisor, clock } = this.options;
+    return {
+      keyBy,
+      staleAfter,
+      warmupDivisor,
+      monotonic: () => clock.monotonic(),
+      freshServers: () => [...this.table.values()].filter((entry) => this.isFresh(entry)).map((entry) => entry.status),
+      serverCount: () => this.table.size,
+      matches: (member) => this.entryForMember(member) !== undefined,
+      failedPicks: () => this.balancer.counters.noServer,
+    };
+  }
+
   private entryForMember(member: BackendMember): Entry | undefined {
     return this.table.get(this.keyOfMember(member));
   }
@@ -628,6 +661,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
       return this.refuse(from, 'replay', `\`ts\` ${signedAt} is not newer than the last accepted from ${key} (${entry.signedAt})`);
     }
     const { port, ready, busy, fields } = heartbeat;
+    // Only possible under keyBy 'ip' (the key holds the port otherwise).
+    if (entry !== undefined && entry.status.port !== port) this.mistakes.portChanged(ip, entry.status.port, port);
     const lastSeen = this.options.clock.now();
     // Two literal shapes instead of a spread: this runs once per datagram.
     const status: ServerStatus = hasOwnKeys(fields)
@@ -718,6 +753,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     }
     this.drops.tick();
     this.balancer.tick();
+    this.mistakes.tick();
     // Insertion order is expiry order (a constant window on a monotonic clock).
     for (const [signature, expiresAt] of this.recentSignatures) {
       if (expiresAt > now) break;

@@ -75,7 +75,7 @@ export type SignatureCheck =
  * Compares in constant time (`timingSafeEqual`). Never throws.
  *
  * @param message - the message as received
- * @param secrets - accepted secrets, from {@link normalizeSecrets}
+ * @param secrets - accepted secrets, as `normalizeSecrets()` returns them (internal)
  * @param timestampText - the parsed `ts` field, if any (the last one in the message)
  */
 export function verifyHeartbeatSignature(message: string | Uint8Array, secrets: readonly Buffer[], timestampText: string | undefined): SignatureCheck {

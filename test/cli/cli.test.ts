@@ -112,6 +112,7 @@ describe('heartmonitor CLI', () => {
     const status = await run(['status', storage]);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /IP\s+PORT\s+READY\s+BUSY\s+WEIGHT\s+LAST SEEN\s+SHARE/);
+    assert.match(status.stdout, /^SHARE = weight \/ sum of weights: the part of picks each server should get now$/m);
     assert.match(status.stdout, /127\.0\.0\.2\s+8080\s+5\s+1\s+5\s+\d+s ago\s+100\.0%/);
     const json = await run(['status', storage, '--json']);
     const parsed = JSON.parse(json.stdout) as { servers: { ip: string; weight: number }[] };
@@ -245,6 +246,7 @@ describe('heartmonitor CLI', () => {
     const routed = /routed (\d+) requests through the proxy/.exec(demo.stdout);
     assert.ok(routed !== null && Number(routed[1]) > 0, demo.stdout);
     assert.equal(demo.stdout.match(/^ {2}http:\/\/127\.0\.0\.\d+:\d+\s+\d+\s+[\d.]+%$/gm)?.length, 3, demo.stdout);
+    assert.match(demo.stdout, /^SHARE = .*; ROUTED = the part of this run's requests it actually got$/m);
     assert.match(demo.stdout, /went stale/);
     assert.match(demo.stdout, /is back/);
   });

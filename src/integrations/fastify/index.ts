@@ -1,0 +1,12 @@
+/**
+ * `heartmonitor/fastify`: a fastify plugin that proxies to members picked by heartbeat
+ * balancing. Needs `fastify` 5, `@fastify/reply-from` and `undici` (peer dependencies).
+ * @module heartmonitor/fastify
+ */
+import { heartmonitorProxy } from './plugin.js';
+
+export { heartmonitorProxy } from './plugin.js';
+export type { HeartmonitorProxyOptions } from './plugin.js';
+export { NoMemberError, DEFAULT_NO_MEMBER_RETRY_AFTER } from '../view.js';
+export type { LeasingView } from '../view.js';
+export default heartmonitorProxy;

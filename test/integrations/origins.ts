@@ -1,0 +1,112 @@
+/**
+ * Real HTTP origins on loopback for the integration tests: each answers with its name and
+ * what it received, and can be told to answer slowly, fail, or reset the connection.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { HeartMonitor } from '../../src/index.js';
+
+/** What an origin saw of one request. */
+export interface Seen {
+  readonly origin: string;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** How an origin treats the next requests. */
+export type Behaviour = 'ok' | 'fail' | 'reset' | 'slow';
+
+export interface Origin {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  readonly seen: Seen[];
+  behaviour: Behaviour;
+  /** Called when a 'slow' request arrives, after its headers and a first chunk went out; `finish` ends the body. */
+  onSlow: ((finish: () => void) => void) | undefined;
+  close(): Promise<void>;
+}
+
+/** Start an origin on 127.0.0.1 and a free port. */
+export async function startOrigin(name: string): Promise<Origin> {
+  const sockets = new Set<Socket>();
+  const origin: Origin = {
+    name,
+    port: 0,
+    url: '',
+    seen: [],
+    behaviour: 'ok',
+    onSlow: undefined,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const seen = { origin: name, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+      origin.seen.push(seen);
+      const answer = (status: number): void => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
+      };
+      if (origin.behaviour === 'reset') req.socket.destroy();
+      else if (origin.behaviour === 'fail') answer(500);
+      else if (origin.behaviour === 'slow' && origin.onSlow !== undefined) {
+        // Headers and a first chunk now, the rest when the test says so.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('partial ');
+        origin.onSlow(() => res.end('done'));
+      }
+      else answer(200);
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(origin, { port, url: `http://127.0.0.1:${port}` });
+}
+
+/** A free loopback port with nothing listening on it (connections are refused). */
+export async function refusedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A monitor keyed by ip:port (every origin shares 127.0.0.1), fed heartbeats by hand. */
+export function loopbackMonitor(options: ConstructorParameters<typeof HeartMonitor>[0] = {}): HeartMonitor {
+  const monitor = new HeartMonitor({ keyBy: 'ip:port', ...options });
+  monitor.on('error', (error) => {
+    throw error;
+  });
+  return monitor;
+}
+
+/** Announce a server on 127.0.0.1:`port` with `ready` idle workers. */
+export function announce(monitor: HeartMonitor, port: number, ready = 50, busy = 0): void {
+  if (!monitor.ingest(`v=1&ready=${ready}&busy=${busy}&port=${port}`, { address: '127.0.0.1' })) throw new Error(`heartbeat for port ${port} refused`);
+}
+
+/** Announce a server picked before one announced with {@link announceLast} in all but one draw in a million. */
+export function announceFirst(monitor: HeartMonitor, port: number): void {
+  announce(monitor, port, 1_000_000, 1);
+}
+
+/** Announce a server with the least weight that is still picked (1; busy > 0 skips the ready/4 rule). */
+export function announceLast(monitor: HeartMonitor, port: number): void {
+  announce(monitor, port, 1, 1);
+}
