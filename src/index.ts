@@ -30,6 +30,7 @@ export { SlotStore, SlotStoreView, DEFAULT_SLOT_COUNT, SLOT_BYTES } from './stor
 export type { SlotStoreOptions, SlotStoreViewOptions } from './stores/slot-store.js';
 export type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './views/view.js';
 export { BalancedView } from './views/balanced-view.js';
+export type { ViewSettings } from './views/balanced-view.js';
 export { ClusterView, DEFAULT_CONNECT_TIMEOUT } from './views/cluster-view.js';
 export type { ClusterViewOptions, ClusterViewEvents, IpcChannel } from './views/cluster-view.js';
 export { ClusterShare } from './views/cluster-share.js';

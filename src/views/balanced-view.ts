@@ -17,11 +17,15 @@ import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf 
 import { BalancedTable } from './balanced-table.js';
 import type { HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
 
-/** The selection settings the data carries (the monitor's), before a view's overrides. @internal */
-export interface TableSettings {
+/** A view's selection settings: the monitor's (carried with the data), with the view's overrides. */
+export interface ViewSettings {
+  /** Never pick servers whose last heartbeat is this many ms old. */
   readonly staleAfter: number;
+  /** Leave out servers whose last heartbeat is this many ms old. */
   readonly expireAfter: number;
+  /** Warm-up divisor of the weight rule. */
   readonly warmupDivisor: number;
+  /** How members are matched to servers. */
   readonly keyBy: KeyBy;
 }
 
@@ -31,8 +35,8 @@ const SWEEP_MAX_MS = 1000;
 /**
  * A view of the table with the whole balancing API (each concrete view declares that it
  * implements `HeartbeatView`; `Extra` adds events of its own). Subclasses feed records with
- * {@link BalancedView.applyRecord} / {@link BalancedView.removeRecord}, and bring the table
- * up to date in {@link BalancedView.sync}, which runs before every read.
+ * `applyRecord()` / `removeRecord()`, and bring the table
+ * up to date in `sync()`, which runs before every read.
  */
 export abstract class BalancedView<Extra extends object = object> extends EventEmitter<HeartbeatViewEvents & Extra> {
   /** @internal */
@@ -67,7 +71,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   }
 
   /** The table's settings with this view's overrides, once the data told them. */
-  protected effectiveSettings(shared: TableSettings): TableSettings {
+  protected effectiveSettings(shared: ViewSettings): ViewSettings {
     return {
       staleAfter: this.overrides.staleAfter ?? shared.staleAfter,
       expireAfter: shared.expireAfter,
@@ -80,7 +84,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
    * Create the table from the data's settings (once: later calls keep the first table).
    * @internal
    */
-  protected startTable(shared: TableSettings): BalancedTable {
+  protected startTable(shared: ViewSettings): BalancedTable {
     if (this.tableNow !== undefined) return this.tableNow;
     const settings = this.effectiveSettings(shared);
     const emit = this.emit.bind(this) as unknown as (event: keyof HeartbeatViewEvents, ...args: unknown[]) => boolean;
@@ -165,18 +169,18 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     return this.tableNow?.servers() ?? [];
   }
 
-  /** {@inheritDoc HeartbeatView.(pickBackend:1)} */
+  /** Pick a server among all fresh ones (the monitor's balancing rules); undefined when none has weight. */
   pickBackend(): ServerStatus | undefined;
-  /** {@inheritDoc HeartbeatView.(pickBackend:2)} */
+  /** Pick one of `members` like lbmethod=heartbeat; undefined when none has weight. */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
     this.sync();
     return this.tableNow?.pick(members);
   }
 
-  /** {@inheritDoc HeartbeatView.(acquire:1)} */
+  /** Pick a server and open a lease; release it when the request ends. */
   acquire(): Lease | undefined;
-  /** {@inheritDoc HeartbeatView.(acquire:2)} */
+  /** Pick one of `members` and open a lease; release it when the request ends. */
   acquire<M extends BackendMember>(members: readonly M[]): MemberLease<M> | undefined;
   acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined {
     this.sync();

@@ -5,7 +5,7 @@
  * @module
  */
 import { expectInteger, expectString } from '../validate.js';
-import { BalancedView } from './balanced-view.js';
+import { BalancedView, type ViewSettings } from './balanced-view.js';
 import { DEFAULT_CHANNEL, fromRow, isOnChannel, readSettings, type HelloMessage, type SharedSettings } from './cluster-messages.js';
 import type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
 
@@ -96,7 +96,7 @@ export class ClusterView extends BalancedView implements HeartbeatView {
   }
 
   /** The selection settings in use: the primary's, with this view's overrides applied. */
-  get settings(): SharedSettings {
+  get settings(): ViewSettings {
     return this.effectiveSettings(this.settingsNow ?? { staleAfter: 10_000, expireAfter: 30_000, warmupDivisor: 4, keyBy: 'ip' });
   }
 

@@ -6,7 +6,7 @@
 import type { ServerStatus } from '../protocol/server-status.js';
 import { serverKey } from '../protocol/server-status.js';
 import { changedSlots, generation, highWater, readHeader, readSlot, ringEntries, slotSequence, type SlotHeader } from '../stores/slot-layout.js';
-import { BalancedView, type TableSettings } from './balanced-view.js';
+import { BalancedView, type ViewSettings } from './balanced-view.js';
 import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
 /**
@@ -27,7 +27,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Number of slots. */
   readonly maxServers: number;
   /** Settings read from the buffer's header, with this view's overrides applied. */
-  readonly settings: TableSettings;
+  readonly settings: ViewSettings;
   private readonly words: Int32Array;
   private readonly header: SlotHeader;
   private readonly sequences: Int32Array;
