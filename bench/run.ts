@@ -18,6 +18,7 @@ import { poolBench } from './suites/pool-rate.js';
 import { viewTailBench } from './suites/view-tail.js';
 import { proxyBench } from './suites/proxy.js';
 import { clusterBench } from './suites/cluster.js';
+import { loadBench } from './load/index.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 
@@ -32,6 +33,7 @@ const benches: Readonly<Record<string, Bench>> = {
   pool: poolBench,
   tail: viewTailBench,
   cluster: clusterBench,
+  load: loadBench,
 };
 
 const { values } = parseArgs({
@@ -67,7 +69,7 @@ const report = new Report();
 const started = new Date();
 for (const name of selected) {
   const bench = benches[name];
-  if (bench !== undefined) await bench(report.context(name, values.smoke, repeats));
+  if (bench !== undefined) await bench(report.context(name, values.smoke, repeats, values.repeats !== undefined));
 }
 
 const machine = {

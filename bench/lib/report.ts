@@ -20,6 +20,8 @@ export interface BenchContext {
   readonly smoke: boolean;
   /** Repetitions per measurement (medians are taken over these). */
   readonly repeats: number;
+  /** `--repeats` was given (benches with long runs default to fewer repetitions otherwise). */
+  readonly repeatsGiven?: boolean;
   /** Record a metric measured once per repetition. */
   record(benchCase: string, metric: string, unit: string, values: readonly number[]): void;
   /** Progress line on stderr (stdout carries the table or JSON only). */
@@ -31,10 +33,11 @@ export class Report {
   readonly figures: Figure[] = [];
 
   /** A context whose figures land in this report under `bench`. */
-  context(bench: string, smoke: boolean, repeats: number): BenchContext {
+  context(bench: string, smoke: boolean, repeats: number, repeatsGiven = false): BenchContext {
     return {
       smoke,
       repeats,
+      repeatsGiven,
       record: (benchCase, metric, unit, values) => {
         this.figures.push({ bench, case: benchCase, metric, unit, values: [...values], ...summarize(values) });
       },

@@ -157,20 +157,21 @@ export const DEFAULT_MAX_RETRY_AFTER = 600_000;
  * @internal
  */
 export function resolveBalancingOptions(options: BalancingOptions): ResolvedBalancingOptions {
-  const mode = expectOneOf('balancing', options.balancing ?? 'apache', BALANCING_MODES);
+  const mode = expectOneOf('balancing', options.balancing === undefined ? 'apache' : options.balancing, BALANCING_MODES);
   const preset = PRESETS[mode];
-  const inFlightCorrection = options.inFlightCorrection ?? preset.inFlightCorrection;
+  const inFlightCorrection = options.inFlightCorrection === undefined ? preset.inFlightCorrection : options.inFlightCorrection;
   if (typeof inFlightCorrection !== 'boolean') {
     throw new TypeError(`Expected \`inFlightCorrection\` to be a boolean, got ${show(inFlightCorrection)}`);
   }
   return {
     slowStart: options.slowStart === undefined ? undefined : resolveSlowStart(options.slowStart),
     inFlightCorrection,
-    pickMode: expectOneOf('pickMode', options.pickMode ?? preset.pickMode, ['weighted', 'p2c'] as const),
-    whenAllBusy: expectOneOf('whenAllBusy', options.whenAllBusy ?? preset.whenAllBusy, ['refuse', 'most-headroom'] as const),
-    proxies: expectInteger('proxies', options.proxies ?? 1, 1, MAX_PROXIES),
-    failure: resolveFailure(options.failure ?? {}),
-    noFreshServer: expectOneOf('noFreshServer', options.noFreshServer ?? 'fail', ['fail', 'last-known', 'round-robin'] as const),
+    // `=== undefined`, not `??`: a null is a mistake to report, not a request for the default.
+    pickMode: expectOneOf('pickMode', options.pickMode === undefined ? preset.pickMode : options.pickMode, ['weighted', 'p2c'] as const),
+    whenAllBusy: expectOneOf('whenAllBusy', options.whenAllBusy === undefined ? preset.whenAllBusy : options.whenAllBusy, ['refuse', 'most-headroom'] as const),
+    proxies: expectInteger('proxies', options.proxies === undefined ? 1 : options.proxies, 1, MAX_PROXIES),
+    failure: resolveFailure(options.failure === undefined ? {} : options.failure),
+    noFreshServer: expectOneOf('noFreshServer', options.noFreshServer === undefined ? 'fail' : options.noFreshServer, ['fail', 'last-known', 'round-robin'] as const),
   };
 }
 

@@ -27,7 +27,7 @@ export function parseCommandArgs<O extends CommandOptions>(
   command: string,
 ): { values: CommandValues<O>; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: joinNegativeValues(args, options), options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     return { values: parsed.values, positionals: parsed.positionals };
   } catch (error) {
     // parseArgs messages are multi-line and mention internals; keep the first line.
@@ -36,12 +36,33 @@ export function parseCommandArgs<O extends CommandOptions>(
   }
 }
 
+/**
+ * parseArgs reads `--ready -3` as two options and calls it "ambiguous": pass a value that
+ * looks like a negative number as `--ready=-3`, so the option's own check words the error.
+ */
+function joinNegativeValues(args: readonly string[], options: CommandOptions): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-[0-9.]/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 /** Parse `--name value` as an integer in [min, max], or throw a {@link UsageError}. */
 export function integerOption(command: string, name: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
-    throw new UsageError(`${command}: --${name} must be an integer ${range}, got ${JSON.stringify(value)}`);
+    const negative = /^-[0-9]/.test(value) ? ' (negative numbers are not allowed)' : '';
+    throw new UsageError(`${command}: --${name} must be an integer ${range}, got ${JSON.stringify(value)}${negative}`);
   }
   return Number(value);
 }

@@ -3,7 +3,10 @@
  * store (hb.dat by default) and shows the live table.
  * @module
  */
+import { networkInterfaces } from 'node:os';
+import { parseSocketAddress } from '../protocol/address.js';
 import { HeartMonitor } from '../monitor/monitor.js';
+import { FileStore } from '../stores/file-store.js';
 import { heartbeatWeight } from '../picking/selection.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
@@ -40,6 +43,8 @@ Example:
 `;
 
 const LOG_INTERVAL_MS = 10_000;
+/** Longest wait for the final flush on shutdown: a store that hangs (a dead NFS mount…) must not keep the process. */
+export const SHUTDOWN_TIMEOUT_MS = 5_000;
 const REDRAW_MS = 500;
 
 /** Run `heartmonitor listen`; resolves with the exit code. */
@@ -69,9 +74,19 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const secret = secretFileOption('listen', values['secret-file']);
   let monitor: HeartMonitor;
   try {
+    checkInterfaceOption(listen as string, values.interface);
     monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, flushInterval, allow: values.allow, secret });
   } catch (error) {
     throw new UsageError(`listen: ${(error as Error).message}`);
+  }
+  // A storage path that cannot be written fails now, not at the first flush five seconds in.
+  if (monitor.store instanceof FileStore) {
+    try {
+      await monitor.store.checkWritable();
+    } catch (error) {
+      process.stderr.write(`heartmonitor: listen: --storage: ${(error as Error).message}\n`);
+      return 1;
+    }
   }
 
   const json = values.json === true;
@@ -115,7 +130,7 @@ export async function runListen(args: readonly string[]): Promise<number> {
     await monitor.listen();
   } catch (error) {
     dispose();
-    await monitor.close();
+    await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS);
     process.stderr.write(`heartmonitor: ${(error as Error).message}\n`);
     return 1;
   }
@@ -132,10 +147,41 @@ export async function runListen(args: readonly string[]): Promise<number> {
     await sleep(REDRAW_MS, signal);
   }
   dispose();
-  await monitor.close(); // final flush of the store
+  // Final flush of the store, bounded: whatever the store does, a stop request ends the process.
+  if (!(await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS))) {
+    process.stderr.write(`heartmonitor: listen: the store did not finish its final write within ${SHUTDOWN_TIMEOUT_MS} ms; stopping anyway\n`);
+    return 1;
+  }
   const stats = monitor.stats();
   const summary = `stopped: ${stats.received} heartbeats received, ${stats.accepted} accepted, ${stats.malformed} malformed, ${stats.rejected} rejected`;
   if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'stopped', ...stats }));
   else out(live ? `\n${summary}` : `${new Date().toISOString()} ${summary}`);
   return 0;
+}
+
+/**
+ * close() the monitor; false when it did not finish within `ms`.
+ * @internal
+ */
+export async function closeWithin(monitor: HeartMonitor, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([monitor.close().then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `--interface` names the multicast membership's interface: refuse it with a unicast
+ * address (it would be ignored) and, for an IPv4 group, an address this machine does not have.
+ */
+function checkInterfaceOption(listen: string, iface: string | undefined): void {
+  if (iface === undefined) return;
+  const address = parseSocketAddress(listen);
+  if (!address.multicast) throw new Error(`--interface applies to a multicast address only; ${listen} is unicast (bind it directly)`);
+  if (address.family !== 4) return;
+  const local = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
+  if (!local.includes(iface)) throw new Error(`--interface ${JSON.stringify(iface)} is not an IPv4 address of this machine (have: ${local.filter((a) => !a.includes(':')).join(', ')})`);
 }

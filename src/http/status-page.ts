@@ -43,22 +43,65 @@ export function createStatusHandler(snapshot: () => StatusSnapshot, options: Sta
   const refreshSeconds = expectInteger('refreshSeconds', options.refreshSeconds ?? 2, 1);
   const title = expectString('title', options.title ?? 'heartmonitor');
   return (request, response) => {
+    // Whatever a request holds, nothing may throw out of a listener: that would end the process.
+    try {
+      serve(request, response);
+    } catch {
+      if (!response.headersSent) plain(response, 500, 'Internal Server Error\n');
+      else response.destroy();
+    }
+  };
+
+  function serve(request: IncomingMessage, response: ServerResponse): void {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('Method Not Allowed\n');
+      plain(response, 405, 'Method Not Allowed\n', { Allow: 'GET, HEAD' });
       return;
     }
-    const url = new URL(request.url ?? '/', 'http://status.invalid');
-    const format = url.searchParams.get('format');
+    const format = formatOf(request.url);
+    if (format === null) {
+      plain(response, 400, 'Bad Request: unparsable request-target\n');
+      return;
+    }
     const json = format === 'json' || (format !== 'html' && wantsJson(request.headers.accept));
     const body = json ? `${JSON.stringify(snapshot(), null, 2)}\n` : renderStatusPage(snapshot(), { refreshSeconds, title });
     response.writeHead(200, {
+      ...SECURITY_HEADERS,
       'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
       'Cache-Control': 'no-store',
       'Content-Length': Buffer.byteLength(body),
       Vary: 'Accept',
     });
     response.end(request.method === 'HEAD' ? undefined : body);
-  };
+  }
+}
+
+/**
+ * Headers on every answer: no MIME sniffing, and a page that may load nothing, run no
+ * script and be framed by no one (it is inline CSS and a meta refresh only).
+ */
+const SECURITY_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+} as const;
+
+/**
+ * The `format` query parameter of a request-target; null when the target cannot be parsed
+ * (`//`, `//[`, `http://[`, `%zz`…: `new URL()` throws on them).
+ * @internal
+ */
+export function formatOf(target: string | undefined): string | null | undefined {
+  try {
+    return new URL(target ?? '/', 'http://status.invalid').searchParams.get('format') ?? undefined;
+  } catch {
+    return null;
+  }
+}
+
+function plain(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headers });
+  response.end(body);
 }
 
 function wantsJson(accept: string | undefined): boolean {

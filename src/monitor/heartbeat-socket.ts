@@ -1,6 +1,7 @@
 /**
- * The UDP side of the monitor: bind (with SO_REUSEADDR, like mod_heartmonitor), join the
- * multicast group on the chosen interface, and leave and close cleanly.
+ * The UDP side of the monitor: bind (a multicast group with SO_REUSEADDR, like
+ * mod_heartmonitor; a unicast address exclusively), join the multicast group on the chosen
+ * interface, and leave and close cleanly.
  * @module
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
@@ -38,7 +39,10 @@ export interface HeartbeatSocket {
  */
 export async function openHeartbeatSocket(options: HeartbeatSocketOptions): Promise<HeartbeatSocket> {
   const { address } = options;
-  const socket = createSocket({ type: address.family === 6 ? 'udp6' : 'udp4', reuseAddr: true });
+  // Only a group needs address reuse (several listeners of one group on a host). On a unicast
+  // address it would let any later socket with reuseAddr, another user's included, bind the
+  // same address and take the heartbeats: there, a taken address must fail with EADDRINUSE.
+  const socket = createSocket({ type: address.family === 6 ? 'udp6' : 'udp4', reuseAddr: address.multicast });
   try {
     await bind(socket, address);
   } catch (cause) {

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { RemoteInfo } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { canonicalHost, canonicalSource, parseMember, type BackendMember, type MemberAddress } from '../protocol/address.js';
+import { canonicalHost, canonicalSource, isIpLiteral, parseMember, type BackendMember, type MemberAddress } from '../protocol/address.js';
 import { Balancer, ServerBalance, type BalancerHost, type MemberDraw } from '../balancer/balancer.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
 import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
@@ -24,9 +24,11 @@ import { MemberSetCache, WeightJournal, type ServerSlots } from '../picking/memb
 import { drawWeighted } from '../picking/selection.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
-import { TIMESTAMP_FIELD, verifyHeartbeatSignature } from '../protocol/signature.js';
+import { SIGNATURE_FIELD, TIMESTAMP_FIELD, verifyHeartbeatSignature } from '../protocol/signature.js';
 import { SlotNumbers } from '../picking/slot-numbers.js';
+import { DEFAULT_MEMORY_MAX_SERVERS } from '../stores/memory-store.js';
 import type { HeartbeatStore } from '../stores/store.js';
+import { show } from '../validate.js';
 import { WeightedIndex } from '../picking/weighted-index.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
 import type { HeartbeatView } from '../views/view.js';
@@ -50,9 +52,9 @@ export interface MalformedHeartbeat {
 }
 
 /** Why a well-formed heartbeat was refused (see the `allow` and `secret` options). */
-export type RefusalCode = 'not-allowed' | 'unsigned' | 'bad-signature' | 'skew' | 'replay';
+export type RefusalCode = 'not-allowed' | 'unsigned' | 'bad-signature' | 'skew' | 'replay' | 'store-full';
 
-/** Payload of the `rejected` event: a heartbeat refused by the allowlist or the signature check. */
+/** Payload of the `rejected` event: a heartbeat refused by the allowlist, the signature check, or a full store. */
 export interface RejectedHeartbeatInfo {
   /** Sender. */
   readonly from: HeartbeatSource;
@@ -92,7 +94,7 @@ export interface HeartMonitorEvents {
   remove: [server: ServerStatus];
   /** A datagram or body was dropped. */
   malformed: [info: MalformedHeartbeat];
-  /** A heartbeat was refused by `allow` or `secret` (never stored). */
+  /** A heartbeat was refused by `allow` or `secret`, or because the table is full (never stored). */
   rejected: [info: RejectedHeartbeatInfo];
   /** A socket, store or listener fault; the monitor keeps running. */
   error: [error: Error];
@@ -123,7 +125,10 @@ interface Entry {
 }
 
 const ACCEPTED: IngestOutcome = { ok: true };
-const STORE_FULL: IngestOutcome = { ok: false, malformed: false, reason: 'the store is full: heartbeat of a new server refused' };
+const STORE_FULL_REASON = 'the store is full: heartbeat of a new server refused';
+/** Fields never kept in a status: republished, they would hand out a signed datagram to replay. */
+const UNPUBLISHED_FIELDS: ReadonlySet<string> = new Set([TIMESTAMP_FIELD, SIGNATURE_FIELD]);
+const STORE_METHODS = ['put', 'delete', 'servers', 'flush', 'close'] as const;
 const SWEEP_MIN_MS = 10;
 const SWEEP_MAX_MS = 1000;
 const MEMBER_CACHE_LIMIT = 10_000;
@@ -187,6 +192,18 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     return true;
   });
   private readonly mistakes: MistakeWatch;
+  /** Store failures (a throwing put/delete), reported like drops: the first at once, then a count per interval. */
+  private readonly storeFaults: DropReporter;
+  private lastStoreFault: { readonly cause: unknown; readonly action: 'put' | 'delete' } | undefined;
+  /** Most entries the table holds, also when the store throws instead of refusing. */
+  private readonly tableBound: number;
+  /** Wall-clock start: a signed `ts` older than this was captured before the monitor (re)started. */
+  private readonly startedAt: number;
+  /** Smallest seenAt among servers not marked stale (a lower bound): picks take out stale ones first once it is due. */
+  private oldestFreshSeenAt = Infinity;
+  /** Picks in progress: events they cause wait until the pick's result is fixed. */
+  private picking = 0;
+  private deferredEvents: (() => void)[] = [];
 
   /**
    * @param options - see {@link HeartMonitorOptions}; invalid values throw TypeError or
@@ -195,7 +212,13 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   constructor(options: HeartMonitorOptions = {}) {
     super();
     this.options = resolveOptions(options);
-    this.store = options.store ?? createDefaultStore(this.options);
+    this.store = options.store === undefined ? createDefaultStore(this.options) : checkStore(options.store);
+    this.tableBound = storeBound(this.store);
+    this.startedAt = this.options.clock.now();
+    this.storeFaults = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
+      const times = dropped === 1 ? '' : ` (${dropped} failures since the last report, last for ${lastDropped})`;
+      this.safeEmit('error', asStoreError(this.lastStoreFault?.cause, `${this.lastStoreFault?.action ?? 'put'}${times}`));
+    });
     this.drops = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
     });
@@ -290,7 +313,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    * @returns true when the heartbeat was accepted into the table
    */
   ingest(message: string | Uint8Array, from: HeartbeatSource): boolean {
-    return this.accept(message, canonicalHost(from.address), from).ok;
+    return this.ingestWithReason(message, from).ok;
   }
 
   /**
@@ -298,7 +321,23 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    * @internal
    */
   ingestWithReason(message: string | Uint8Array, from: HeartbeatSource): IngestOutcome {
-    return this.accept(message, canonicalHost(from.address), from);
+    const address: unknown = typeof from === 'object' && from !== null ? from.address : undefined;
+    // Server identity becomes hb.dat text, page text and log text: only an IP literal may become one.
+    if (!isIpLiteral(address)) {
+      const shown = show(address).slice(0, 80);
+      return this.dropUnusable({ address: shown }, `source address ${shown} is not an IP literal`, message);
+    }
+    if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
+      return this.dropUnusable({ address, port: from.port }, `message must be a string or bytes, got ${typeof message}`, '');
+    }
+    return this.accept(message, canonicalHost(address), from);
+  }
+
+  /** Count and report a message refused before parsing; keeps received = accepted + malformed + rejected. */
+  private dropUnusable(from: HeartbeatSource, reason: string, message: unknown): IngestOutcome {
+    this.counts.received++;
+    this.reportMalformed(from, reason, typeof message === 'string' ? message.slice(0, this.options.maxMessageBytes) : '');
+    return { ok: false, malformed: true, reason };
   }
 
   /**
@@ -360,13 +399,46 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    if (members === undefined) {
-      const slot = this.balancer.pickServer();
-      return slot < 0 ? undefined : this.statusBySlot[slot];
+    this.beginPick();
+    try {
+      if (members === undefined) {
+        const slot = this.balancer.pickServer();
+        return slot < 0 ? undefined : this.statusBySlot[slot];
+      }
+      this.mistakes.picking(members);
+      const draw = this.balancer.pickMember(members);
+      return draw === undefined ? undefined : members[draw.position];
+    } finally {
+      this.endPick();
     }
-    this.mistakes.picking(members);
-    const draw = this.balancer.pickMember(members);
-    return draw === undefined ? undefined : members[draw.position];
+  }
+
+  /**
+   * Start a pick: servers that turned stale since the last sweep leave the weights first
+   * (so a pick draws once, over the weights the pure pickBackend sees), and events wait
+   * until the result is fixed (a listener cannot change the members array under it).
+   */
+  private beginPick(): void {
+    this.picking++;
+    const now = this.options.clock.monotonic();
+    if (now - this.oldestFreshSeenAt >= this.options.staleAfter) this.takeOutStaleServers(now);
+  }
+
+  private endPick(): void {
+    if (--this.picking > 0 || this.deferredEvents.length === 0) return;
+    const events = this.deferredEvents;
+    this.deferredEvents = [];
+    for (const emit of events) emit();
+  }
+
+  private takeOutStaleServers(now: number): void {
+    let oldest = Infinity;
+    for (const entry of this.table.values()) {
+      if (entry.stale) continue;
+      if (now - entry.seenAt >= this.options.staleAfter) this.markStale(entry);
+      else if (entry.seenAt < oldest) oldest = entry.seenAt;
+    }
+    this.oldestFreshSeenAt = oldest;
   }
 
   /**
@@ -385,7 +457,12 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   acquire<M extends BackendMember>(members: readonly M[]): MemberLease<M> | undefined;
   acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined {
     if (members !== undefined) this.mistakes.picking(members);
-    return this.balancer.acquire(members);
+    this.beginPick();
+    try {
+      return this.balancer.acquire(members);
+    } finally {
+      this.endPick();
+    }
   }
 
   /**
@@ -629,6 +706,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     if (Math.abs(skew) > this.options.maxSkew) {
       return this.refuse(from, 'skew', `\`ts\` is ${skew} ms off this monitor's clock (maxSkew ${this.options.maxSkew} ms)`);
     }
+    if (check.timestamp < this.startedAt) {
+      // The replay cache starts empty: without this, a datagram captured before a restart would pass again.
+      return this.refuse(from, 'replay', `\`ts\` ${check.timestamp} is older than this monitor's start (${this.startedAt}): captured before a restart?`);
+    }
     if (this.recentSignatures.has(check.signature)) {
       return this.refuse(from, 'replay', 'this signed heartbeat was already accepted (replayed, perhaps from another source address)');
     }
@@ -665,27 +746,33 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     if (entry !== undefined && entry.status.port !== port) this.mistakes.portChanged(ip, entry.status.port, port);
     const lastSeen = this.options.clock.now();
     // Two literal shapes instead of a spread: this runs once per datagram.
-    const status: ServerStatus = hasOwnKeys(fields)
-      ? Object.freeze({ ip, port, ready, busy, lastSeen, fields: Object.freeze({ ...fields }) })
-      : Object.freeze({ ip, port, ready, busy, lastSeen });
+    const published = publishedFields(fields);
+    const status: ServerStatus =
+      published !== undefined ? Object.freeze({ ip, port, ready, busy, lastSeen, fields: published }) : Object.freeze({ ip, port, ready, busy, lastSeen });
     const shared = this.shared(status, key);
     let stored: boolean;
     try {
       stored = this.store.put(shared, key);
     } catch (cause) {
-      // A faulty store must not make us forget servers: keep serving from memory.
-      this.safeEmit('error', asStoreError(cause, 'put'));
-      stored = true;
+      // A faulty store must not make us forget servers: keep serving from memory, within
+      // the table's bound, and report the faults throttled like drops.
+      this.lastStoreFault = { cause, action: 'put' };
+      this.storeFaults.drop(key);
+      stored = entry !== undefined || this.table.size < this.tableBound;
     }
     if (!stored && entry === undefined) {
-      this.counts.rejected++;
+      // Counted (and `rejected` emitted) before the drop report, which reads the counters.
+      const outcome = this.refuse(from, 'store-full', STORE_FULL_REASON);
       this.drops.drop(key);
-      return STORE_FULL;
+      return outcome;
     }
     const isNew = entry === undefined;
     // One clock read serves the freshness check (isFresh) and the new seenAt.
     const seenAt = this.options.clock.monotonic();
     const returning = entry !== undefined && (entry.stale || seenAt - entry.seenAt >= this.options.staleAfter);
+    if (isNew || returning) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
+    // Timers stop at close(): a heartbeat accepted afterwards starts them again, or it would never age.
+    if (this.sweepTimer === undefined && this.closing === undefined) this.startTimers();
     if (entry === undefined) {
       entry = { key, slot: this.index.allocate(), status, seenAt: 0, stale: false, balance: new ServerBalance(), signedAt: -Infinity };
       this.table.set(key, entry);
@@ -738,7 +825,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     try {
       this.store.delete(entry.key);
     } catch (cause) {
-      this.safeEmit('error', asStoreError(cause, 'delete'));
+      this.lastStoreFault = { cause, action: 'delete' };
+      this.storeFaults.drop(entry.key);
     }
     this.safeEmit('remove', entry.status);
   }
@@ -746,12 +834,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   /** Mark servers stale, expire old ones and report pending drops. */
   private sweep(): void {
     const now = this.options.clock.monotonic();
+    let oldest = Infinity;
     for (const entry of this.table.values()) {
       const age = now - entry.seenAt;
       if (age >= this.options.expireAfter) this.remove(entry);
       else if (age >= this.options.staleAfter) this.markStale(entry);
+      else if (!entry.stale && entry.seenAt < oldest) oldest = entry.seenAt;
     }
+    this.oldestFreshSeenAt = oldest;
     this.drops.tick();
+    this.storeFaults.tick();
     this.balancer.tick();
     this.mistakes.tick();
     // Insertion order is expiry order (a constant window on a monotonic clock).
@@ -790,6 +882,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
 
   /** Emit without letting a throwing listener escape into the socket loop. */
   private safeEmit<E extends keyof HeartMonitorEvents>(event: E, ...args: HeartMonitorEvents[E]): void {
+    if (this.picking > 0) {
+      this.deferredEvents.push(() => this.safeEmit(event, ...args));
+      return;
+    }
     try {
       (this.emit as (event: E, ...args: HeartMonitorEvents[E]) => boolean)(event, ...args);
     } catch (cause) {
@@ -802,10 +898,33 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   }
 }
 
-/** Whether a plain record has any own key (`Object.keys(o).length > 0` without the array). */
-function hasOwnKeys(record: object): boolean {
-  for (const key in record) if (Object.hasOwn(record, key)) return true;
-  return false;
+/** The extra fields a status carries (frozen), without `ts`/`sig`; undefined when none are left. */
+function publishedFields(fields: Readonly<Record<string, string>>): Readonly<Record<string, string>> | undefined {
+  let published: Record<string, string> | undefined;
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key) || UNPUBLISHED_FIELDS.has(key)) continue;
+    (published ??= {})[key] = fields[key] as string;
+  }
+  return published === undefined ? undefined : Object.freeze(published);
+}
+
+/** A `store` option must have the interface's methods: checked at construction, not at the first heartbeat. */
+function checkStore(store: unknown): HeartbeatStore {
+  const missing =
+    typeof store !== 'object' || store === null ? [...STORE_METHODS] : STORE_METHODS.filter((name) => typeof (store as Record<string, unknown>)[name] !== 'function');
+  if (missing.length > 0) {
+    throw new TypeError(`Expected \`store\` to be a HeartbeatStore (methods ${STORE_METHODS.join(', ')}), got ${show(store)} without ${missing.join(', ')}`);
+  }
+  const maxServers = (store as HeartbeatStore).maxServers;
+  if (maxServers !== undefined && (typeof maxServers !== 'number' || !Number.isInteger(maxServers) || maxServers < 1)) {
+    throw new RangeError(`Expected \`store.maxServers\` to be undefined or an integer >= 1, got ${show(maxServers)}`);
+  }
+  return store as HeartbeatStore;
+}
+
+/** The table's bound: the store's capacity, else MemoryStore's default. */
+function storeBound(store: HeartbeatStore): number {
+  return store.maxServers ?? DEFAULT_MEMORY_MAX_SERVERS;
 }
 
 function asStoreError(cause: unknown, action: string): Error {

@@ -4,7 +4,8 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { parseSocketAddress, type SocketAddress } from '../protocol/address.js';
+import { isIP } from 'node:net';
+import { isIpLiteral, parseSocketAddress, type SocketAddress } from '../protocol/address.js';
 import { resolveBalancingOptions, type BalancingOptions, type ResolvedBalancingOptions } from '../balancer/options.js';
 import { createSourceFilter, type AllowOption, type SourceFilter } from './allowlist.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -173,6 +174,9 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
   const maxServers = expectInteger('maxServers', merged.maxServers, 0);
   if (maxServers > 0 && maxServers < 10) throw new RangeError(`${MAX_SERVERS_MESSAGE}, got \`maxServers\` ${maxServers}`);
   const expireAfter = expectNumber('expireAfter', merged.expireAfter, 1);
+  const staleAfter = expectNumber('staleAfter', merged.staleAfter, 1);
+  // A server must go stale before it expires: the other order would pick servers already removed from the store.
+  if (expireAfter < staleAfter) throw new RangeError(`Expected \`expireAfter\` (${expireAfter}) to be at least \`staleAfter\` (${staleAfter})`);
   const secrets = options.secret === undefined ? undefined : normalizeSecrets(options.secret, 'secret');
   const maxSkew = expectInteger('maxSkew', merged.maxSkew, 0);
   if (secrets !== undefined && maxSkew > expireAfter) {
@@ -181,13 +185,13 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
   return {
     listen,
     listenText: options.listen,
-    interface: options.interface === undefined ? undefined : expectString('interface', options.interface),
+    interface: options.interface === undefined ? undefined : checkInterface(expectString('interface', options.interface), listen),
     maxServers,
     storage: expectString('storage', merged.storage),
     root: options.root === undefined ? process.cwd() : expectString('root', options.root),
     // Node runs a timer longer than 2^31-1 ms after 1 ms instead: refuse it rather than flush in a loop.
     flushInterval: expectInteger('flushInterval', merged.flushInterval, 1, 2 ** 31 - 1),
-    staleAfter: expectNumber('staleAfter', merged.staleAfter, 1),
+    staleAfter,
     expireAfter,
     maxMessageBytes: expectInteger('maxMessageBytes', merged.maxMessageBytes, 1, 65507),
     keyBy: expectOneOf('keyBy', merged.keyBy, ['ip', 'ip:port'] as const),
@@ -220,6 +224,22 @@ export function createDefaultStore(options: ResolvedOptions): HeartbeatStore {
     warmupDivisor: options.warmupDivisor,
     keyBy: options.keyBy,
   });
+}
+
+/**
+ * The membership interface must be something the socket API takes: an IPv4 address for an
+ * IPv4 group; for IPv6 an interface name (`lo`) or an IPv6 address with an optional zone.
+ */
+function checkInterface(value: string, listen: SocketAddress | undefined): string {
+  const ipv4 = isIP(value) === 4;
+  const ipv6 = isIpLiteral(value) && !ipv4;
+  const name = /^[A-Za-z0-9._-]{1,15}$/.test(value) && !ipv4;
+  const fits = listen === undefined ? ipv4 || ipv6 || name : listen.family === 4 ? ipv4 : ipv6 || name || value.startsWith('::%');
+  if (!fits) {
+    const expected = listen?.family === 6 ? 'an interface name (lo) or an IPv6 address' : listen?.family === 4 ? 'an IPv4 address' : 'an IP address or interface name';
+    throw new TypeError(`Expected \`interface\` to be ${expected}, got ${show(value)}`);
+  }
+  return value;
 }
 
 function checkClock(clock: Clock): Clock {

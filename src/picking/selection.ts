@@ -5,6 +5,7 @@
  */
 import { parseMember, type BackendMember } from '../protocol/address.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
+import { expectFunction, expectInteger, expectNumber, expectOneOf } from '../validate.js';
 
 /** Apache ignores servers whose lastseen is 10 s or more. */
 export const DEFAULT_STALE_AFTER = 10_000;
@@ -103,11 +104,11 @@ export function pickBackend<M extends BackendMember>(
   members?: readonly M[],
   options: PickOptions = {},
 ): ServerStatus | M | undefined {
-  const random = options.random ?? Math.random;
+  const random = options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random);
   const now = typeof options.now === 'function' ? options.now() : (options.now ?? Date.now());
-  const staleAfter = options.staleAfter ?? DEFAULT_STALE_AFTER;
-  const divisor = options.warmupDivisor ?? DEFAULT_WARMUP_DIVISOR;
-  const keyBy = options.keyBy ?? 'ip';
+  const staleAfter = options.staleAfter === undefined ? DEFAULT_STALE_AFTER : expectNumber('staleAfter', options.staleAfter, 1);
+  const divisor = options.warmupDivisor === undefined ? DEFAULT_WARMUP_DIVISOR : expectInteger('warmupDivisor', options.warmupDivisor, 1);
+  const keyBy = options.keyBy === undefined ? 'ip' : expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const);
   const weightOf = (server: ServerStatus): number => pickWeight(server, now, staleAfter, divisor);
 
   if (members === undefined) {

@@ -36,33 +36,57 @@ export interface MemberAddress {
  * @throws TypeError with Apache's message when the text cannot be used
  */
 export function parseSocketAddress(text: unknown, option = 'listen'): SocketAddress {
+  // Apache's wording ("multicast address") unless the host is a unicast IP, where it would mislead.
+  let noun = 'multicast address';
   const fail = (why: string): never => {
-    throw new TypeError(`Invalid \`${option}\` ${show(text)}: ${why} (expected "ipv4:port" or "[ipv6]:port")`);
+    throw new TypeError(`Invalid \`${option}\` ${show(text)}: ${why.replace('%s', noun)} (expected "ipv4:port" or "[ipv6]:port")`);
   };
-  if (typeof text !== 'string') return fail('Unable to parse multicast address');
+  if (typeof text !== 'string') return fail('Unable to parse %s');
   let host: string;
   let portText: string | undefined;
   if (text.startsWith('[')) {
     const close = text.indexOf(']');
-    if (close === -1) return fail('Unable to parse multicast address');
+    if (close === -1) return fail('Unable to parse %s');
     host = text.slice(1, close);
     const rest = text.slice(close + 1);
-    if (rest !== '' && !rest.startsWith(':')) return fail('Unable to parse multicast address');
+    if (rest !== '' && !rest.startsWith(':')) return fail('Unable to parse %s');
     portText = rest === '' ? undefined : rest.slice(1);
   } else {
     const colon = text.lastIndexOf(':');
-    if (colon !== text.indexOf(':')) return fail('Unable to parse multicast address (put IPv6 addresses in brackets)');
+    if (colon !== text.indexOf(':')) return fail('Unable to parse %s (put IPv6 addresses in brackets)');
     host = colon === -1 ? text : text.slice(0, colon);
     portText = colon === -1 ? undefined : text.slice(colon + 1);
   }
-  if (host === '') return fail('No host provided in multicast address');
-  if (portText === undefined || portText === '') return fail('No port provided in multicast address');
-  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) return fail('Unable to parse multicast address (bad port)');
-  const family = isIP(host.split('%')[0] ?? '');
-  if (family === 0) return fail('Unable to parse multicast address (host must be an IP address)');
-  const ip = (host.split('%')[0] ?? '').toLowerCase();
-  const multicast = family === 4 ? Number(ip.split('.')[0]) >= 224 && Number(ip.split('.')[0]) <= 239 : ip.startsWith('ff');
+  const bare = (host.split('%')[0] ?? '').toLowerCase();
+  const family = isIP(bare);
+  const multicast = family === 4 ? Number(bare.split('.')[0]) >= 224 && Number(bare.split('.')[0]) <= 239 : family === 6 && bare.startsWith('ff');
+  if (family !== 0 && !multicast) noun = 'address';
+  if (host === '') return fail('No host provided in %s');
+  if (portText === undefined || portText === '') return fail('No port provided in %s');
+  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) return fail('Unable to parse %s (bad port)');
+  if (family === 0) return fail('Unable to parse %s (host must be an IP address)');
+  if (family === 4 && host.includes('%')) return fail('Unable to parse %s (IPv4 addresses have no zone)');
   return { host, port: Number(portText), family: family as 4 | 6, multicast };
+}
+
+/** Longest IPv6 zone id accepted (Linux interface names have at most 15 bytes). */
+export const MAX_ZONE_LENGTH = 15;
+const ZONE = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Whether `text` is an IP literal a server may be known by: IPv4 dotted quad, or IPv6
+ * with an optional zone id (`fe80::1%eth0`) of at most {@link MAX_ZONE_LENGTH} letters,
+ * digits, `.`, `_` or `-`. Brackets, names, spaces and control characters are refused, so
+ * such text can never reach an hb.dat line, a page or a log as a server's address.
+ *
+ * @param text - candidate address
+ */
+export function isIpLiteral(text: unknown): text is string {
+  if (typeof text !== 'string' || text.length === 0 || text.length > 45 + 1 + MAX_ZONE_LENGTH) return false;
+  const zoneAt = text.indexOf('%');
+  if (zoneAt === -1) return isIP(text) !== 0;
+  const zone = text.slice(zoneAt + 1);
+  return zone.length <= MAX_ZONE_LENGTH && ZONE.test(zone) && isIP(text.slice(0, zoneAt)) === 6;
 }
 
 const MAPPED_V4 = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;

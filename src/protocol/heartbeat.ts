@@ -76,6 +76,10 @@ export function parseHeartbeat(message: string | Uint8Array, options: ParseHeart
   if (bytes.includes(0)) return reject('message contains a NUL byte');
 
   const table = parseFieldTable(bytes.toString('latin1'));
+  // `%00` unescapes to the NUL refused above as a raw byte: refuse it escaped too.
+  for (const [key, value] of table) {
+    if (key.includes('\0') || value.includes('\0')) return reject('message contains a NUL byte (escaped as %00)');
+  }
   for (const key of ['v', 'ready', 'busy'] as const) {
     if (!table.has(key)) return reject(`missing \`${key}\``);
   }
@@ -114,7 +118,7 @@ export interface HeartbeatFields {
  * @param heartbeat - counts, optional port and extra fields
  * @returns the message text
  * @throws RangeError when a count or the port is out of range
- * @throws TypeError when `fields` names `v`, `ready`, `busy` or `port`
+ * @throws TypeError when `fields` names `v`, `ready`, `busy` or `port`, or holds a NUL
  */
 export function formatHeartbeat(heartbeat: HeartbeatFields): string {
   checkCount('ready', heartbeat.ready, 0, MAX_COUNT);
@@ -127,6 +131,8 @@ export function formatHeartbeat(heartbeat: HeartbeatFields): string {
   for (const [key, value] of Object.entries(heartbeat.fields ?? {})) {
     // Receivers let a later duplicate win, so an extra `ready` would override the real one.
     if (KNOWN_KEYS.has(key.toLowerCase())) throw new TypeError(`Expected \`fields\` not to contain the reserved key ${JSON.stringify(key)}`);
+    // Receivers refuse a NUL, escaped or not: a heartbeat carrying one would be dropped.
+    if (key.includes('\0') || value.includes('\0')) throw new TypeError(`Expected \`fields\` to hold no NUL character, got ${JSON.stringify(key)}`);
     text += `&${encodeURIComponent(key)}=${encodeURIComponent(value)}`;
   }
   return text;

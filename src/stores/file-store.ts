@@ -4,11 +4,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER, formatHeartbeatFile } from './hb-file.js';
+import { isIpLiteral } from '../protocol/address.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import { expectInteger, expectNumber, expectString, show } from '../validate.js';
 import { MemoryStore } from './memory-store.js';
@@ -37,7 +39,7 @@ export interface FileStoreOptions {
    */
   readonly expireAfter?: number;
   /**
-   * File mode of the written file (applied with chmod, so the umask does not narrow it).
+   * File mode of the written file (set on the open temp file, so the umask does not narrow it).
    * @default 0o444
    */
   readonly mode?: number;
@@ -106,6 +108,8 @@ export class FileStore implements HeartbeatStore {
 
   /** {@inheritDoc HeartbeatStore.put} */
   put(server: ServerStatus, key?: string): boolean {
+    // Defence in depth: a server that is not an IP literal would become a forged hb.dat line.
+    if (!isIpLiteral(server.ip)) throw new TypeError(`FileStore refuses a server whose ip is not an IP literal: ${JSON.stringify(String(server.ip)).slice(0, 80)}`);
     return this.table.put(server, key);
   }
 
@@ -146,22 +150,50 @@ export class FileStore implements HeartbeatStore {
     return this.flush();
   }
 
+  /**
+   * Check, without touching the file, that it can be written: its directory exists or can
+   * be made, and a temp file can be created there (and is removed at once). The CLI calls
+   * it at start-up so a bad `--storage` fails at once instead of at the first flush.
+   * @throws StoreError naming the path and the cause
+   */
+  async checkWritable(): Promise<void> {
+    const probe = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
+    try {
+      await makeDirectory(dirname(this.path));
+      const handle = await open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, this.mode);
+      await handle.close();
+      await unlink(probe);
+    } catch (cause) {
+      await rm(probe, { force: true }).catch(() => undefined);
+      throw new StoreError(`Cannot write heartbeat file ${this.path}`, { cause, path: this.path });
+    }
+  }
+
   private settle(done: Promise<void>): void {
     if (this.writing === done) this.writing = undefined;
   }
 
   private async write(): Promise<void> {
     const now = this.clock.now();
-    const live = this.table.servers().filter((server) => now - server.lastSeen < this.expireAfter);
+    const live = this.table.servers().filter((server) => now - server.lastSeen < this.expireAfter && isIpLiteral(server.ip));
     const temp = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
     try {
-      await mkdir(dirname(this.path), { recursive: true });
+      await makeDirectory(dirname(this.path));
       if (!this.cleaned) {
         await this.removeStaleTempFiles();
         this.cleaned = true;
       }
-      await writeFile(temp, fileChunks(live, now), { flag: 'wx', mode: this.mode });
-      await chmod(temp, this.mode);
+      // Create the temp file exclusively and never through a link; set its mode on the
+      // handle: a chmod by path would follow a link swapped in meanwhile (a world-writable
+      // directory) and change the mode of whatever it points to.
+      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, this.mode);
+      try {
+        // Chunk by chunk, each formatted only when written, so the event loop runs in between.
+        for (const chunk of fileChunks(live, now)) await handle.writeFile(chunk);
+        await handle.chmod(this.mode);
+      } finally {
+        await handle.close();
+      }
       await rename(temp, this.path);
     } catch (cause) {
       await rm(temp, { force: true }).catch(() => undefined);
@@ -181,16 +213,43 @@ export class FileStore implements HeartbeatStore {
       if (!entry.startsWith(name) || !TEMP_SUFFIX.test(entry.slice(name.length))) continue;
       const file = join(directory, entry);
       // A young temp file may belong to another live writer; only old ones are debris.
-      const info = await stat(file).catch(() => undefined);
+      const info = await lstat(file).catch(() => undefined);
       if (info !== undefined && now - info.mtimeMs >= STALE_TEMP_AGE_MS) await rm(file, { force: true }).catch(() => undefined);
     }
   }
 }
 
+/** Deepest directory chain made for a path: a bound, so no file system can make it spin. */
+const MAX_DIRECTORY_DEPTH = 64;
+
+/**
+ * `mkdir -p` with a bound (a link to a directory counts as one). Node's `mkdir(…, { recursive: true })` retries forever where
+ * mkdir keeps failing with ENOENT although the parent exists (under /proc, for example).
+ */
+async function makeDirectory(directory: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(directory);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await stat(directory).catch(() => undefined))?.isDirectory() === true) return;
+      throw Object.assign(new Error(`ENOTDIR: not a directory, ${directory}`), { code: 'ENOTDIR', path: directory });
+    }
+    const parent = dirname(directory);
+    if (code !== 'ENOENT' || parent === directory || depth >= MAX_DIRECTORY_DEPTH) throw error;
+  }
+  await makeDirectory(dirname(directory), depth + 1);
+  // Once more only: a second ENOENT means this file system will not make it.
+  await mkdir(directory).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST' || (await stat(directory).catch(() => undefined))?.isDirectory() !== true) throw error;
+  });
+}
+
 /** Lines per chunk of a write: formatting 100,000 lines at once blocked the event loop for 100s of ms. */
 const CHUNK_LINES = 1000;
 
-/** The file's text in chunks, each formatted only when writeFile asks for it, so the event loop runs in between. */
+/** The file's text in chunks, each formatted only when it is written. */
 function* fileChunks(servers: readonly ServerStatus[], now: number): Generator<string> {
   for (let i = 0; i < servers.length; i += CHUNK_LINES) yield formatHeartbeatFile(servers.slice(i, i + CHUNK_LINES), now);
 }

@@ -4,12 +4,13 @@
  * the way mod_lbmethod_heartbeat reads it, minus its faults.
  * @module
  */
-import { open } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { canonicalHost } from '../protocol/address.js';
+import { canonicalHost, isIpLiteral } from '../protocol/address.js';
 import { StoreError } from '../errors.js';
 import { badNumber, DEFAULT_PORT, MAX_COUNT, parseFieldTable, toInteger } from '../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
+import { DEFAULT_MAX_FILE_BYTES, readBounded, RefusedFileError } from './bounded-read.js';
+import { expectInteger } from '../validate.js';
 
 /** A server not seen for more than 30 s is left out of the file (SPEC 1.4). */
 export const DEFAULT_FILE_EXPIRE_AFTER = 30_000;
@@ -38,6 +39,12 @@ const APACHE_MAX_LASTSEEN = 10;
  * @param now - wall-clock time of the write, ms since the epoch
  */
 export function formatHeartbeatLine(server: ServerStatus, now: number): string {
+  // Defence in depth: whatever reached the table, only an IP literal may start a line
+  // (a space, `&` or newline in it would forge fields or whole lines readers trust).
+  if (!isIpLiteral(server.ip)) throw new TypeError(`Refusing to write an hb.dat line for ${JSON.stringify(String(server.ip)).slice(0, 80)}: not an IP literal`);
+  checkLineNumber('port', server.port, 1, 65535);
+  checkLineNumber('ready', server.ready, 0, MAX_COUNT);
+  checkLineNumber('busy', server.busy, 0, MAX_COUNT);
   const lastseen = Math.max(0, Math.floor((now - server.lastSeen) / 1000));
   const state = server.state;
   if (state === 'draining' || state === 'disabled') {
@@ -57,6 +64,12 @@ export function formatHeartbeatFile(servers: Iterable<ServerStatus>, now: number
   let text = '';
   for (const server of servers) text += formatHeartbeatLine(server, now);
   return text;
+}
+
+function checkLineNumber(name: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`Refusing to write an hb.dat line with ${name} ${String(value).slice(0, 40)}: not an integer in ${min}..${max}`);
+  }
 }
 
 /** A line of an hb.dat that {@link parseHeartbeatFile} left out, and why. */
@@ -159,24 +172,23 @@ function parseLine(line: string, writtenAt: number): ServerStatus | string {
  * Read an hb.dat (ours or Apache's) and return its servers. Each `lastSeen` accounts for
  * the line's `lastseen` and for the file's age (its mtime; a future mtime counts as now),
  * so a file nobody rewrites goes stale instead of being trusted forever. Unusable lines
- * are left out; use {@link parseHeartbeatFile} to see them.
+ * are left out; use {@link parseHeartbeatFile} to see them. Only a regular file of at most
+ * `maxFileBytes` is read, opened without blocking (a FIFO or device is refused).
  *
  * @param path - the file
+ * @param options - `maxFileBytes` (default 16 MiB)
  * @returns the servers, one per IP and port
- * @throws StoreError naming the path and the cause when the file cannot be read
+ * @throws StoreError naming the path and the cause when the file cannot be read or is refused
  */
-export async function readHeartbeatFile(path: string): Promise<ServerStatus[]> {
-  let handle;
+export async function readHeartbeatFile(path: string, options: { readonly maxFileBytes?: number } = {}): Promise<ServerStatus[]> {
+  const maxBytes = expectInteger('maxFileBytes', options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, 1);
   try {
     // stat and read through one descriptor, so the mtime belongs to the bytes read even
     // when a writer renames a new file over the path meanwhile.
-    handle = await open(path, 'r');
-    const info = await handle.stat();
-    const bytes = await handle.readFile();
-    return parseHeartbeatFile(bytes, { writtenAt: Math.min(Math.floor(info.mtimeMs), Date.now()) }).servers;
+    const { bytes, stats } = await readBounded(path, maxBytes);
+    return parseHeartbeatFile(bytes, { writtenAt: Math.min(Math.floor(stats.mtimeMs), Date.now()) }).servers;
   } catch (cause) {
-    throw new StoreError(`Cannot read heartbeat file ${path}`, { cause, path });
-  } finally {
-    await handle?.close();
+    const refused = cause instanceof RefusedFileError ? `: ${cause.message}` : '';
+    throw new StoreError(`Cannot read heartbeat file ${path}${refused}`, { cause, path });
   }
 }

@@ -3,19 +3,23 @@
  * monitor themselves (mod_lbmethod_heartbeat's job, without its faults).
  * @module
  */
-import { closeSync, fstatSync, openSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER, parseHeartbeatFile, type SkippedHeartbeatLine } from '../stores/hb-file.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
+import { DEFAULT_MAX_FILE_BYTES, readBounded, readBoundedSync, RefusedFileError, refusalOf, type BoundedRead } from '../stores/bounded-read.js';
 import { expectInteger, expectNumber, expectString, show } from '../validate.js';
 import { BalancedView } from './balanced-view.js';
 import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
 /** Default least time between two checks of the file, in ms. */
 export const DEFAULT_CHECK_INTERVAL = 500;
+/** Default largest file a pick re-reads in line; larger changes are read in the background. */
+export const DEFAULT_SYNC_READ_BYTES = 256 * 1024;
+export { DEFAULT_MAX_FILE_BYTES };
 
 /** Options of {@link HeartbeatFileReader}. */
 export interface HeartbeatFileReaderOptions extends HeartbeatViewOptions {
@@ -33,6 +37,19 @@ export interface HeartbeatFileReaderOptions extends HeartbeatViewOptions {
    * @default 30000
    */
   readonly expireAfter?: number;
+  /**
+   * Largest file read, in bytes; a larger one is refused (`error` event) and the last good
+   * view stays in use.
+   * @default 16777216 (16 MiB)
+   */
+  readonly maxFileBytes?: number;
+  /**
+   * Largest changed file a pick re-reads before it draws. A larger one is read in the
+   * background while picks keep using the last view, so no pick waits on a long re-read
+   * (the first read, with no view to serve yet, is always done at once).
+   * @default 262144 (256 KiB)
+   */
+  readonly syncReadBytes?: number;
 }
 
 /** The events of {@link HeartbeatFileReader} beyond those of every view. */
@@ -40,8 +57,9 @@ export interface HeartbeatFileReaderEvents {
   /** The file was (re-)read; the new view of its servers. */
   change: [servers: ServerStatus[]];
   /**
-   * The file could not be read (missing, unreadable). Emitted once per outage: the
-   * last good view stays in use, and its entries still go stale and expire.
+   * The file could not be read (missing, unreadable) or was refused (not a regular file,
+   * over `maxFileBytes`). Emitted once per outage: the last good view stays in use, and its
+   * entries still go stale and expire. A refused file is not read again until it changes.
    */
   error: [error: StoreError];
 }
@@ -73,12 +91,20 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
   private readonly checkInterval: number;
   private view: ServerStatus[] = [];
   /** Keys of the servers applied from the last good read. */
-  private loaded = new Set<string>();
+  private loadedKeys = new Set<string>();
   private readonly keyBy: 'ip' | 'ip:port';
   private skippedLines: SkippedHeartbeatLine[] = [];
   private signature: FileSignature | undefined;
   private checkedAt = -Infinity;
   private failure: StoreError | undefined;
+  /** The file last refused (kind or size): not read again while it stays the same. */
+  private refused: FileSignature | undefined;
+  private readonly maxFileBytes: number;
+  private readonly syncReadBytes: number;
+  /** Whether a good read ever happened (until then a pick reads in line). */
+  private loaded = false;
+  /** A background read in progress. */
+  private reading: Promise<void> | undefined;
 
   /** @param options - path, check interval and selection parameters */
   constructor(options: HeartbeatFileReaderOptions) {
@@ -91,6 +117,8 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
     const shared = { staleAfter: DEFAULT_STALE_AFTER, expireAfter, warmupDivisor: DEFAULT_WARMUP_DIVISOR, keyBy: 'ip' as const };
     this.startTable(shared);
     this.keyBy = this.effectiveSettings(shared).keyBy;
+    this.maxFileBytes = expectInteger('maxFileBytes', options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, 1);
+    this.syncReadBytes = expectInteger('syncReadBytes', options.syncReadBytes ?? DEFAULT_SYNC_READ_BYTES, 0);
   }
 
   /** The read failure currently in effect (cleared by the next good read). */
@@ -122,44 +150,96 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
       keys.add(key);
       this.applyRecord(key, server);
     }
-    for (const key of this.loaded) if (!keys.has(key)) this.removeRecord(key);
-    this.loaded = keys;
+    for (const key of this.loadedKeys) if (!keys.has(key)) this.removeRecord(key);
+    this.loadedKeys = keys;
   }
 
-  /** Check the file now, whatever the interval, and re-read it if it changed. */
+  /**
+   * Check the file now, whatever the interval, and re-read it if it changed (synchronously,
+   * within `maxFileBytes`). Picks call this only through the interval, and read changed
+   * files over `syncReadBytes` in the background instead.
+   */
   refresh(): void {
-    this.checkedAt = performance.now();
-    let descriptor: number | undefined;
-    try {
-      if (this.signature !== undefined && sameFile(this.signature, statSync(this.path))) return;
-      // stat and read through one descriptor so the mtime belongs to the bytes read.
-      descriptor = openSync(this.path, 'r');
-      const info = fstatSync(descriptor);
-      const bytes = readFileSync(descriptor);
-      const contents = parseHeartbeatFile(bytes, { writtenAt: Math.min(Math.floor(info.mtimeMs), this.clock.now()) });
-      this.signature = { mtimeMs: info.mtimeMs, size: info.size, ino: info.ino };
-      this.view = contents.servers;
-      this.skippedLines = contents.skipped;
-      this.failure = undefined;
-      this.load(this.view);
-      this.emit('change', this.view);
-    } catch (cause) {
-      // Forget the signature so the file is re-read as soon as it is back, even unchanged.
-      this.signature = undefined;
-      if (this.failure !== undefined) return;
-      this.failure = new StoreError(`Cannot read heartbeat file ${this.path} (keeping the last ${this.view.length} servers read)`, {
-        cause,
-        path: this.path,
-      });
-      this.emit('error', this.failure);
-    } finally {
-      if (descriptor !== undefined) closeSync(descriptor);
-    }
+    this.check(Infinity);
+  }
+
+  /** Resolves once a background read in progress (if any) has finished. */
+  async settled(): Promise<void> {
+    await this.reading;
   }
 
   private refreshIfDue(): void {
-    if (performance.now() - this.checkedAt >= this.checkInterval) this.refresh();
+    if (performance.now() - this.checkedAt >= this.checkInterval) this.check(this.syncReadBytes);
   }
+
+  /** stat the path; re-read it when it changed: in line up to `syncLimit` bytes, else in the background. */
+  private check(syncLimit: number): void {
+    this.checkedAt = performance.now();
+    let info: Stats;
+    try {
+      info = statSync(this.path);
+    } catch (cause) {
+      this.fail(cause);
+      return;
+    }
+    if (this.signature !== undefined && sameFile(this.signature, info)) return;
+    if (this.refused !== undefined && sameFile(this.refused, info)) return;
+    const refusal = refusalOf(info, this.maxFileBytes);
+    if (refusal !== undefined) {
+      this.fail(new RefusedFileError(refusal, info));
+      return;
+    }
+    // The first read is in line whatever the size (there is no view to serve meanwhile);
+    // only re-reads of a large file go to the background.
+    if (info.size <= syncLimit || !this.loaded) {
+      try {
+        this.apply(readBoundedSync(this.path, this.maxFileBytes));
+      } catch (cause) {
+        this.fail(cause);
+      }
+      return;
+    }
+    if (this.reading !== undefined) return;
+    const reading = readBounded(this.path, this.maxFileBytes).then(
+      (read) => this.apply(read),
+      (cause: unknown) => this.fail(cause),
+    );
+    this.reading = reading;
+    void reading.finally(() => {
+      if (this.reading === reading) this.reading = undefined;
+    });
+  }
+
+  private apply({ bytes, stats }: BoundedRead): void {
+    const contents = parseHeartbeatFile(bytes, { writtenAt: Math.min(Math.floor(stats.mtimeMs), this.clock.now()) });
+    this.signature = signatureOf(stats);
+    this.loaded = true;
+    this.refused = undefined;
+    this.view = contents.servers;
+    this.skippedLines = contents.skipped;
+    this.failure = undefined;
+    this.load(this.view);
+    this.emit('change', this.view);
+  }
+
+  private fail(cause: unknown): void {
+    // Forget the signature so the file is re-read as soon as it is back, even unchanged;
+    // remember a refused one so it is not read again while it stays the same.
+    this.signature = undefined;
+    this.refused = cause instanceof RefusedFileError ? signatureOf(cause.stats) : undefined;
+    if (this.failure !== undefined) return;
+    const what = cause instanceof RefusedFileError ? `Refused heartbeat file ${this.path}: ${cause.message}` : `Cannot read heartbeat file ${this.path}`;
+    this.failure = new StoreError(`${what} (keeping the last ${this.view.length} servers read)`, { cause, path: this.path });
+    try {
+      this.emit('error', this.failure);
+    } catch {
+      // A throwing listener must not break the pick that ran the check.
+    }
+  }
+}
+
+function signatureOf(info: Stats): FileSignature {
+  return { mtimeMs: info.mtimeMs, size: info.size, ino: info.ino };
 }
 
 function sameFile(known: FileSignature, info: Stats): boolean {

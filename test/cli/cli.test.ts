@@ -240,6 +240,44 @@ describe('heartmonitor CLI', () => {
     assertOneLineError(await run(['listen', '127.0.0.1:0', '--allow', 'not-a-range']), /listen: .*allow/);
   });
 
+  it('checks --storage and --interface at start-up, with the exit codes of docs/operations.md', async () => {
+    // A storage path mkdir cannot make (it used to spin in mkdir and ignore SIGTERM): exit 1 at once.
+    const started = Date.now();
+    const proc = await run(['listen', '127.0.0.1:0', '--storage', '/proc/heartmonitor-no-such/hb.dat'], 10_000);
+    assert.equal(proc.code, 1, proc.stderr);
+    assertOneLineError(proc, /--storage: Cannot write heartbeat file \/proc\/heartmonitor-no-such\/hb\.dat/);
+    assert.ok(Date.now() - started < 8000);
+    await writeFile(join(dir, 'plain'), 'x');
+    const notDir = await run(['listen', '127.0.0.1:0', '--storage', join(dir, 'plain', 'hb.dat')]);
+    assert.equal(notDir.code, 1);
+    assertOneLineError(notDir, /ENOTDIR/);
+    // --interface: an address of this machine, for a multicast group only (a bad command line: 2).
+    for (const [args, pattern] of [
+      [['239.0.0.1:0', '--interface', 'nope'], /--interface "nope" is not an IPv4 address of this machine/],
+      [['239.0.0.1:0', '--interface', '10.255.255.254'], /is not an IPv4 address of this machine/],
+      [['127.0.0.1:0', '--interface', '127.0.0.1'], /--interface applies to a multicast address only/],
+    ] as const) {
+      const result = await run(['listen', ...args]);
+      assert.equal(result.code, 2, result.stderr);
+      assertOneLineError(result, pattern);
+    }
+  });
+
+  it('words errors for unicast addresses and negative numbers clearly (exit 2)', async () => {
+    for (const [args, pattern] of [
+      [['listen', '127.0.0.1'], /No port provided in address \(/],
+      [['listen', '127.0.0.1:99999'], /Unable to parse address \(bad port\)/],
+      [['listen', '239.0.0.1'], /No port provided in multicast address/],
+      [['listen', '127.0.0.1:0', '--max-servers', '-5'], /--max-servers must be an integer >= 0, got "-5" \(negative numbers are not allowed\)/],
+      [['send', '127.0.0.1:9', '--ready', '-3', '--busy', '1'], /--ready must be an integer in 0\.\.\d+, got "-3" \(negative/],
+      [['send', '127.0.0.1:9', '--ready', '1', '--busy', '1', '--count', '-1'], /--count must be an integer >= 1, got "-1"/],
+    ] as const) {
+      const result = await run(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLineError(result, pattern);
+    }
+  });
+
   it('demo runs everything on loopback, routes requests and exits by itself', async () => {
     const demo = await run(['demo', '--duration', '6', '--origins', '3'], 30_000);
     assert.equal(demo.code, 0, demo.stderr);

@@ -52,8 +52,8 @@ function strictInteger(bytes: readonly number[] | undefined, min: bigint, max: b
 }
 
 /**
- * Accept exactly: 1..maxBytes bytes, no NUL (Apache treats the datagram as a C string; we
- * refuse rather than truncate), `&`-separated pieces (empty ones skipped), key up to the
+ * Accept exactly: 1..maxBytes bytes, no NUL, raw or %00-escaped (Apache treats the datagram
+ * as a C string; we refuse rather than truncate), `&`-separated pieces (empty ones skipped), key up to the
  * first `=` (no `=` → value "1"), %XX-decoded, keys case-insensitive, the last duplicate
  * wins, `v`, `ready`, `busy` present, ready/busy decimal in 0..2^31-1, port in 1..65535
  * (default 80).
@@ -68,8 +68,11 @@ export function referenceParse(message: Uint8Array, maxBytes = 1000): ReferenceR
     start = i + 1;
     if (piece.length === 0) continue;
     const eq = piece.indexOf(EQ);
-    const key = asciiLower(percentDecode(eq === -1 ? piece : piece.slice(0, eq)));
+    const keyBytes = percentDecode(eq === -1 ? piece : piece.slice(0, eq));
     const value = eq === -1 ? [0x31] : percentDecode(piece.slice(eq + 1));
+    // An escaped NUL (%00) is refused like a raw one.
+    if (keyBytes.includes(0) || value.includes(0)) return { ok: false };
+    const key = asciiLower(keyBytes);
     if (key !== undefined) table.set(key, value);
   }
   if (!table.has('v')) return { ok: false };

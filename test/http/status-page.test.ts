@@ -17,8 +17,9 @@ describe('statusHandler()', () => {
     beat(monitor, '10.0.0.2', 10);
     monitor.disable('10.0.0.2');
     for (let i = 0; i < 4; i++) monitor.pickBackend();
-    // ingest() takes any source text: the page must escape what it prints.
-    beat(monitor, 'x<script>', 10);
+    // ingest() takes IP literals only: markup never becomes a server's key.
+    assert.equal(monitor.ingest('v=1&ready=10&busy=1', { address: 'x<script>' }), false);
+    beat(monitor, 'fe80::1%eth0', 10);
     clock.advance(2500);
     server = createServer(monitor.statusHandler({ refreshSeconds: 3, title: 'Pool <A>' }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -44,7 +45,7 @@ describe('statusHandler()', () => {
         [
           ['10.0.0.1', 'active', 2500, 4],
           ['10.0.0.2', 'disabled', 2500, 0],
-          ['x<script>', 'active', 2500, 0],
+          ['fe80::1%eth0', 'active', 2500, 0],
         ],
       );
       assert.equal(body.metrics.servers_disabled, 1);
@@ -62,8 +63,9 @@ describe('statusHandler()', () => {
     assert.match(html, /<tr data-server="10.0.0.1" data-state="active"><td>10.0.0.1<\/td>/);
     assert.match(html, /<tr data-server="10.0.0.2" data-state="disabled">/);
     assert.match(html, /100.0%/);
-    assert.match(html, /<td>x&#60;script&#62;<\/td>/);
-    assert.doesNotMatch(html, /<script>/);
+    assert.match(html, /<td>fe80::1%eth0<\/td>/);
+    assert.match(html, /Pool &#60;A&#62;/);
+    assert.doesNotMatch(html, /<script|Pool <A>/);
   });
 
   it('answers HEAD without a body and other methods with 405', async () => {
