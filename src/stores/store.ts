@@ -2,7 +2,7 @@
  * The seam between the monitor and wherever the server table is shared or persisted.
  * @module
  */
-import type { ServerStatus } from '../server-status.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 
 /**
  * Where a monitor keeps a shared copy of its server table (memory, an hb.dat file,
