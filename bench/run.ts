@@ -8,17 +8,18 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Report, type BenchContext } from './lib/report.js';
-import { flushBench } from './flush.js';
-import { freshnessBench } from './freshness.js';
-import { idleBench } from './idle.js';
-import { ingestBench } from './ingest.js';
-import { memoryBench } from './memory.js';
-import { pickBench } from './pick.js';
-import { poolBench } from './pool-rate.js';
-import { viewTailBench } from './view-tail.js';
-import { proxyBench } from './proxy.js';
+import { flushBench } from './suites/flush.js';
+import { freshnessBench } from './suites/freshness.js';
+import { idleBench } from './suites/idle.js';
+import { ingestBench } from './suites/ingest.js';
+import { memoryBench } from './suites/memory.js';
+import { pickBench } from './suites/pick.js';
+import { poolBench } from './suites/pool-rate.js';
+import { viewTailBench } from './suites/view-tail.js';
+import { proxyBench } from './suites/proxy.js';
+import { clusterBench } from './suites/cluster.js';
 import { loadBench } from './load/index.js';
-import { redisBench } from './redis.js';
+import { redisBench } from './suites/redis.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 
@@ -32,6 +33,7 @@ const benches: Readonly<Record<string, Bench>> = {
   idle: idleBench,
   pool: poolBench,
   tail: viewTailBench,
+  cluster: clusterBench,
   load: loadBench,
   redis: redisBench,
 };

@@ -3,18 +3,18 @@
  * mod_heartmonitor, lbmethod=heartbeat) for Node.js.
  * @module heartmonitor
  */
-export { HeartMonitor } from './monitor.js';
-export type { HeartMonitorEvents, HeartMonitorStats, HeartbeatSource, MalformedHeartbeat } from './monitor.js';
-export { MAX_SERVERS_MESSAGE } from './monitor-options.js';
-export type { HeartMonitorOptions } from './monitor-options.js';
-export { parseHeartbeat, formatHeartbeat, MAX_COUNT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT } from './protocol.js';
-export type { HeartbeatParseResult, ParsedHeartbeat, RejectedHeartbeat, ParseHeartbeatOptions, HeartbeatFields } from './protocol.js';
-export { pickBackend, heartbeatWeight, DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './selection.js';
-export type { PickOptions } from './selection.js';
-export { parseSocketAddress, parseMember, canonicalHost } from './address.js';
-export type { BackendMember, MemberAddress, SocketAddress } from './address.js';
-export { serverKey } from './server-status.js';
-export type { ServerStatus, KeyBy } from './server-status.js';
+export { HeartMonitor } from './monitor/monitor.js';
+export type { HeartMonitorEvents, HeartMonitorStats, HeartbeatSource, MalformedHeartbeat } from './monitor/monitor.js';
+export { MAX_SERVERS_MESSAGE } from './monitor/options.js';
+export type { HeartMonitorOptions } from './monitor/options.js';
+export { parseHeartbeat, formatHeartbeat, MAX_COUNT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT } from './protocol/heartbeat.js';
+export type { HeartbeatParseResult, ParsedHeartbeat, RejectedHeartbeat, ParseHeartbeatOptions, HeartbeatFields } from './protocol/heartbeat.js';
+export { pickBackend, heartbeatWeight, DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './picking/selection.js';
+export type { PickOptions } from './picking/selection.js';
+export { parseSocketAddress, parseMember, canonicalHost } from './protocol/address.js';
+export type { BackendMember, MemberAddress, SocketAddress } from './protocol/address.js';
+export { serverKey } from './protocol/server-status.js';
+export type { ServerStatus, KeyBy } from './protocol/server-status.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { MemoryStore, DEFAULT_MEMORY_MAX_SERVERS } from './stores/memory-store.js';
@@ -22,12 +22,19 @@ export type { MemoryStoreOptions } from './stores/memory-store.js';
 export type { HeartbeatStore } from './stores/store.js';
 export { FileStore, DEFAULT_FILE_MODE } from './stores/file-store.js';
 export type { FileStoreOptions } from './stores/file-store.js';
-export { HeartbeatFileReader, DEFAULT_CHECK_INTERVAL } from './stores/file-reader.js';
-export type { HeartbeatFileReaderOptions, HeartbeatFileReaderEvents } from './stores/file-reader.js';
-export { readHeartbeatFile, parseHeartbeatFile, formatHeartbeatLine, formatHeartbeatFile, DEFAULT_FILE_EXPIRE_AFTER } from './hb-file.js';
-export type { HeartbeatFileContents, ParseHeartbeatFileOptions, SkippedHeartbeatLine } from './hb-file.js';
+export { HeartbeatFileReader, DEFAULT_CHECK_INTERVAL } from './views/file-reader.js';
+export type { HeartbeatFileReaderOptions, HeartbeatFileReaderEvents } from './views/file-reader.js';
+export { readHeartbeatFile, parseHeartbeatFile, formatHeartbeatLine, formatHeartbeatFile, DEFAULT_FILE_EXPIRE_AFTER } from './stores/hb-file.js';
+export type { HeartbeatFileContents, ParseHeartbeatFileOptions, SkippedHeartbeatLine } from './stores/hb-file.js';
 export { SlotStore, SlotStoreView, DEFAULT_SLOT_COUNT, SLOT_BYTES } from './stores/slot-store.js';
 export type { SlotStoreOptions, SlotStoreViewOptions } from './stores/slot-store.js';
+export type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './views/view.js';
+export { BalancedView } from './views/balanced-view.js';
+export type { ViewSettings } from './views/balanced-view.js';
+export { ClusterView, DEFAULT_CONNECT_TIMEOUT } from './views/cluster-view.js';
+export type { ClusterViewOptions, ClusterViewEvents, IpcChannel } from './views/cluster-view.js';
+export { ClusterShare } from './views/cluster-share.js';
+export type { ClusterShareOptions, ClusterShareStats, IpcPeer } from './views/cluster-share.js';
 export {
   HeartMonitorError,
   ListenError,
@@ -48,15 +55,15 @@ export { DEFAULT_RETRY_AFTER, DEFAULT_MAX_RETRY_AFTER } from './balancer/options
 export type { BalancingOptions, BalancingMode, SlowStartOptions, FailureOptions, PickMode, NoFreshServerPolicy, WhenAllBusyPolicy } from './balancer/options.js';
 export type { Lease, MemberLease, LeaseResult } from './balancer/leases.js';
 export type { AdminState, ServerState, ServerView, ServerFailure } from './balancer/server-state.js';
-export type { HeartMonitorMetrics, EndpointMetrics } from './metrics.js';
-export type { StatusHandler, StatusPageOptions, StatusSnapshot } from './status-page.js';
-export { HeartbeatSender } from './sender.js';
-export type { HeartbeatSenderOptions, HeartbeatSenderEvents, HeartbeatStatus } from './sender.js';
-export { trackServerLoad } from './server-load.js';
-export type { ServerLoad, ServerLoadOptions } from './server-load.js';
-export type { HttpHandler, HttpHandlerOptions } from './http-handler.js';
-export { createSourceFilter } from './allowlist.js';
-export type { AllowOption, SourceFilter } from './allowlist.js';
-export { signHeartbeat, verifyHeartbeatSignature, DEFAULT_MAX_SKEW, TIMESTAMP_FIELD, SIGNATURE_FIELD } from './signature.js';
-export type { HeartbeatSecret, HeartbeatSecrets, SignatureCheck } from './signature.js';
-export type { RefusalCode, RejectedHeartbeatInfo } from './monitor.js';
+export type { HeartMonitorMetrics, EndpointMetrics } from './http/metrics.js';
+export type { StatusHandler, StatusPageOptions, StatusSnapshot } from './http/status-page.js';
+export { HeartbeatSender } from './sender/sender.js';
+export type { HeartbeatSenderOptions, HeartbeatSenderEvents, HeartbeatStatus } from './sender/sender.js';
+export { trackServerLoad } from './sender/server-load.js';
+export type { ServerLoad, ServerLoadOptions } from './sender/server-load.js';
+export type { HttpHandler, HttpHandlerOptions } from './http/http-handler.js';
+export { createSourceFilter } from './monitor/allowlist.js';
+export type { AllowOption, SourceFilter } from './monitor/allowlist.js';
+export { signHeartbeat, verifyHeartbeatSignature, DEFAULT_MAX_SKEW, TIMESTAMP_FIELD, SIGNATURE_FIELD } from './protocol/signature.js';
+export type { HeartbeatSecret, HeartbeatSecrets, SignatureCheck } from './protocol/signature.js';
+export type { RefusalCode, RejectedHeartbeatInfo } from './monitor/monitor.js';

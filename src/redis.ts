@@ -7,7 +7,7 @@
 export { RedisStore } from './stores/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreStats } from './stores/redis/redis-store.js';
 export { RedisView } from './views/redis-view.js';
-export type { RedisViewOptions, RedisViewRecord, RedisViewMetrics, RedisViewEvents } from './views/redis-view.js';
+export type { RedisViewOptions, RedisViewRecord, RedisSourceMetrics, RedisViewExtraEvents } from './views/redis-view.js';
 export { DEFAULT_REDIS_PREFIX, tableKeys } from './stores/redis/keys.js';
 export type { RedisTableKeys } from './stores/redis/keys.js';
 export { parseRecord, MAX_RECORD_LENGTH, MAX_RECORD_FIELDS, MAX_MONITOR_ID_LENGTH } from './stores/redis/record.js';

@@ -56,3 +56,19 @@ export function expectFunction<T>(name: string, value: unknown): T {
   }
   return value as T;
 }
+
+/** Throw a TypeError unless `value` is a non-null object (an options bag). */
+export function expectObject<T extends object>(name: string, value: T): T {
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError(`Expected \`${name}\` to be an object, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** Throw a TypeError unless `value` is a boolean. */
+export function expectBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`Expected \`${name}\` to be a boolean, got ${show(value)}`);
+  }
+  return value;
+}

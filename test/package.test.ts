@@ -125,7 +125,7 @@ describe('the packed npm package', () => {
   it('ships type declarations for both builds and only what users need', async () => {
     for (const build of ['esm', 'cjs']) {
       assert.ok(existsSync(join(installed, 'dist', build, 'index.d.ts')), `dist/${build}/index.d.ts`);
-      assert.ok(existsSync(join(installed, 'dist', build, 'monitor.d.ts')), `dist/${build}/monitor.d.ts`);
+      assert.ok(existsSync(join(installed, 'dist', build, 'monitor', 'monitor.d.ts')), `dist/${build}/monitor/monitor.d.ts`);
     }
     assert.equal(existsSync(join(installed, 'src')), false, 'sources are not shipped');
     assert.equal(existsSync(join(installed, 'test')), false, 'tests are not shipped');

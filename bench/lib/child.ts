@@ -18,9 +18,9 @@ export interface LineChild {
   stop(): Promise<void>;
 }
 
-/** Start `bench/<file>` with the tsx loader; stderr goes to ours. */
+/** Start `bench/children/<file>` with the tsx loader; stderr goes to ours. */
 export function startChild(file: string, args: readonly string[]): LineChild {
-  const path = fileURLToPath(new URL(`../${file}`, import.meta.url));
+  const path = fileURLToPath(new URL(`../children/${file}`, import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx/esm', path, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const queue: string[] = [];
   const waiters: ((line: string | undefined) => void)[] = [];

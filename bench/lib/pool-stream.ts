@@ -1,6 +1,6 @@
 /**
  * The paced heartbeat stream of the pool bench, shared by its sender children
- * (bench/pool-sender.ts) and the receivers (bench/pool-rate.ts): which beat is sent when,
+ * (bench/children/pool-sender.ts) and the receivers (bench/suites/pool-rate.ts): which beat is sent when,
  * and how a receiver tells a beat of the measured window from a warm-up beat.
  *
  * The window is marked in the payload instead of being cut by the clock: a receiver that

@@ -11,7 +11,7 @@
  */
 import { HeartMonitor, MemoryStore, type Clock, type HeartMonitorOptions, type MemberLease } from '../../src/index.js';
 import { seededRandom } from '../../test/helpers/random.js';
-import { DeadlineHeap } from '../../src/deadline-heap.js';
+import { DeadlineHeap } from '../../src/picking/deadline-heap.js';
 
 /** How the simulated proxies choose an origin. */
 export type SimBalancer = { readonly kind: 'monitor'; readonly options: HeartMonitorOptions } | { readonly kind: 'leastconn' };

@@ -6,12 +6,12 @@
  * O(log n). With every option at its default the weight is exactly Apache's.
  * @module
  */
-import type { BackendMember } from '../address.js';
+import type { BackendMember } from '../protocol/address.js';
 import type { Clock } from '../clock.js';
-import { heartbeatWeight } from '../selection.js';
-import type { KeyBy, ServerStatus } from '../server-status.js';
-import { SlotNumbers } from '../slot-numbers.js';
-import type { WeightedIndex } from '../weighted-index.js';
+import { heartbeatWeight } from '../picking/selection.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import { SlotNumbers } from '../picking/slot-numbers.js';
+import type { WeightedIndex } from '../picking/weighted-index.js';
 import { newFailureRecord, recordFailure, recordSuccess, type FailureRecord } from './failure.js';
 import { FallbackPicker } from './fallback.js';
 import type { Lease, LeaseResult, MemberLease } from './leases.js';
@@ -272,8 +272,18 @@ export class Balancer<E extends BalancedEntry> {
 
   /** The effective administrative state of an entry (its own key first, then its IP). */
   adminOf(entry: E): AdminState | undefined {
+    return this.adminOfKey(entry.key, entry.status.ip);
+  }
+
+  /** The effective administrative state of the server with `key` on `ip`, in the table or not yet. */
+  adminOfKey(key: string, ip: string): AdminState | undefined {
     if (this.admin.size === 0) return undefined;
-    return this.admin.get(entry.key) ?? this.admin.get(entry.status.ip);
+    return this.admin.get(key) ?? this.admin.get(ip);
+  }
+
+  /** Entries `target` names now (a status, `ip` — every port on it — or `ip:port`). */
+  entriesOf(target: string | ServerStatus): E[] {
+    return this.resolve(target);
   }
 
   /** The state `servers()` reports for an entry: set by the operator or by failures, else undefined. */
@@ -363,7 +373,7 @@ export class Balancer<E extends BalancedEntry> {
       const capacity = entry.status.ready + entry.status.busy;
       if (capacity <= 0) return;
       // The whole report, not this proxy's share of it: once every share is spent, the
-      // report's idle count says best where queues are shortest (bench/balancing-sim.ts,
+      // report's idle count says best where queues are shortest (bench/suites/balancing-sim.ts,
       // 10 proxies at 85 % load, 10 seeds: p99 203 ms ranking by share, 136 ms by report).
       const score = this.unclampedReady(entry, 1) / capacity;
       if (score > bestScore) {

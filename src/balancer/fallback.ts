@@ -3,8 +3,8 @@
  * weight. The balancer gathers the candidates; this module only chooses among them.
  * @module
  */
-import { drawWeighted, heartbeatWeight } from '../selection.js';
-import type { ServerStatus } from '../server-status.js';
+import { drawWeighted, heartbeatWeight } from '../picking/selection.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 import type { NoFreshServerPolicy } from './options.js';
 
 /** A candidate of a fallback pick: anything carrying a server's last status. */

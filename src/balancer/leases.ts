@@ -3,7 +3,7 @@
  * and how they ended.
  * @module
  */
-import type { ServerStatus } from '../server-status.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 
 /** How a leased request ended. */
 export interface LeaseResult {

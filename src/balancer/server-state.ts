@@ -3,7 +3,7 @@
  * states (which survive heartbeats) and the derived state shown by `describe()`.
  * @module
  */
-import type { ServerStatus } from '../server-status.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 
 /** A state set by the operator: `drain()` or `disable()`; `enable()` clears it. */
 export type AdminState = 'draining' | 'disabled';

@@ -3,7 +3,7 @@
  * `max(minWeightPercent / 100, (elapsed / window)^(1 / aggression))` of its weight.
  * @module
  */
-import type { ResolvedSlowStart } from './options.js';
+import type { ResolvedSlowStart, SlowStartOptions } from './options.js';
 
 /**
  * Share of its full weight a server gets `elapsed` ms into its ramp, in (0, 1].
@@ -11,7 +11,7 @@ import type { ResolvedSlowStart } from './options.js';
  * @param elapsed - ms since the ramp began
  * @param slowStart - window, aggression and minimum percent
  */
-export function slowStartFactor(elapsed: number, slowStart: ResolvedSlowStart): number {
+export function slowStartFactor(elapsed: number, slowStart: Required<SlowStartOptions>): number {
   if (elapsed >= slowStart.window) return 1;
   const timeFactor = Math.max(0, elapsed) / slowStart.window;
   return Math.max(slowStart.minWeightPercent / 100, timeFactor ** (1 / slowStart.aggression));

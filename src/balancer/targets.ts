@@ -5,8 +5,8 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { canonicalHost, parseMember } from '../address.js';
-import { serverKey, type KeyBy, type ServerStatus } from '../server-status.js';
+import { canonicalHost, parseMember } from '../protocol/address.js';
+import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
 
 /**
  * The table key a target names, or a bare IP (which under `keyBy: 'ip:port'` covers

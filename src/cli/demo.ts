@@ -7,9 +7,9 @@
 import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { HeartMonitor } from '../monitor.js';
-import { HeartbeatSender } from '../sender.js';
-import { trackServerLoad } from '../server-load.js';
+import { HeartMonitor } from '../monitor/monitor.js';
+import { HeartbeatSender } from '../sender/sender.js';
+import { trackServerLoad } from '../sender/server-load.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { integerOption, parseCommandArgs, positionals, sleep, stopSignal } from './args.js';
 import { canBind, multicastLoopbackWorks } from './loopback.js';

@@ -4,11 +4,11 @@
  * @module
  */
 import { networkInterfaces } from 'node:os';
-import { parseSocketAddress } from '../address.js';
-import { HeartMonitor } from '../monitor.js';
+import { parseSocketAddress } from '../protocol/address.js';
+import { HeartMonitor } from '../monitor/monitor.js';
 import { FileStore } from '../stores/file-store.js';
-import { heartbeatWeight } from '../selection.js';
-import type { ServerStatus } from '../server-status.js';
+import { heartbeatWeight } from '../picking/selection.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { redisStoreFor } from './redis.js';

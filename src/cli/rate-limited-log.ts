@@ -3,7 +3,7 @@
  * then at most one per interval carrying how many were folded into it.
  * @module
  */
-import { DropReporter } from '../drop-reporter.js';
+import { DropReporter } from '../monitor/drop-reporter.js';
 
 /** A rate-limited line writer. */
 export class RateLimitedLog {

@@ -57,7 +57,7 @@ export async function runRedisStatus(url: string, prefix: string | undefined, js
     const timeout = new Promise((_, reject) => setTimeout(() => reject(errors.at(-1) ?? new Error('no answer within 3 s')), 3000).unref());
     await Promise.race([connected, timeout]);
     const view = await RedisStore.attach({ client, prefix: prefix ?? DEFAULT_REDIS_PREFIX });
-    view.close();
+    await view.close();
     const now = Date.now();
     const records = view.records();
     const monitors = new Map(records.map((record) => [`${record.server.ip} ${record.server.port}`, record.monitor]));

@@ -2,8 +2,8 @@
  * `heartmonitor send`: emulates mod_heartbeat with fixed counts.
  * @module
  */
-import { HeartbeatSender } from '../sender.js';
-import { MAX_COUNT } from '../protocol.js';
+import { HeartbeatSender } from '../sender/sender.js';
+import { MAX_COUNT } from '../protocol/heartbeat.js';
 import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 
 /** `heartmonitor send --help`. */

@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { describeCause } from '../errors.js';
-import { parseHeartbeatFile } from '../hb-file.js';
+import { parseHeartbeatFile } from '../stores/hb-file.js';
 import { parseCommandArgs, positionals } from './args.js';
 import { runRedisStatus } from './redis.js';
 import { renderTable, serverRows } from './table.js';

@@ -5,9 +5,9 @@
  * failed picks, so the cost per heartbeat or pick stays a comparison.
  * @module
  */
-import type { BackendMember } from '../address.js';
-import { heartbeatWeight } from '../selection.js';
-import type { KeyBy, ServerStatus } from '../server-status.js';
+import type { BackendMember } from '../protocol/address.js';
+import { heartbeatWeight } from '../picking/selection.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 import type { WarnOnce } from './warning.js';
 
 /** What the watch reads of the monitor. @internal */

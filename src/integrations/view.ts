@@ -3,7 +3,7 @@
  * Structural, so the `HeartMonitor` and every other view satisfy it without naming it.
  * @module
  */
-import type { BackendMember } from '../address.js';
+import type { BackendMember } from '../protocol/address.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
 import { HeartMonitorError } from '../errors.js';
 

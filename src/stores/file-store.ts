@@ -9,12 +9,12 @@ import { lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/p
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER, formatHeartbeatFile } from '../hb-file.js';
-import { isIpLiteral } from '../address.js';
-import type { ServerStatus } from '../server-status.js';
+import { DEFAULT_FILE_EXPIRE_AFTER, formatHeartbeatFile } from './hb-file.js';
+import { isIpLiteral } from '../protocol/address.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 import { expectInteger, expectNumber, expectString, show } from '../validate.js';
 import { MemoryStore } from './memory-store.js';
-import { HeartbeatFileReader, type HeartbeatFileReaderOptions } from './file-reader.js';
+import { HeartbeatFileReader, type HeartbeatFileReaderOptions } from '../views/file-reader.js';
 import type { HeartbeatStore } from './store.js';
 
 /** Apache's file mode for hb.dat: read-only for everyone. */

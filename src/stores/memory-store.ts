@@ -3,7 +3,7 @@
  * @module
  */
 import { expectInteger } from '../validate.js';
-import type { ServerStatus } from '../server-status.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 import type { HeartbeatStore } from './store.js';
 
 /**

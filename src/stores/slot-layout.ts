@@ -18,10 +18,14 @@
  *
  * Slot (Int32 words): 0 sequence (odd while the writer is inside), 1 in use (0/1),
  * 2 ready, 3 busy, 4 port, 5 address length in bytes, 6–7 lastSeen (Float64 bit
- * pattern), 8–23 address text (64 bytes: an IPv6 literal with a zone fits), 24–31 spare.
+ * pattern), 8–23 address text (64 bytes: an IPv6 literal with a zone fits), 24 the
+ * operator's administrative state (0 none, 1 draining, 2 disabled: it travels with the
+ * data, so `drain()` on the monitor reaches every view with the same write), 25–31 spare.
+ * Version 3 added the administrative state word.
  * @module
  */
-import type { KeyBy, ServerStatus } from '../server-status.js';
+import type { AdminState } from '../balancer/server-state.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 
 /** Fewest and most change ring entries: enough to absorb bursts, small next to the slots. */
 const MIN_RING_ENTRIES = 64;
@@ -35,14 +39,22 @@ export const SLOT_BYTES = 128;
 export const MAX_ADDRESS_BYTES = 64;
 
 const MAGIC = 0x48425354; // "HBST"
-const VERSION = 2;
+const VERSION = 3;
 const WORDS_PER_SLOT = SLOT_BYTES / 4;
 const HEADER_WORDS = HEADER_BYTES / 4;
 
 /** Header word indices. */
 const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10, ringEntries: 12 } as const;
 /** Slot word offsets. */
-const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8 } as const;
+const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8, admin: 24 } as const;
+
+/** The administrative state word: index is the stored number. */
+const ADMIN_CODES: readonly (AdminState | undefined)[] = [undefined, 'draining', 'disabled'];
+
+/** The number stored for a server's administrative state (`failed` is per view and never shared). */
+function adminCode(state: ServerStatus['state']): number {
+  return state === 'draining' ? 1 : state === 'disabled' ? 2 : 0;
+}
 
 /** A bounded number of tries before a reader gives up on a slot whose writer stopped mid-write. */
 const MAX_READ_ATTEMPTS = 100_000;
@@ -177,6 +189,7 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
     scratchFloat[0] = server.lastSeen;
     storeChanged(words, base + S.lastSeen, scratchWords[0] ?? 0);
     storeChanged(words, base + S.lastSeen + 1, scratchWords[1] ?? 0);
+    storeChanged(words, base + S.admin, adminCode(server.state));
     if (!addressInPlace) {
       scratchBytes.fill(0);
       scratchBytes.set(address);
@@ -249,10 +262,12 @@ export function readSlot(words: Int32Array, slot: number): SlotReading | undefin
     const port = Atomics.load(words, base + S.port);
     const length = Atomics.load(words, base + S.addressLength);
     const lastSeen = loadFloat(words, base + S.lastSeen);
+    const state = ADMIN_CODES[Atomics.load(words, base + S.admin)];
     for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) scratchWords[i] = Atomics.load(words, base + S.address + i);
     if (Atomics.load(words, base + S.sequence) !== before) continue;
     const ip = decoder.decode(scratchBytes.subarray(0, Math.min(Math.max(length, 0), MAX_ADDRESS_BYTES)));
-    return { sequence: before, server: Object.freeze({ ip, port, ready, busy, lastSeen }) };
+    const server: ServerStatus = state === undefined ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, state };
+    return { sequence: before, server: Object.freeze(server) };
   }
   return undefined;
 }

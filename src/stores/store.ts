@@ -3,7 +3,7 @@
  * @module
  */
 import type { AdminState } from '../balancer/server-state.js';
-import type { ServerStatus } from '../server-status.js';
+import type { ServerStatus } from '../protocol/server-status.js';
 
 /**
  * Where a monitor keeps a shared copy of its server table (memory, an hb.dat file,

@@ -1,6 +1,6 @@
 /**
  * An independent reading of SPEC 1.2 (with our strict numbers), written byte by byte and
- * without sharing code with src/protocol.ts, so property tests can compare the two.
+ * without sharing code with src/protocol/heartbeat.ts, so property tests can compare the two.
  */
 
 const AMP = 0x26;

@@ -141,6 +141,27 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     await waitFor('the last origin back at its counts', () => byIp(readHb(hbPath).lines).get(last.address)?.ready === last.ready, 5000, 50);
   });
 
+  it('stops routing to a drained or disabled origin once hb.dat is flushed, and routes to it again after enable', async () => {
+    // The last member: even at ready=0 Apache's draw would still send it 1/(sum + 1).
+    const target = ORIGINS[2].address;
+    for (const state of ['draining', 'disabled'] as const) {
+      if (state === 'draining') monitor?.drain(target);
+      else monitor?.disable(target);
+      const line = await waitFor(`a ${state} line for ${target}`, () => {
+        const found = byIp(readHb(hbPath).lines).get(target);
+        return found?.text.includes(`&state=${state}&`) === true ? found : undefined;
+      }, 5000, 50);
+      const counts = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, 600);
+      console.log(`  ${state} (${line.text.trimEnd()}): ${JSON.stringify(Object.fromEntries(counts))}`);
+      assert.equal(counts.get(target) ?? 0, 0, `httpd still routes to the ${state} ${target}: ${JSON.stringify(Object.fromEntries(counts))}`);
+      assert.ok(line.lastseen >= 10, line.text);
+      monitor?.enable(target);
+      await waitFor(`the line for ${target} back in rotation`, () => byIp(readHb(hbPath).lines).get(target)?.text.includes('&state=') === false, 5000, 50);
+      const back = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, 600);
+      assert.ok((back.get(target) ?? 0) > 0, `httpd routes to ${target} again after enable: ${JSON.stringify(Object.fromEntries(back))}`);
+    }
+  });
+
   it('stops routing to an origin silent for more than 10 s (and so does our monitor)', async () => {
     const silent = ORIGINS[2].address;
     const members = ORIGINS.map(({ address }) => `http://${address}:${BACKEND_PORT}`);

@@ -15,7 +15,8 @@ export interface HbLine {
   readonly text: string;
 }
 
-const LINE = /^(\S+) &ready=(\d+)&busy=(\d+)&lastseen=(\d+)&port=(\d+)$/;
+// Our FileStore adds `&state=…&age=…` to drained and disabled servers (docs/interop.md).
+const LINE = /^(\S+) &ready=(\d+)&busy=(\d+)&lastseen=(\d+)&port=(\d+)(?:&state=(?:draining|disabled)&age=\d+)?$/;
 
 /** Parse a whole hb.dat written by mod_heartmonitor or FileStore; throws on any other line shape. */
 export function parseHbText(text: string, source: string): HbLine[] {

@@ -5,8 +5,8 @@ import { HeartMonitor } from '../../src/index.js';
 import { RedisStore, tableKeys } from '../../src/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitUntil } from '../helpers/wait.js';
-import { storeContract } from '../storage/store-contract.js';
-import { server } from '../storage/helpers.js';
+import { storeContract } from '../stores/store-contract.js';
+import { server } from '../stores/helpers.js';
 import { Clients, uniquePrefix } from './support.js';
 
 let redis: RedisServer;

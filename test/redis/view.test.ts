@@ -6,7 +6,7 @@ import { HeartMonitor } from '../../src/index.js';
 import { parseRecord, RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitUntil } from '../helpers/wait.js';
-import { server } from '../storage/helpers.js';
+import { server } from '../stores/helpers.js';
 import { Clients, uniquePrefix } from './support.js';
 
 let redis: RedisServer;

@@ -67,8 +67,9 @@ describe('parseHeartbeat (property)', () => {
         if (referenceParse(bytes).ok) accepted++;
         else refused++;
       }),
-      // Found by this property: zero-padded numbers longer than 10 digits were refused.
-      { numRuns: runs, examples: [['b%75sy=00000000100&%72eady=0&v=0']] },
+      // Found by this property: zero-padded numbers longer than 10 digits were refused, and
+      // a `%00` in a piece whose key a later duplicate overrides was accepted.
+      { numRuns: runs, examples: [['b%75sy=00000000100&%72eady=0&v=0'], ['v=1%00&READY=0&b%75sy&v='], ['v=1%00=0&v=&busy&READY']] },
     );
     // The generator must exercise both sides of the grammar, or the property says little.
     assert.ok(accepted > runs / 100, `only ${accepted} of ${runs} generated messages were valid`);

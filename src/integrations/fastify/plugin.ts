@@ -5,7 +5,7 @@
  */
 import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { BackendMember } from '../../address.js';
+import type { BackendMember } from '../../protocol/address.js';
 import { createDispatcher, type HeartbeatDispatcherOptions } from '../undici/dispatcher.js';
 import { DEFAULT_NO_MEMBER_RETRY_AFTER, NoMemberError, type LeasingView } from '../view.js';
 

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { BackendMember } from '../../address.js';
+import type { BackendMember } from '../../protocol/address.js';
 import { isNetworkFailure } from '../undici/retry-policy.js';
 import { DEFAULT_NO_MEMBER_RETRY_AFTER, leaseMember, leaseOrigin, memberOrigin, type AnyLease, type LeasingView } from '../view.js';
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
-import type { BackendMember } from '../../address.js';
+import type { BackendMember } from '../../protocol/address.js';
 import { endToEndHeaders } from '../hop-by-hop.js';
 import { NoMemberError, leaseMember, leaseOrigin, memberOrigin, type AnyLease, type LeasingView } from '../view.js';
 import { controllerHandler } from './legacy-handler.js';

@@ -6,8 +6,8 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { MAX_COUNT } from '../../protocol.js';
-import { serverKey, type ServerStatus } from '../../server-status.js';
+import { MAX_COUNT } from '../../protocol/heartbeat.js';
+import { serverKey, type ServerStatus } from '../../protocol/server-status.js';
 
 /** What a record says about a server; the time of the report is kept beside it. */
 export interface RedisServerRecord {

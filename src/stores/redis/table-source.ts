@@ -7,7 +7,7 @@
  * @module
  */
 import type { AdminState } from '../../balancer/server-state.js';
-import type { ServerStatus } from '../../server-status.js';
+import type { ServerStatus } from '../../protocol/server-status.js';
 import type { RedisSubscriber, RedisViewClient } from './client.js';
 import type { RedisTableKeys } from './keys.js';
 import { parseRecord, type RedisServerRecord } from './record.js';

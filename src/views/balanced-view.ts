@@ -1,0 +1,228 @@
+/**
+ * What every view shares: the {@link HeartbeatView} API over a {@link BalancedTable} that
+ * the view feeds from wherever its table lives (shared memory, IPC, a file).
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import { performance } from 'node:perf_hooks';
+import type { BackendMember } from '../protocol/address.js';
+import type { Lease, MemberLease } from '../balancer/leases.js';
+import { resolveBalancingOptions, type ResolvedBalancingOptions } from '../balancer/options.js';
+import type { ServerView } from '../balancer/server-state.js';
+import type { Clock } from '../clock.js';
+import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
+import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf } from '../validate.js';
+import { BalancedTable } from './balanced-table.js';
+import type { HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
+
+/** A view's selection settings: the monitor's (carried with the data), with the view's overrides. */
+export interface ViewSettings {
+  /** Never pick servers whose last heartbeat is this many ms old. */
+  readonly staleAfter: number;
+  /** Leave out servers whose last heartbeat is this many ms old. */
+  readonly expireAfter: number;
+  /** Warm-up divisor of the weight rule. */
+  readonly warmupDivisor: number;
+  /** How members are matched to servers. */
+  readonly keyBy: KeyBy;
+}
+
+const SWEEP_MIN_MS = 10;
+const SWEEP_MAX_MS = 1000;
+
+/**
+ * A view of the table with the whole balancing API (each concrete view declares that it
+ * implements `HeartbeatView`; `Extra` adds events of its own). Subclasses feed records with
+ * `applyRecord()` / `removeRecord()`, and bring the table
+ * up to date in `sync()`, which runs before every read.
+ */
+export abstract class BalancedView<Extra extends object = object> extends EventEmitter<HeartbeatViewEvents & Extra> {
+  /** @internal */
+  protected readonly clock: Clock;
+  /** @internal */
+  protected readonly random: () => number;
+  private readonly balancing: ResolvedBalancingOptions;
+  private readonly overrides: HeartbeatViewOptions;
+  private tableNow: BalancedTable | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private applied = 0;
+  private faults = 0;
+
+  /** @internal */
+  protected constructor(options: HeartbeatViewOptions) {
+    super();
+    expectObject('options', options);
+    this.balancing = resolveBalancingOptions(options);
+    const clock = options.clock;
+    if (clock !== undefined) {
+      expectObject('clock', clock);
+      expectFunction('clock.now', clock.now);
+    }
+    const now = clock === undefined ? () => Date.now() : () => clock.now();
+    const monotonic = clock === undefined ? () => performance.now() : clock.monotonic === undefined ? now : () => (clock.monotonic as () => number)();
+    this.clock = { now, monotonic };
+    this.random = options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random);
+    if (options.staleAfter !== undefined) expectNumber('staleAfter', options.staleAfter, 1);
+    if (options.warmupDivisor !== undefined) expectInteger('warmupDivisor', options.warmupDivisor, 1, 2 ** 31 - 1);
+    if (options.keyBy !== undefined) expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const);
+    this.overrides = options;
+  }
+
+  /** The table's settings with this view's overrides, once the data told them. */
+  protected effectiveSettings(shared: ViewSettings): ViewSettings {
+    return {
+      staleAfter: this.overrides.staleAfter ?? shared.staleAfter,
+      expireAfter: shared.expireAfter,
+      warmupDivisor: this.overrides.warmupDivisor ?? shared.warmupDivisor,
+      keyBy: this.overrides.keyBy ?? shared.keyBy,
+    };
+  }
+
+  /**
+   * Create the table from the data's settings (once: later calls keep the first table).
+   * @internal
+   */
+  protected startTable(shared: ViewSettings): BalancedTable {
+    if (this.tableNow !== undefined) return this.tableNow;
+    const settings = this.effectiveSettings(shared);
+    const emit = this.emit.bind(this) as unknown as (event: keyof HeartbeatViewEvents, ...args: unknown[]) => boolean;
+    const safeEmit = (event: keyof HeartbeatViewEvents, ...args: unknown[]): void => {
+      try {
+        emit(event, ...args);
+      } catch (cause) {
+        if (event !== 'error') safeEmit('error', cause instanceof Error ? cause : new Error(String(cause)));
+      }
+    };
+    this.tableNow = new BalancedTable(
+      { ...settings, balancing: this.balancing, clock: this.clock, random: this.random },
+      {
+        add: (server) => safeEmit('add', server),
+        update: (server) => safeEmit('update', server),
+        stale: (server) => safeEmit('stale', server),
+        remove: (server) => safeEmit('remove', server),
+        failed: (server, failure) => safeEmit('failed', server, failure),
+        recovered: (server) => safeEmit('recovered', server),
+      },
+    );
+    const every = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.min(settings.staleAfter, settings.expireAfter) / 10));
+    // The timer holds the view weakly: a view dropped without close() is still collected.
+    const view = new WeakRef(this);
+    const timer = setInterval(() => {
+      const alive = view.deref();
+      if (alive === undefined) clearInterval(timer);
+      else alive.sweepNow();
+    }, every).unref();
+    this.sweepTimer = timer;
+    return this.tableNow;
+  }
+
+  /** Feed one record (key as the monitor keys it). @internal */
+  protected applyRecord(key: string, server: ServerStatus): void {
+    if (this.tableNow?.apply(key, server) === true) this.applied++;
+  }
+
+  /** A key left the data. @internal */
+  protected removeRecord(key: string): void {
+    this.tableNow?.remove(key);
+  }
+
+  /** Keys in the table now. @internal */
+  protected tableKeys(): string[] {
+    return this.tableNow === undefined ? [] : [...this.tableNow.keys()];
+  }
+
+  /** Report a fault reading the data (throttling is the subclass's). @internal */
+  protected reportFault(error: Error): void {
+    this.faults++;
+    try {
+      (this.emit as unknown as (event: 'error', error: Error) => boolean)('error', error);
+    } catch {
+      // a throwing error listener must not break the reader
+    }
+  }
+
+  /** Bring the table up to date before a read (pull-based views). @internal */
+  protected sync(): void {
+    // push-based views have nothing to pull
+  }
+
+  /** Stop the sweep timer (subclasses call it from close()). @internal */
+  protected stopTable(): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  private sweepNow(): void {
+    try {
+      this.sync();
+      this.tableNow?.sweep();
+    } catch (error) {
+      this.reportFault(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** {@inheritDoc HeartbeatView.servers} */
+  servers(): ServerStatus[] {
+    this.sync();
+    return this.tableNow?.servers() ?? [];
+  }
+
+  /** Pick a server among all fresh ones (the monitor's balancing rules); undefined when none has weight. */
+  pickBackend(): ServerStatus | undefined;
+  /** Pick one of `members` like lbmethod=heartbeat; undefined when none has weight. */
+  pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
+  pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
+    this.sync();
+    return this.tableNow?.pick(members);
+  }
+
+  /** Pick a server and open a lease; release it when the request ends. */
+  acquire(): Lease | undefined;
+  /** Pick one of `members` and open a lease; release it when the request ends. */
+  acquire<M extends BackendMember>(members: readonly M[]): MemberLease<M> | undefined;
+  acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined {
+    this.sync();
+    return this.tableNow?.acquire(members);
+  }
+
+  /** {@inheritDoc HeartbeatView.markFailed} */
+  markFailed(server: string | ServerStatus): number {
+    this.sync();
+    return this.tableNow?.markFailed(server) ?? 0;
+  }
+
+  /** {@inheritDoc HeartbeatView.serverState} */
+  serverState(server: string | ServerStatus): ServerView | undefined {
+    this.sync();
+    return this.tableNow?.serverState(server);
+  }
+
+  /** {@inheritDoc HeartbeatView.describe} */
+  describe(): ServerView[] {
+    this.sync();
+    return this.tableNow?.describe() ?? [];
+  }
+
+  /**
+   * Counters and gauges, as `monitor.metrics()` names them; `heartbeats_*` count the
+   * records this view applied (and malformed data it ignored).
+   */
+  metrics(): HeartMonitorMetrics {
+    this.sync();
+    const table = this.tableNow;
+    const { servers, fresh } = table?.counts() ?? { servers: 0, fresh: 0 };
+    const counters = table?.counters ?? { picks: 0, noServer: 0, roundRobinFallbacks: 0, lastKnownFallbacks: 0, mostHeadroomFallbacks: 0, failures: 0, ejections: 0, recoveries: 0, leases: 0 };
+    const stats = { received: this.applied + this.faults, accepted: this.applied, malformed: this.faults, rejected: 0, servers, fresh };
+    return buildMetrics(stats, counters, table?.inFlight ?? 0, table?.describe() ?? []);
+  }
+
+  /** {@inheritDoc HeartbeatView.statusHandler} */
+  statusHandler(options?: StatusPageOptions): StatusHandler {
+    return createStatusHandler(() => ({ time: this.clock.now(), servers: this.describe(), metrics: this.metrics() }), options);
+  }
+
+  /** {@inheritDoc HeartbeatView.close} */
+  abstract close(): Promise<void>;
+}

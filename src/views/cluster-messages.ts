@@ -1,0 +1,94 @@
+/**
+ * The messages a monitor's primary process and its cluster workers (or forked children)
+ * exchange over the IPC channel: a worker says hello, the primary answers with a snapshot
+ * of the table and then streams batched changes. Plain JSON values, so they travel over
+ * Node's default `json` serialization as well as `advanced`.
+ * @module
+ */
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+
+/** The channel name used when none is given. */
+export const DEFAULT_CHANNEL = 'heartmonitor';
+
+/**
+ * One server on the wire: `[key, ip, port, ready, busy, lastSeen, admin]`, with admin 0
+ * (none), 1 (draining) or 2 (disabled) — an array, because a batch of 10,000 servers
+ * repeats no property names.
+ * @internal
+ */
+export type ServerRow = [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number];
+
+/** The selection settings the primary's monitor uses, sent with every snapshot. @internal */
+export interface SharedSettings {
+  readonly staleAfter: number;
+  readonly expireAfter: number;
+  readonly warmupDivisor: number;
+  readonly keyBy: KeyBy;
+}
+
+/** Worker → primary: send me a snapshot, then changes. @internal */
+export interface HelloMessage {
+  readonly heartmonitor: string;
+  readonly type: 'hello';
+}
+
+/** Primary → worker: the whole table. @internal */
+export interface SnapshotMessage {
+  readonly heartmonitor: string;
+  readonly type: 'snapshot';
+  readonly settings: SharedSettings;
+  readonly servers: ServerRow[];
+}
+
+/** Primary → worker: servers added or changed, and keys that left the table. @internal */
+export interface ChangesMessage {
+  readonly heartmonitor: string;
+  readonly type: 'changes';
+  readonly put: ServerRow[];
+  readonly remove: string[];
+}
+
+/** Any message of the protocol. @internal */
+export type ClusterMessage = HelloMessage | SnapshotMessage | ChangesMessage;
+
+const ADMIN_STATES = [undefined, 'draining', 'disabled'] as const;
+
+/** The row for a server (its `state`, if draining or disabled, travels with it). @internal */
+export function toRow(key: string, server: ServerStatus): ServerRow {
+  const admin = server.state === 'draining' ? 1 : server.state === 'disabled' ? 2 : 0;
+  return [key, server.ip, server.port, server.ready, server.busy, server.lastSeen, admin];
+}
+
+/** The frozen status a row describes, or undefined when the row is not well-formed. @internal */
+export function fromRow(row: unknown): ServerStatus | undefined {
+  if (!Array.isArray(row) || row.length !== 7) return undefined;
+  const [key, ip, port, ready, busy, lastSeen, admin] = row as unknown[];
+  if (typeof key !== 'string' || typeof ip !== 'string' || ip.length === 0 || ip.length > 64) return undefined;
+  if (!isCount(port) || port < 1 || port > 65535 || !isCount(ready) || !isCount(busy)) return undefined;
+  if (typeof lastSeen !== 'number' || !Number.isFinite(lastSeen)) return undefined;
+  if (admin !== 0 && admin !== 1 && admin !== 2) return undefined;
+  const state = ADMIN_STATES[admin];
+  return Object.freeze(state === undefined ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, state });
+}
+
+/** Whether `message` belongs to `channel` (other IPC traffic of the application is left alone). @internal */
+export function isOnChannel(message: unknown, channel: string): message is { readonly heartmonitor: string; readonly type: unknown } {
+  return typeof message === 'object' && message !== null && (message as { heartmonitor?: unknown }).heartmonitor === channel;
+}
+
+/** Check the settings of a snapshot; undefined when they are not well-formed. @internal */
+export function readSettings(value: unknown): SharedSettings | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { staleAfter, expireAfter, warmupDivisor, keyBy } = value as Record<string, unknown>;
+  if (!isPositive(staleAfter) || !isPositive(expireAfter) || !isCount(warmupDivisor) || warmupDivisor < 1) return undefined;
+  if (keyBy !== 'ip' && keyBy !== 'ip:port') return undefined;
+  return { staleAfter, expireAfter, warmupDivisor, keyBy };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2 ** 31 - 1;
+}
+
+function isPositive(value: unknown): value is number {
+  return typeof value === 'number' && value > 0 && !Number.isNaN(value);
+}

@@ -1,0 +1,110 @@
+/**
+ * SlotStoreView: a SlotStore's table in a worker thread (or any thread holding the
+ * buffer), with the whole balancing API of the monitor.
+ * @module
+ */
+import type { ServerStatus } from '../protocol/server-status.js';
+import { serverKey } from '../protocol/server-status.js';
+import { changedSlots, generation, highWater, readHeader, readSlot, ringEntries, slotSequence, type SlotHeader } from '../stores/slot-layout.js';
+import { BalancedView, type ViewSettings } from './balanced-view.js';
+import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
+
+/**
+ * Options of `SlotStore.attach()`: the monitor's balancing options, and per-view
+ * overrides of the selection settings the buffer's header carries.
+ */
+export type SlotStoreViewOptions = HeartbeatViewOptions;
+
+/**
+ * A view of a {@link SlotStore}'s buffer, usually in a worker thread, with the balancing
+ * API of the monitor (SPEC 3.1): picks, leases, failure feedback (this view's own), slow
+ * start, fallbacks, metrics and the status page. It follows the writer without locks:
+ * before each read it checks the buffer's generation, and when it moved it replays the
+ * slots the writer listed in the change ring since (scanning every slot only on its first
+ * look or when lapped). The operator's drain/disable arrive with the slot they change.
+ */
+export class SlotStoreView extends BalancedView implements HeartbeatView {
+  /** Number of slots. */
+  readonly maxServers: number;
+  /** Settings read from the buffer's header, with this view's overrides applied. */
+  readonly settings: ViewSettings;
+  private readonly words: Int32Array;
+  private readonly header: SlotHeader;
+  private readonly sequences: Int32Array;
+  /** The record last read from each slot (undefined: free), and the key it is applied under. */
+  private readonly records: (ServerStatus | undefined)[] = [];
+  private readonly keys: (string | undefined)[] = [];
+  /** The slot that owns each key (two slots may share a key when the view keys by IP only). */
+  private readonly owner = new Map<string, number>();
+  private readonly changed: Int32Array;
+  private snapshotGeneration: number | undefined;
+
+  /**
+   * @param buffer - `store.buffer`
+   * @param options - balancing options and per-view overrides
+   * @throws TypeError when `buffer` is not a SlotStore buffer of this layout version
+   */
+  constructor(buffer: SharedArrayBuffer, options: SlotStoreViewOptions = {}) {
+    super(options);
+    const header = readHeader(buffer);
+    this.maxServers = header.maxServers;
+    this.header = header;
+    this.words = new Int32Array(buffer);
+    this.settings = this.effectiveSettings(header);
+    this.startTable(header);
+    // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
+    this.sequences = new Int32Array(header.maxServers).fill(-1);
+    this.changed = new Int32Array(ringEntries(header.maxServers));
+  }
+
+  /** Stop the view's timer; the buffer is not touched. */
+  close(): Promise<void> {
+    this.stopTable();
+    return Promise.resolve();
+  }
+
+  /** Replay what the writer changed since the last look. @internal */
+  protected override sync(): void {
+    const seen = generation(this.words);
+    if (seen === this.snapshotGeneration) return;
+    const count = this.snapshotGeneration === undefined ? false : changedSlots(this.words, this.header, this.snapshotGeneration, seen, this.changed);
+    if (count === false || !this.replay(count)) this.scan();
+    this.snapshotGeneration = seen;
+  }
+
+  /** Read every used slot (first look, or lapped by the writer). */
+  private scan(): void {
+    const used = Math.min(highWater(this.words), this.maxServers);
+    for (let slot = 0; slot < used; slot++) this.read(slot);
+  }
+
+  /** Re-read the first `count` slots of `changed`; false when the ring named a slot that does not exist. */
+  private replay(count: number): boolean {
+    for (let i = 0; i < count; i++) {
+      const slot = this.changed[i] ?? -1;
+      if (slot < 0 || slot >= this.maxServers) return false;
+      this.read(slot);
+    }
+    return true;
+  }
+
+  private read(slot: number): void {
+    if (slotSequence(this.words, slot) === this.sequences[slot]) return;
+    const reading = readSlot(this.words, slot);
+    if (reading === undefined) return; // the writer died mid-write: keep what we had
+    this.sequences[slot] = reading.sequence;
+    const server = reading.server;
+    if (server === this.records[slot]) return;
+    this.records[slot] = server;
+    const before = this.keys[slot];
+    const key = server === undefined ? undefined : serverKey(server.ip, server.port, this.settings.keyBy);
+    if (before !== undefined && before !== key && this.owner.get(before) === slot) {
+      this.owner.delete(before);
+      this.removeRecord(before);
+    }
+    this.keys[slot] = key;
+    if (key === undefined || server === undefined) return;
+    this.owner.set(key, slot);
+    this.applyRecord(key, server);
+  }
+}
