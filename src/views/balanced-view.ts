@@ -163,7 +163,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     }
   }
 
-  /** {@inheritDoc HeartbeatView.servers} */
+  /** The table now (fresh and stale servers); `state` marks servers out of rotation. */
   servers(): ServerStatus[] {
     this.sync();
     return this.tableNow?.servers() ?? [];
@@ -187,19 +187,19 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     return this.tableNow?.acquire(members);
   }
 
-  /** {@inheritDoc HeartbeatView.markFailed} */
+  /** Report a failed request to `server` (`ip`, `ip:port` or status); returns the servers it counted for. */
   markFailed(server: string | ServerStatus): number {
     this.sync();
     return this.tableNow?.markFailed(server) ?? 0;
   }
 
-  /** {@inheritDoc HeartbeatView.serverState} */
+  /** The extended view of one server, or undefined when unknown. */
   serverState(server: string | ServerStatus): ServerView | undefined {
     this.sync();
     return this.tableNow?.serverState(server);
   }
 
-  /** {@inheritDoc HeartbeatView.describe} */
+  /** Extended views of every server. */
   describe(): ServerView[] {
     this.sync();
     return this.tableNow?.describe() ?? [];
@@ -218,7 +218,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     return buildMetrics(stats, counters, table?.inFlight ?? 0, table?.describe() ?? []);
   }
 
-  /** {@inheritDoc HeartbeatView.statusHandler} */
+  /** A `node:http` listener serving the status page. */
   statusHandler(options?: StatusPageOptions): StatusHandler {
     return createStatusHandler(() => ({ time: this.clock.now(), servers: this.describe(), metrics: this.metrics() }), options);
   }
