@@ -73,6 +73,8 @@ export class BalancedTable {
   private journaling = false;
   /** Smallest seenAt among servers not marked stale (a lower bound): picks take out stale ones first once it is due. */
   private oldestFreshSeenAt = Infinity;
+  /** Smallest seenAt of any server (a lower bound): picks let expired servers go first once it is due. */
+  private oldestSeenAt = Infinity;
 
   constructor(
     private readonly settings: BalancedTableSettings,
@@ -115,14 +117,15 @@ export class BalancedTable {
     let entry = this.table.get(key);
     if (entry !== undefined && entry.status === server) return false;
     const { clock, staleAfter } = this.settings;
-    // Ages come with the data as wall time; the table runs on the monotonic clock.
-    const seenAt = clock.monotonic() - Math.max(0, clock.now() - server.lastSeen);
+    // Ages come with the data as wall time; the table runs on the monotonic clock (read once: views apply thousands of records a second).
+    const monotonic = clock.monotonic();
+    const seenAt = monotonic - Math.max(0, clock.now() - server.lastSeen);
     const isNew = entry === undefined;
     const wasFresh = entry !== undefined && !entry.stale;
     // A new report, unless only the operator's state changed (setAdmin below re-weighs that).
     const before = entry?.status;
     const heartbeat = before === undefined || before.lastSeen !== server.lastSeen || before.ready !== server.ready || before.busy !== server.busy || before.port !== server.port;
-    const returning = entry !== undefined && (entry.stale || clock.monotonic() - entry.seenAt >= staleAfter);
+    const returning = entry !== undefined && (entry.stale || monotonic - entry.seenAt >= staleAfter);
     if (entry === undefined) {
       entry = { key, slot: this.index.allocate(), status: server, seenAt, stale: false, balance: new ServerBalance() };
       this.table.set(key, entry);
@@ -130,9 +133,10 @@ export class BalancedTable {
     }
     entry.status = server;
     entry.seenAt = seenAt;
-    const fresh = clock.monotonic() - seenAt < staleAfter;
+    const fresh = monotonic - seenAt < staleAfter;
     entry.stale = !fresh;
     if (fresh) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
+    if (seenAt < this.oldestSeenAt) this.oldestSeenAt = seenAt;
     this.statusBySlot[entry.slot] = server;
     this.freshSeenAt.set(entry.slot, fresh ? seenAt : -Infinity);
     const admin = server.state === 'draining' || server.state === 'disabled' ? server.state : undefined;
@@ -164,13 +168,19 @@ export class BalancedTable {
   sweep(): void {
     const now = this.settings.clock.monotonic();
     let oldest = Infinity;
+    let oldestKept = Infinity;
     for (const entry of this.table.values()) {
       const age = now - entry.seenAt;
-      if (age >= this.settings.expireAfter) this.remove(entry.key);
-      else if (age >= this.settings.staleAfter) this.markStale(entry);
+      if (age >= this.settings.expireAfter) {
+        this.remove(entry.key);
+        continue;
+      }
+      if (entry.seenAt < oldestKept) oldestKept = entry.seenAt;
+      if (age >= this.settings.staleAfter) this.markStale(entry);
       else if (!entry.stale && entry.seenAt < oldest) oldest = entry.seenAt;
     }
     this.oldestFreshSeenAt = oldest;
+    this.oldestSeenAt = oldestKept;
     this.balancer.tick();
   }
 
@@ -236,6 +246,12 @@ export class BalancedTable {
    */
   private takeOutStaleServers(): void {
     const now = this.settings.clock.monotonic();
+    // An expired server is already out of servers(): it must not be drawn either (the last-known
+    // fallback draws among servers in the table) in the moments before the next sweep.
+    if (now - this.oldestSeenAt >= this.settings.expireAfter) {
+      this.sweep();
+      return;
+    }
     if (now - this.oldestFreshSeenAt < this.settings.staleAfter) return;
     let oldest = Infinity;
     for (const entry of this.table.values()) {
