@@ -199,7 +199,7 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
   private sink(): TableSink {
     return {
       reset: (entries, admin) => this.reset(entries, admin),
-      put: (entry) => this.put(entry),
+      put: (key, status, monitor) => this.put(key, status, monitor),
       remove: (key) => {
         this.held.delete(key);
         this.removeRecord(key);
@@ -223,12 +223,17 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
     }
     this.admin.clear();
     for (const [key, state] of admin) this.admin.set(key, state);
-    for (const entry of entries) this.put(entry);
+    for (const entry of entries) this.put(entry.key, entry.status, entry.monitor);
   }
 
-  private put(entry: SourceEntry): void {
-    this.held.set(entry.key, { status: entry.status, monitor: entry.monitor });
-    this.applyRecord(entry.key, this.withAdmin(entry.key, entry.status));
+  private put(key: string, status: ServerStatus, monitor: string): void {
+    const held = this.held.get(key);
+    if (held === undefined) this.held.set(key, { status, monitor });
+    else {
+      held.status = status;
+      held.monitor = monitor;
+    }
+    this.applyRecord(key, this.withAdmin(key, status));
   }
 
   private setAdmin(key: string, state: AdminState | undefined): void {

@@ -12,7 +12,7 @@ export const DEFAULT_REDIS_PREFIX = 'heartmonitor';
 
 /** The keys (and the shard channel) of one table. */
 export interface RedisTableKeys {
-  /** HASH: server key → record (JSON: ip, port, ready, busy, monitor, fields). */
+  /** HASH: server key → record (`ip TAB port TAB monitor TAB ready TAB busy [TAB fields JSON]`, record.ts). */
   readonly servers: string;
   /** ZSET: server key → time of its newest report, in ms of the Redis node's clock. */
   readonly seen: string;

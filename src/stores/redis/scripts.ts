@@ -3,13 +3,8 @@
  * that holds the table's hash slot, reads that node's `TIME` once, and publishes what it
  * changed as one message with a sequence number.
  *
- * Change message (one SPUBLISH per script run), lines separated by `\n`:
- * ```
- * <sequence> <redis time, ms>
- * P <key> <age ms> <record JSON>     a report, `age` ms old at that time
- * D <key>                            the server left the table
- * A <key> <draining|disabled|->      administrative state set (`-`: cleared)
- * ```
+ * Each write publishes one change message (changes.ts), however many servers it carries;
+ * records are the tab-separated lines of record.ts.
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -24,7 +19,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * KEYS: servers, seen, sequence, changes. ARGV: expireAfter, monitor id, put count, then
  * (key, age, record) per put, then delete count and the keys. A put is kept only when it
  * is at least as new as the stored report (newest report wins, whichever monitor made
- * it); a delete removes only a record this monitor wrote last; reports older than
+ * it); a delete removes only a record this monitor wrote last (or one that is not a
+ * record at all); reports older than
  * expireAfter are trimmed; every key's TTL is set to expireAfter, so a table nobody writes
  * any more disappears by itself.
  */
@@ -49,8 +45,8 @@ for _ = 1, deletes do
   local key = ARGV[i]
   local record = redis.call('HGET', KEYS[1], key)
   if record then
-    local ok, decoded = pcall(cjson.decode, record)
-    if not ok or type(decoded) ~= 'table' or decoded.monitor == ARGV[2] then
+    local monitor = string.match(record, '^[^\t]*\t[^\t]*\t([^\t]*)\t')
+    if not monitor or monitor == ARGV[2] then
       redis.call('HDEL', KEYS[1], key)
       redis.call('ZREM', KEYS[2], key)
       lines[#lines + 1] = 'D ' .. key

@@ -10,7 +10,8 @@ import type { AdminState } from '../../balancer/server-state.js';
 import type { ServerStatus } from '../../protocol/server-status.js';
 import type { RedisSubscriber, RedisViewClient } from './client.js';
 import type { RedisTableKeys } from './keys.js';
-import { parseRecord, type RedisServerRecord } from './record.js';
+import { decodeChanges, readChangeHeader, type ChangeVisitor } from './changes.js';
+import { MAX_RECORD_LENGTH, parseFields, parseRecord, readCountsAfterIdentity, recordIdentity, type RecordCounts } from './record.js';
 import { RedisScript, SNAPSHOT_SCRIPT, snapshotKeys } from './scripts.js';
 
 /** One server as a source delivers it: the status with `lastSeen` on this host's clock. */
@@ -27,8 +28,8 @@ export interface SourceEntry {
 export interface TableSink {
   /** A full snapshot: replaces everything held before. */
   reset(entries: readonly SourceEntry[], admin: ReadonlyMap<string, AdminState>): void;
-  /** A newer report of one server. */
-  put(entry: SourceEntry): void;
+  /** A newer report of one server (`status.lastSeen` on this host's clock). */
+  put(key: string, status: ServerStatus, monitor: string): void;
   /** A server left the table. */
   remove(key: string): void;
   /** An administrative state was set (undefined: cleared). */
@@ -67,10 +68,21 @@ export interface TableSourceStats {
   readonly downSince: number | undefined;
 }
 
+/**
+ * What a source holds per key: the newest report's time and the checked identity of its
+ * record, so the next report of the server is compared, not checked again.
+ */
 interface Known {
-  readonly order: number;
-  readonly text: string;
-  readonly record: RedisServerRecord;
+  /** Time newest-wins compares, on this host's clock. */
+  order: number;
+  /** `ip TAB port TAB monitor TAB`: the record's identity, checked when it was first seen. */
+  readonly identity: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly monitor: string;
+  /** Text and parsed value of the extra fields (undefined: none). */
+  fieldsText: string | undefined;
+  fields: Readonly<Record<string, string>> | undefined;
 }
 
 const PROBE_SCRIPT = `return redis.call('GET', KEYS[1]) or '0'`;
@@ -96,6 +108,18 @@ export class RedisTableSource {
   /** Per key: the time of the report held (newest wins) and its record, text and parsed (a repeated text is not parsed again). */
   private readonly known = new Map<string, Known>();
   private counts = { snapshots: 0, messages: 0, refused: 0 };
+  /** The time of the message being applied (this host's clock). */
+  private receivedAt = 0;
+  /** Counts of the record read last (kept here: reading a record allocates nothing when its identity is known). */
+  private readonly scratch: RecordCounts = { ready: 0, busy: 0, fieldsAt: -1 };
+  private readonly visitor: ChangeVisitor = {
+    put: (key, age, message, start, end) => this.putRecord(key, message, start, end, this.receivedAt - age),
+    remove: (key) => {
+      if (this.known.delete(key)) this.sink.remove(key);
+    },
+    admin: (key, state) => this.sink.admin(key, state),
+    refused: (reason) => this.refuse(reason),
+  };
   private downSince: number | undefined;
 
   constructor(
@@ -169,13 +193,12 @@ export class RedisTableSource {
       this.buffered.push(message);
       return;
     }
-    const receivedAt = this.options.now();
-    const header = /^(\d{1,15}) (\d{1,15})\n/.exec(message);
-    if (header === null) {
+    const header = readChangeHeader(message);
+    if (header === undefined) {
       this.refuse('change message without a valid header');
       return;
     }
-    const sequence = Number(header[1]);
+    const { sequence } = header;
     if (sequence <= this.sequence) return; // already in the snapshot
     if (sequence !== this.sequence + 1) {
       void this.resync();
@@ -183,48 +206,66 @@ export class RedisTableSource {
     }
     this.sequence = sequence;
     this.counts.messages++;
-    for (const line of message.slice(header[0].length).split('\n')) this.applyLine(line, receivedAt);
+    // One clock reading per message: every report in it is `age` ms older than its arrival.
+    // The report's Redis time is unknown here, only its age: newest-wins compares on this host's clock.
+    this.receivedAt = this.options.now();
+    decodeChanges(message, header.bodyAt, this.visitor);
   }
 
-  private applyLine(line: string, receivedAt: number): void {
-    const kind = line.slice(0, 2);
-    const rest = line.slice(2);
-    if (kind === 'P ') {
-      const keyEnd = rest.indexOf(' ');
-      const ageEnd = rest.indexOf(' ', keyEnd + 1);
-      const age = Number(rest.slice(keyEnd + 1, ageEnd));
-      if (keyEnd <= 0 || ageEnd < 0 || !Number.isInteger(age) || age < 0) {
-        this.refuse('change line without key and age');
-        return;
-      }
-      // The report's Redis time is unknown here, only its age: compare on this host's clock instead.
-      this.putRecord(rest.slice(0, keyEnd), rest.slice(ageEnd + 1), receivedAt - age, receivedAt - age);
-    } else if (kind === 'D ') {
-      if (this.known.delete(rest)) this.sink.remove(rest);
-    } else if (kind === 'A ') {
-      const [key, state] = rest.split(' ');
-      if (key === undefined || (state !== 'draining' && state !== 'disabled' && state !== '-')) this.refuse('admin line with an unknown state');
-      else this.sink.admin(key, state === '-' ? undefined : state);
-    } else {
-      this.refuse('unknown change line');
-    }
-  }
-
-  /** Apply one record; `order` is the time newest-wins compares (this host's clock). */
-  private putRecord(key: string, text: string, order: number, lastSeen: number): void {
+  /** Apply the record in `text[start, end)`; `seenAt` is its time on this host's clock (newest wins). */
+  private putRecord(key: string, text: string, start: number, end: number, seenAt: number): void {
     const known = this.known.get(key);
-    if (known !== undefined && known.order > order) return;
+    if (known !== undefined && known.order > seenAt) return;
     if (known === undefined && this.known.size >= this.options.maxServers) {
       this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
       return;
     }
-    const record = known?.text === text ? known.record : parseRecord(key, text);
-    if (typeof record === 'string') {
-      this.refuse(record);
+    const read = this.readRecord(key, text, start, end, known);
+    if (typeof read === 'string') {
+      this.refuse(read);
       return;
     }
-    this.known.set(key, { order, text, record });
-    this.sink.put({ key, status: toStatus(record, lastSeen), monitor: record.monitor });
+    read.order = seenAt;
+    if (read !== known) this.known.set(key, read);
+    this.sink.put(key, toStatus(read, this.scratch, seenAt), read.monitor);
+  }
+
+  /**
+   * Read the record in `text[start, end)` of `key`. When it has the identity of the record
+   * held (`known`), only the counts and fields are read and `known` is updated in place;
+   * otherwise the whole record is parsed and checked.
+   * @returns the entry to hold, or a reason the record was refused
+   */
+  private readRecord(key: string, text: string, start: number, end: number, known: Known | undefined): Known | string {
+    if (end - start > MAX_RECORD_LENGTH) return `record longer than ${MAX_RECORD_LENGTH} characters`;
+    if (known !== undefined && text.startsWith(known.identity, start)) {
+      const counts = this.scratch;
+      const refused = readCountsAfterIdentity(text, start + known.identity.length, end, counts);
+      if (refused !== undefined) return refused;
+      if (counts.fieldsAt < 0) {
+        known.fieldsText = undefined;
+        known.fields = undefined;
+      } else {
+        const length = end - counts.fieldsAt;
+        const same = known.fieldsText !== undefined && known.fieldsText.length === length && text.startsWith(known.fieldsText, counts.fieldsAt);
+        if (!same) {
+          const fieldsText = text.slice(counts.fieldsAt, end);
+          const fields = parseFields(fieldsText);
+          if (typeof fields === 'string') return fields;
+          known.fieldsText = fieldsText;
+          known.fields = fields;
+        }
+      }
+      return known;
+    }
+    const recordText = start === 0 && end === text.length ? text : text.slice(start, end);
+    const record = parseRecord(key, recordText);
+    if (typeof record === 'string') return record;
+    const { ip, port, monitor, fields } = record;
+    this.scratch.ready = record.ready;
+    this.scratch.busy = record.busy;
+    // The fields' text is not kept: the next report with fields parses them once more.
+    return { order: -Infinity, identity: recordIdentity(record), ip, port, monitor, fieldsText: undefined, fields };
   }
 
   private applySnapshot(reply: unknown, receivedAt: number): void {
@@ -249,15 +290,15 @@ export class RedisTableSource {
         break;
       }
       const text = String(records[i + 1]);
-      const held = previous.get(key);
-      const record = held?.text === text ? held.record : parseRecord(key, text);
-      if (typeof record === 'string') {
-        this.refuse(record);
+      const read = this.readRecord(key, text, 0, text.length, previous.get(key));
+      if (typeof read === 'string') {
+        this.refuse(read);
         continue;
       }
       const lastSeen = receivedAt - Math.max(0, redisNow - reportedAt);
-      this.known.set(key, { order: lastSeen, text, record });
-      entries.push({ key, status: toStatus(record, lastSeen), monitor: record.monitor });
+      read.order = lastSeen;
+      this.known.set(key, read);
+      entries.push({ key, status: toStatus(read, this.scratch, lastSeen), monitor: read.monitor });
     }
     const states = new Map<string, AdminState>();
     for (let i = 0; i + 1 < admin.length; i += 2) {
@@ -320,8 +361,9 @@ export class RedisTableSource {
   }
 }
 
-function toStatus(record: RedisServerRecord, lastSeen: number): ServerStatus {
-  const { ip, port, ready, busy, fields } = record;
+function toStatus(known: Known, counts: RecordCounts, lastSeen: number): ServerStatus {
+  const { ip, port, fields } = known;
+  const { ready, busy } = counts;
   return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen }) : Object.freeze({ ip, port, ready, busy, lastSeen, fields });
 }
 
