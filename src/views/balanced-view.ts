@@ -11,7 +11,7 @@ import { resolveBalancingOptions, type ResolvedBalancingOptions } from '../balan
 import type { ServerView } from '../balancer/server-state.js';
 import type { Clock } from '../clock.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
-import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
+import { createStatusHandler, type StatusHandler, type StatusPageOptions, type StatusSource } from '../http/status-page.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf } from '../validate.js';
 import { BalancedTable } from './balanced-table.js';
@@ -220,7 +220,16 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
 
   /** A `node:http` listener serving the status page. */
   statusHandler(options?: StatusPageOptions): StatusHandler {
-    return createStatusHandler(() => ({ time: this.clock.now(), servers: this.describe(), metrics: this.metrics() }), options);
+    return createStatusHandler(() => {
+      const source = this.statusSource();
+      const snapshot = { time: this.clock.now(), servers: this.describe(), metrics: this.metrics() };
+      return source === undefined ? snapshot : { ...snapshot, source };
+    }, options);
+  }
+
+  /** The view's source for its status page (views that read a remote source show whether it answers). @internal */
+  protected statusSource(): StatusSource | undefined {
+    return undefined;
   }
 
   /** {@inheritDoc HeartbeatView.close} */

@@ -8,6 +8,7 @@
 import type { AdminState } from '../balancer/server-state.js';
 import { DEFAULT_FILE_EXPIRE_AFTER } from '../stores/hb-file.js';
 import type { HeartMonitorMetrics } from '../http/metrics.js';
+import type { StatusSource } from '../http/status-page.js';
 import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import type { RedisViewClient } from '../stores/redis/client.js';
@@ -104,6 +105,8 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
   /** The settings the table runs with. */
   readonly settings: { readonly staleAfter: number; readonly expireAfter: number };
   private readonly source: RedisTableSource;
+  /** The table's key in Redis (shown on the status page). */
+  private readonly table: string;
   private readonly held = new Map<string, Held>();
   private readonly admin = new Map<string, AdminState>();
   private refusedPending = 0;
@@ -122,10 +125,12 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
     const expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
     this.startTable({ staleAfter: DEFAULT_STALE_AFTER, expireAfter, warmupDivisor: DEFAULT_WARMUP_DIVISOR, keyBy: 'ip' });
     this.settings = { staleAfter: options.staleAfter ?? DEFAULT_STALE_AFTER, expireAfter };
+    const keys = tableKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
+    this.table = keys.servers;
     this.source = new RedisTableSource(
       {
         client,
-        keys: tableKeys(options.prefix ?? DEFAULT_REDIS_PREFIX),
+        keys,
         now: () => this.clock.now(),
         probeInterval: expectNumber('probeInterval', options.probeInterval ?? 1000, 10),
         timeout: expectNumber('timeout', options.timeout ?? 2000, 10),
@@ -169,6 +174,16 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
       source_snapshots: source.snapshots,
       source_messages: source.messages,
       records_refused: source.refused,
+    };
+  }
+
+  /** The status page's source line: the table, and whether Redis answers. @internal */
+  protected override statusSource(): StatusSource {
+    const source = this.source.stats();
+    return {
+      description: `Redis table ${this.table}`,
+      connected: source.connected,
+      downSeconds: source.downSince === undefined ? 0 : Math.max(0, (this.clock.now() - source.downSince) / 1000),
     };
   }
 

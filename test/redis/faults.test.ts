@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { HeartMonitor } from '../../src/index.js';
 import { RedisStore, type RedisView } from '../../src/redis.js';
@@ -94,9 +96,19 @@ describe('Redis faults', () => {
     cleanups.push(() => view.close());
     view.on('error', () => undefined);
     const members = ['http://10.0.0.1:80', 'http://10.0.0.2:80'];
+    const page = createServer(view.statusHandler());
+    await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => page.close(() => resolve())));
+    const pageUrl = `http://127.0.0.1:${(page.address() as AddressInfo).port}/`;
+    assert.match(await (await fetch(pageUrl)).text(), /<p id="source" class="source-up">Source: Redis table \{hm-test-stop-\d+-\d+\}:servers, connected\.<\/p>/);
     redis.pause();
     try {
       await waitUntil('source down', () => view.metrics().source_connected === 0, { timeoutMs: 2000 });
+      // The status page says so, in both of its formats.
+      assert.match(await (await fetch(pageUrl)).text(), /<p id="source" class="source-down">Source down: Redis table .* has not answered for \d+ s\./);
+      const json = (await (await fetch(`${pageUrl}?format=json`)).json()) as { source: { connected: boolean }; metrics: { source_connected: number } };
+      assert.equal(json.source.connected, false);
+      assert.equal(json.metrics.source_connected, 0);
       await new Promise((resolve) => setTimeout(resolve, 600));
       assert.equal(view.metrics().servers_fresh, 0, 'frozen data is not fresh');
       assert.ok(view.pickBackend(members) !== undefined, 'still picking by last-known weights');
@@ -108,6 +120,7 @@ describe('Redis faults', () => {
     }
     await waitUntil('recovered', () => view.metrics().source_connected === 1 && view.servers().length === 2, { timeoutMs: 5000 });
     assert.ok(members.includes(view.pickBackend(members) ?? ''));
+    assert.match(await (await fetch(pageUrl)).text(), /class="source-up"/);
   });
 });
 
