@@ -11,11 +11,12 @@
 import assert from 'node:assert/strict';
 import { createClient } from 'redis';
 import { HeartMonitor, SlotStore, type HeartbeatStore } from '../../src/index.js';
-import { RedisStore } from '../../src/redis.js';
+import { RedisStore, tableKeys } from '../../src/redis.js';
+import { encodeRecord } from '../../src/stores/redis/record.js';
 import { RedisServer } from '../../test/helpers/redis-server.js';
 import { seededRandom } from '../../test/helpers/random.js';
 import { startChild, type LineChild } from '../lib/child.js';
-import { poolAddress, poolHeartbeat, poolMembers } from '../lib/pool.js';
+import { poolAddress, poolCounts, poolHeartbeat, poolMembers } from '../lib/pool.js';
 import type { BenchContext } from '../lib/report.js';
 import { nsPerOp, sleep } from '../lib/timing.js';
 
@@ -24,9 +25,18 @@ type Client = ReturnType<typeof createClient>;
 /** Bench redis. */
 export async function redisBench(ctx: BenchContext): Promise<void> {
   const origins = ctx.smoke ? 500 : 10_000;
-  // The target case (20 views), and a case with fewer views: all views share this machine's
-  // cores here, where in production each would run on its own host.
-  const cases = ctx.smoke ? [{ views: 2, processes: 1 }] : [{ views: 20, processes: 4 }, { views: 4, processes: 2 }];
+  // The target case (10,000 origins, 20 views), then fewer views and fewer origins: all views
+  // share this machine's cores here, where in production each would run on its own host.
+  // HM_REDIS_CASES narrows it: `origins×views` pairs, comma-separated (e.g. `10000x20,1000x20`).
+  const allCases = ctx.smoke
+    ? [{ origins, views: 2, processes: 1 }]
+    : [
+        { origins, views: 20, processes: 4 },
+        { origins, views: 4, processes: 2 },
+        { origins: 1000, views: 20, processes: 4 },
+      ];
+  const only = process.env.HM_REDIS_CASES?.split(',').map((pair) => pair.trim());
+  const cases = only === undefined ? allCases : allCases.filter((shape) => only.includes(`${shape.origins}x${shape.views}`));
   const windowMs = ctx.smoke ? 1500 : 5000;
   const redis = await RedisServer.start();
   const client = createClient({ url: redis.url });
@@ -52,11 +62,13 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
     pickSlot: [] as number[],
     pickMembersRedis: [] as number[],
     pickMembersSlot: [] as number[],
+    applyView: [] as number[],
+    applyBare: [] as number[],
   };
   try {
     for (let run = 0; run < ctx.repeats; run++) {
       for (const [c, shape] of cases.entries()) {
-        const figures = await viewLatency(ctx, redis, client, `bench-${run}-${c}`, origins, shape.views, shape.processes, windowMs);
+        const figures = await viewLatency(ctx, redis, client, `bench-${run}-${c}`, shape.origins, shape.views, shape.processes, windowMs);
         const into = latency[c];
         if (into === undefined) continue;
         into.p50.push(figures.p50 / 1000);
@@ -70,11 +82,15 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
         into.scripts.push(figures.scriptsPerBeat);
         into.bytesIn.push(figures.bytesInPerBeat);
         into.bytesOut.push(figures.bytesOutPerBeat / shape.views);
-        ctx.log(`run ${run + 1}, ${shape.views} views: p99 ${(figures.p99 / 1000).toFixed(1)} ms, ${(figures.delivered * 100).toFixed(1)} % delivered in the window, ${figures.resyncs} resyncs`);
+        ctx.log(`run ${run + 1}, ${shape.origins} origins, ${shape.views} views: p99 ${(figures.p99 / 1000).toFixed(1)} ms, ${(figures.delivered * 100).toFixed(1)} % delivered in the window, ${figures.resyncs} resyncs`);
       }
       const cpu = await ingestCpu(client, `cpu-${run}`, origins, ctx.smoke ? 2 : 5);
       series.cpuRedis.push(cpu.redis);
       series.cpuSlot.push(cpu.slot);
+      const apply = await applyCost(client, `apply-${run}`, origins, ctx.smoke ? 2 : 10);
+      series.applyView.push(apply.view);
+      series.applyBare.push(apply.bare);
+      ctx.log(`run ${run + 1}: CPU per record received: view ${apply.view.toFixed(2)} µs, bare subscriber ${apply.bare.toFixed(2)} µs`);
       const picks = await pickCost(client, `pick-${run}`, origins, ctx.smoke ? 20 : 200);
       series.pickRedis.push(picks.redis);
       series.pickSlot.push(picks.slot);
@@ -89,7 +105,7 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
   for (const [c, shape] of cases.entries()) {
     const into = latency[c];
     if (into === undefined) continue;
-    const label = `${origins.toLocaleString('en-US')} origins × 1/s, ${shape.views} views in ${shape.processes} processes`;
+    const label = `${shape.origins.toLocaleString('en-US')} origins × 1/s, ${shape.views} views in ${shape.processes} processes`;
     ctx.record(label, 'heartbeat → RedisView update, p50', 'ms', into.p50);
     ctx.record(label, 'heartbeat → RedisView update, p99', 'ms', into.p99);
     ctx.record(label, 'heartbeat → RedisView update, max', 'ms', into.max);
@@ -106,6 +122,10 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
   ctx.record(cpuCase, 'monitor CPU per heartbeat, RedisStore', 'µs', series.cpuRedis);
   ctx.record(cpuCase, 'monitor CPU per heartbeat, SlotStore', 'µs', series.cpuSlot);
   ctx.record(cpuCase, 'RedisStore / SlotStore CPU ratio', '×', series.cpuRedis.map((value, i) => value / (series.cpuSlot[i] ?? NaN)));
+  const applyCase = `${origins.toLocaleString('en-US')} servers, batches of 100 reports`;
+  ctx.record(applyCase, 'CPU per report received: a RedisView applying it (decode, check, re-weigh, update event)', 'µs', series.applyView);
+  ctx.record(applyCase, 'CPU per report received: a bare subscriber (node-redis only)', 'µs', series.applyBare);
+  ctx.record(applyCase, "the view's own cost per report (view − bare)", 'µs', series.applyView.map((value, i) => value - (series.applyBare[i] ?? NaN)));
   const pickCase = `${origins.toLocaleString('en-US')} servers`;
   ctx.record(pickCase, 'RedisView pickBackend()', 'ns', series.pickRedis);
   ctx.record(pickCase, 'SlotStore view pickBackend()', 'ns', series.pickSlot);
@@ -177,7 +197,8 @@ async function viewLatency(
     await sleep(Math.min(1000, windowMs / 2)); // warm up
     for (const child of children) {
       child.send('reset');
-      assert.equal(await child.nextLine(5000), 'ok');
+      // A view far behind answers only after its backlog (the latency figures show that).
+      assert.equal(await child.nextLine(60_000), 'ok');
     }
     const before = await info(client);
     const writesBefore = store.stats().writes;
@@ -247,6 +268,77 @@ async function ingestCpu(client: Client, prefix: string, size: number, rounds: n
   const slot = await measure(new SlotStore({ maxServers: size }));
   const redis = await measure(new RedisStore({ client, prefix }));
   return { redis, slot };
+}
+
+/**
+ * CPU of this process per report received, from change batches published through the real
+ * Redis: once into a RedisView holding `size` servers (every report applied: decoded,
+ * checked, re-weighed, an `update` event) and once into a bare subscriber that only counts,
+ * with the same messages. The difference is the view's own cost, which sizing multiplies
+ * by the reports per second each view receives.
+ */
+async function applyCost(client: Client, prefix: string, size: number, rounds: number): Promise<{ view: number; bare: number }> {
+  const keys = tableKeys(prefix);
+  const store = new RedisStore({ client, prefix, expireAfter: 3_600_000, monitorId: 'bench' });
+  for (let i = 0; i < size; i++) store.put({ ip: poolAddress(i), port: 80, ready: 1, busy: 0, lastSeen: Date.now() });
+  await store.close();
+  const perMessage = 100;
+  const records: string[][] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (let start = 0; start < size; start += perMessage) {
+      const batch: string[] = [];
+      for (let i = start; i < Math.min(size, start + perMessage); i++) {
+        const { ready, busy } = poolCounts(i, round + 1);
+        batch.push(encodeRecord({ ip: poolAddress(i), port: 80, ready, busy, lastSeen: 0, fields: { t: String(round * size + i) } }, 'bench'));
+      }
+      records.push(batch);
+    }
+  }
+  const reports = records.reduce((sum, batch) => sum + batch.length, 0);
+  // Publish in slices the receiver catches up with (a subscriber far behind would hit Redis's output buffer limit).
+  const publishAll = async (first: number, received: () => number): Promise<void> => {
+    for (let at = 0; at < records.length; at += 50) {
+      const slice = records.slice(at, at + 50);
+      // The write script's format: a header, then `P <key> <age> <record>` per report.
+      await Promise.all(slice.map((batch, k) => client.sPublish(keys.changes, [`${first + at + k} 0`, ...batch.map((record, j) => `P ${poolAddress(((at + k) * perMessage + j) % size)} 0 ${record}`)].join('\n'))));
+      const target = at + slice.length;
+      while (received() < target) await sleep(1);
+    }
+  };
+  const measure = async (run: (first: number) => Promise<void>): Promise<number> => {
+    const first = Number(await client.get(keys.sequence)) + 1;
+    const start = process.cpuUsage();
+    await run(first);
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / reports;
+  };
+  const subscriber = client.duplicate();
+  subscriber.on('error', () => undefined);
+  await subscriber.connect();
+  let bareCount = 0;
+  await subscriber.sSubscribe(keys.changes, () => {
+    bareCount++;
+  });
+  const bare = await measure((first) => publishAll(first, () => bareCount));
+  await subscriber.sUnsubscribe(keys.changes);
+  subscriber.destroy();
+  const view = await RedisStore.attach({ client, prefix, staleAfter: 3_600_000, expireAfter: 3_600_000, maxServers: size });
+  let updates = 0;
+  view.on('update', () => updates++);
+  try {
+    assert.equal(view.servers().length, size);
+    const applied = await measure(async (first) => {
+      const before = view.metrics().source_messages;
+      // Redis's sequence moves with the messages (the view's probe would see it behind and resynchronise).
+      await client.set(keys.sequence, String(first + records.length - 1));
+      await publishAll(first, () => view.metrics().source_messages - before);
+    });
+    assert.equal(updates, reports, 'every report was applied');
+    assert.equal(view.metrics().source_snapshots, 1, 'no resync while measuring');
+    return { view: applied, bare };
+  } finally {
+    await view.close();
+  }
 }
 
 /** ns per pick in a RedisView and a SlotStore view holding the same servers. */
