@@ -31,11 +31,12 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly clusterEnabled: boolean,
+    private readonly password: string | undefined,
   ) {}
 
-  /** Start a server on a free port (or `port`, to restart one on the same address). */
-  static async start(options: { port?: number; cluster?: boolean } = {}): Promise<RedisServer> {
-    const server = new RedisServer(options.port ?? (await freePort()), options.cluster ?? false);
+  /** Start a server on a free port (or `port`, to restart one on the same address); `password` turns AUTH on. */
+  static async start(options: { port?: number; cluster?: boolean; password?: string } = {}): Promise<RedisServer> {
+    const server = new RedisServer(options.port ?? (await freePort()), options.cluster ?? false, options.password);
     await server.spawn();
     return server;
   }
@@ -55,6 +56,7 @@ export class RedisServer {
   /** Start the process again on the same port (after kill). */
   async spawn(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no'];
+    if (this.password !== undefined) args.push('--requirepass', this.password);
     if (this.clusterEnabled) args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${this.port}.conf`, '--cluster-node-timeout', '2000');
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -131,7 +133,8 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
         socket.write('PING\r\n');
         socket.once('data', (data) => {
           socket.destroy();
-          resolve(data.toString().startsWith('+PONG'));
+          // A server with a password answers NOAUTH: it is up all the same.
+          resolve(/^(\+PONG|-NOAUTH)/.test(data.toString()));
         });
       });
       socket.once('error', () => resolve(false));

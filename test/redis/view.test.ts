@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { createClient } from 'redis';
+import { createClient } from 'redis';
 import { HeartMonitor } from '../../src/index.js';
 import { parseRecord, RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
 import { encodeChanges } from '../../src/stores/redis/changes.js';
@@ -174,5 +174,62 @@ describe('RedisView', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+// AUTH comes from the client (the view's own subscriber, made with duplicate(), authenticates
+// the same way), and `prefix` keeps tables apart on one Redis.
+const password = 'hm-test-secret';
+describe('Redis with AUTH, and tables apart by prefix', () => {
+  let redis: RedisServer;
+  const clients = new Clients();
+  const cleanups: (() => Promise<void> | void)[] = [];
+  before(async () => {
+    redis = await RedisServer.start({ password });
+  });
+  after(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    clients.closeAll();
+    await redis.stop();
+  });
+
+  it('monitor and view authenticate with the credentials of the client they are given; without them attach() rejects', async () => {
+    const url = `redis://:${password}@127.0.0.1:${redis.port}`;
+    const prefix = uniquePrefix('auth');
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: await clients.connect(url), prefix }) });
+    cleanups.push(() => monitor.close());
+    monitor.ingest('v=1&ready=3&busy=1', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    const view = await RedisStore.attach({ client: await clients.connect(url), prefix });
+    cleanups.push(() => view.close());
+    assert.deepEqual(view.servers().map((server) => [server.ip, server.ready]), [['10.0.0.1', 3]]);
+    // Changes reach the view through its duplicated, authenticated subscriber.
+    monitor.ingest('v=1&ready=5&busy=1', { address: '10.0.0.1' });
+    await waitUntil('change through the subscriber', () => view.servers()[0]?.ready === 5, { timeoutMs: 3000 });
+    // A client without the password cannot run a command: the view never opens.
+    const anonymous = createClient({ url: redis.url, socket: { reconnectStrategy: false } });
+    anonymous.on('error', () => undefined);
+    await anonymous.connect();
+    cleanups.push(() => anonymous.destroy());
+    await assert.rejects(RedisStore.attach({ client: anonymous, prefix, timeout: 1000 }), /NOAUTH|Authentication/i);
+  });
+
+  it('a view sees only the table of its prefix', async () => {
+    const url = `redis://:${password}@127.0.0.1:${redis.port}`;
+    const client = await clients.connect(url);
+    const [a, b] = [uniquePrefix('pool-a'), uniquePrefix('pool-b')];
+    const monitors = [a, b].map((prefix) => new HeartMonitor({ store: new RedisStore({ client, prefix }) }));
+    cleanups.push(async () => {
+      for (const monitor of monitors) await monitor.close();
+    });
+    monitors[0]?.ingest('v=1&ready=1&busy=0', { address: '10.0.1.1' });
+    monitors[1]?.ingest('v=1&ready=1&busy=0', { address: '10.0.2.1' });
+    for (const monitor of monitors) await monitor.store.flush();
+    const [viewA, viewB] = await Promise.all([RedisStore.attach({ client, prefix: a }), RedisStore.attach({ client, prefix: b })]);
+    cleanups.push(() => viewA.close(), () => viewB.close());
+    monitors[0]?.ingest('v=1&ready=2&busy=0', { address: '10.0.1.2' });
+    await waitUntil('the second server of pool a', () => viewA.servers().length === 2, { timeoutMs: 3000 });
+    assert.deepEqual(viewA.servers().map((server) => server.ip).sort(), ['10.0.1.1', '10.0.1.2']);
+    assert.deepEqual(viewB.servers().map((server) => server.ip), ['10.0.2.1']);
   });
 });
