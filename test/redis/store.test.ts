@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { createClient } from 'redis';
 import { HeartMonitor } from '../../src/index.js';
-import { parseRecord, RedisStore, tableKeys } from '../../src/redis.js';
+import { parseRecord, RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitUntil } from '../helpers/wait.js';
 import { storeContract } from '../stores/store-contract.js';
@@ -17,10 +17,19 @@ before(async () => {
   redis = await RedisServer.start();
   shared = await clients.connect(redis.url);
 });
+const views: RedisView[] = [];
 after(async () => {
+  // Closed here too: a view left open by a failing test would keep its subscriber reconnecting, and the file would never end.
+  for (const view of views.splice(0)) await view.close();
   clients.closeAll();
   await redis.stop();
 });
+
+async function attach(prefix: string): Promise<RedisView> {
+  const view = await RedisStore.attach({ client: shared, prefix });
+  views.push(view);
+  return view;
+}
 
 storeContract('RedisStore', { create: (maxServers) => new RedisStore({ client: shared, prefix: uniquePrefix('contract'), maxServers }) });
 
@@ -60,7 +69,7 @@ describe('RedisStore writes one shared table', () => {
     await a.flush();
     b.put(server('10.0.0.1', { ready: 2 }));
     await b.flush();
-    const view = await RedisStore.attach({ client: shared, prefix });
+    const view = await attach(prefix);
     assert.equal(view.records()[0]?.monitor, 'b');
     assert.equal(view.records()[0]?.server.ready, 2);
     // a expires the server in its own table: b's newer report stays.
@@ -117,14 +126,14 @@ describe('RedisStore writes one shared table', () => {
     monitor.ingest('v=1&ready=8&busy=2', { address: '10.0.0.1' });
     monitor.ingest('v=1&ready=8&busy=2', { address: '10.0.0.2' });
     await monitor.store.flush();
-    const view = await RedisStore.attach({ client: shared, prefix });
+    const view = await attach(prefix);
     const members = ['http://10.0.0.1:80', 'http://10.0.0.2:80'];
     monitor.disable('10.0.0.1');
     monitor.drain('10.0.0.2');
     await waitUntil('admin states', () => view.servers().every((s) => s.state !== undefined));
     assert.equal(view.pickBackend(members), undefined);
     // A view attached later reads them from the snapshot.
-    const late = await RedisStore.attach({ client: shared, prefix });
+    const late = await attach(prefix);
     assert.deepEqual(late.servers().map((s) => s.state).sort(), ['disabled', 'draining']);
     monitor.enable('10.0.0.1');
     await waitUntil('enabled', () => view.pickBackend(members) === 'http://10.0.0.1:80');
