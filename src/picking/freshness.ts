@@ -1,14 +1,15 @@
 /**
  * The freshness rule (SPEC 1.4, 1.8): a server whose last heartbeat is `staleAfter` ms old
- * or older is not picked. Tables (monotonic seenAt) and snapshots (wall-clock lastSeen)
- * both decide it here.
+ * or older is not picked, and one `expireAfter` ms old leaves the table. Tables (monotonic
+ * seenAt), snapshots and files (wall-clock lastSeen) all decide it here.
  * @module
  */
 
 /**
- * Whether a server last heard at `seenAt` is still fresh at `now` (same clock for both).
+ * Whether a server last heard at `seenAt` was heard within `window` ms of `now` (same clock
+ * for both): fresh with `staleAfter`, still in the table with `expireAfter`.
  * @internal
  */
-export function isFreshAt(seenAt: number, now: number, staleAfter: number): boolean {
-  return now - seenAt < staleAfter;
+export function heardWithin(seenAt: number, now: number, window: number): boolean {
+  return now - seenAt < window;
 }

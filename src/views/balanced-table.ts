@@ -14,7 +14,7 @@ import type { Lease, MemberLease } from '../balancer/leases.js';
 import type { ResolvedBalancingOptions } from '../balancer/options.js';
 import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
 import type { Clock } from '../clock.js';
-import { isFreshAt } from '../picking/freshness.js';
+import { heardWithin } from '../picking/freshness.js';
 import { MemberKeys } from '../picking/member-key.js';
 import { MemberSetCache, WeightJournal, type ServerSlots } from '../picking/member-index.js';
 import { drawWeighted } from '../picking/selection.js';
@@ -155,7 +155,7 @@ export class BalancedTable {
   receive(key: string, server: ServerStatus, seenAt: number): void {
     let entry = this.table.get(key);
     const isNew = entry === undefined;
-    const returning = entry !== undefined && (entry.stale || !isFreshAt(entry.seenAt, seenAt, this.settings.staleAfter));
+    const returning = entry !== undefined && (entry.stale || !heardWithin(entry.seenAt, seenAt, this.settings.staleAfter));
     if (isNew || returning) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
     if (entry === undefined) entry = this.insert(key, server);
     entry.status = server;
@@ -186,11 +186,11 @@ export class BalancedTable {
     // A new report, unless only the operator's state changed (setAdmin below re-weighs that).
     const before = entry?.status;
     const heartbeat = before === undefined || before.lastSeen !== server.lastSeen || before.ready !== server.ready || before.busy !== server.busy || before.port !== server.port;
-    const returning = entry !== undefined && (entry.stale || !isFreshAt(entry.seenAt, now, staleAfter));
+    const returning = entry !== undefined && (entry.stale || !heardWithin(entry.seenAt, now, staleAfter));
     if (entry === undefined) entry = this.insert(key, server);
     entry.status = server;
     entry.seenAt = seenAt;
-    const fresh = isFreshAt(seenAt, now, staleAfter);
+    const fresh = heardWithin(seenAt, now, staleAfter);
     entry.stale = !fresh;
     if (fresh) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
     this.statusBySlot[entry.slot] = server;
@@ -241,8 +241,8 @@ export class BalancedTable {
     const { staleAfter, expireAfter } = this.settings;
     let oldest = Infinity;
     for (const entry of this.table.values()) {
-      if (!isFreshAt(entry.seenAt, now, expireAfter)) this.remove(entry.key);
-      else if (!isFreshAt(entry.seenAt, now, staleAfter)) this.markStale(entry);
+      if (!heardWithin(entry.seenAt, now, expireAfter)) this.remove(entry.key);
+      else if (!heardWithin(entry.seenAt, now, staleAfter)) this.markStale(entry);
       else if (!entry.stale && entry.seenAt < oldest) oldest = entry.seenAt;
     }
     this.oldestFreshSeenAt = oldest;
@@ -258,7 +258,7 @@ export class BalancedTable {
     const list: ServerStatus[] = [];
     const now = this.settings.clock.monotonic();
     for (const entry of this.bySlot) {
-      if (entry === undefined || !isFreshAt(entry.seenAt, now, this.settings.expireAfter)) continue;
+      if (entry === undefined || !heardWithin(entry.seenAt, now, this.settings.expireAfter)) continue;
       const state = this.balancer.overrideOf(entry);
       list.push(state === undefined || entry.status.state === state ? entry.status : { ...entry.status, state });
     }
@@ -366,11 +366,11 @@ export class BalancedTable {
   private takeOutStaleServers(): void {
     const now = this.settings.clock.monotonic();
     const staleAfter = this.settings.staleAfter;
-    if (isFreshAt(this.oldestFreshSeenAt, now, staleAfter)) return;
+    if (heardWithin(this.oldestFreshSeenAt, now, staleAfter)) return;
     let oldest = Infinity;
     for (const entry of this.table.values()) {
       if (entry.stale) continue;
-      if (!isFreshAt(entry.seenAt, now, staleAfter)) this.markStale(entry);
+      if (!heardWithin(entry.seenAt, now, staleAfter)) this.markStale(entry);
       else if (entry.seenAt < oldest) oldest = entry.seenAt;
     }
     this.oldestFreshSeenAt = oldest;
@@ -445,7 +445,7 @@ export class BalancedTable {
   }
 
   private isSlotFresh(slot: number): boolean {
-    return isFreshAt(this.freshSeenAt.get(slot), this.settings.clock.monotonic(), this.settings.staleAfter);
+    return heardWithin(this.freshSeenAt.get(slot), this.settings.clock.monotonic(), this.settings.staleAfter);
   }
 
   private isFresh(entry: Entry): boolean {
