@@ -13,28 +13,25 @@ import { MistakeWatch, type MistakeWatchHost } from '../diagnostics/mistake-watc
 import { defaultInterfaceMessage } from '../diagnostics/multicast-interface.js';
 import { WarnOnce } from '../diagnostics/warning.js';
 import { DropReporter } from './drop-reporter.js';
-import type { HeartbeatSource, HeartMonitorEvents, HeartMonitorStats, RefusalCode } from './events.js';
+import type { HeartbeatSource, HeartMonitorEvents, HeartMonitorStats } from './events.js';
 import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from '../http/http-handler.js';
-import { ListenerError, NotConfiguredError, SocketError, StoreError, StoreFullError } from '../errors.js';
+import { ListenerError, NotConfiguredError, SocketError, StoreFullError } from '../errors.js';
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from '../protocol/heartbeat.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
-import { SIGNATURE_FIELD, TIMESTAMP_FIELD, verifyHeartbeatSignature } from '../protocol/signature.js';
-import { DEFAULT_MEMORY_MAX_SERVERS } from '../stores/memory-store.js';
 import type { HeartbeatStore } from '../stores/store.js';
 import { show } from '../validate.js';
+import { Admission, isRefusal, publishedFields, type Refusal, type SignedHeartbeat } from './admission.js';
+import { asStoreError, checkStore, storeBound } from './store-guard.js';
 import { BalancedTable } from '../views/balanced-table.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
 import type { HeartbeatView } from '../views/view.js';
 
 const ACCEPTED: IngestOutcome = { ok: true };
 const STORE_FULL_REASON = 'the store is full: heartbeat of a new server refused';
-/** Fields never kept in a status: republished, they would hand out a signed datagram to replay. */
-const UNPUBLISHED_FIELDS: ReadonlySet<string> = new Set([TIMESTAMP_FIELD, SIGNATURE_FIELD]);
-const STORE_METHODS = ['put', 'delete', 'servers', 'flush', 'close'] as const;
 const SWEEP_MIN_MS = 10;
 const SWEEP_MAX_MS = 1000;
 
@@ -56,8 +53,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   private readonly options: ResolvedOptions;
   /** The servers, their freshness, weights and draws, and the balancing policy over them. */
   private readonly table: BalancedTable;
-  /** `ts` of the last signed heartbeat accepted from each server in the table (replay protection). */
-  private readonly signedAt = new Map<string, number>();
+  /** The allowlist, signature and replay checks. */
+  private readonly admission: Admission;
   private readonly drops: DropReporter;
   private socket: HeartbeatSocket | undefined;
   private opening: Promise<void> | undefined;
@@ -67,8 +64,6 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
-  /** Signatures accepted within the last 2 × maxSkew (→ monotonic expiry), so a captured message cannot be replayed under another source address. */
-  private readonly recentSignatures = new Map<string, number>();
   private counts = { received: 0, accepted: 0, malformed: 0, rejected: 0 };
   /** Cluster shares fed with every change of the table. */
   private readonly shares = new Set<ClusterShare>();
@@ -83,8 +78,6 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   private lastStoreFault: { readonly cause: unknown; readonly action: 'put' | 'delete' } | undefined;
   /** Most entries the table holds, also when the store throws instead of refusing. */
   private readonly tableBound: number;
-  /** Wall-clock start: a signed `ts` older than this was captured before the monitor (re)started. */
-  private readonly startedAt: number;
   /** Picks in progress: events they cause wait until the pick's result is fixed. */
   private picking = 0;
   private deferredEvents: (() => void)[] = [];
@@ -98,7 +91,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     this.options = resolveOptions(options);
     this.store = options.store === undefined ? createDefaultStore(this.options) : checkStore(options.store);
     this.tableBound = storeBound(this.store);
-    this.startedAt = this.options.clock.now();
+    this.admission = new Admission(this.options);
     this.storeFaults = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       const times = dropped === 1 ? '' : ` (${dropped} failures since the last report, last for ${lastDropped})`;
       this.safeEmit('error', asStoreError(this.lastStoreFault?.cause, `${this.lastStoreFault?.action ?? 'put'}${times}`));
@@ -448,31 +441,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
 
   private accept(message: string | Uint8Array, ip: string, from: HeartbeatSource): IngestOutcome {
     this.counts.received++;
-    const { sourceFilter, secrets } = this.options;
-    if (sourceFilter !== undefined && !sourceFilter.allows(ip)) return this.refuse(from, 'not-allowed', `source ${ip} is not allowed`);
+    const notAllowed = this.admission.refusesSource(ip);
+    if (notAllowed !== undefined) return this.refuse(from, notAllowed);
     const parsed = parseHeartbeat(message, { maxMessageBytes: this.options.maxMessageBytes });
     if (!parsed.ok) {
       this.reportMalformed(from, parsed.reason, typeof message === 'string' ? message : Buffer.from(message).toString('utf8'));
       return { ok: false, malformed: true, reason: parsed.reason };
     }
-    if (secrets === undefined) return this.apply(ip, parsed, undefined, from);
-    const check = verifyHeartbeatSignature(message, secrets, parsed.fields[TIMESTAMP_FIELD]);
-    if (!check.ok) return this.refuse(from, check.code, check.reason);
-    const skew = check.timestamp - this.options.clock.now();
-    if (Math.abs(skew) > this.options.maxSkew) {
-      return this.refuse(from, 'skew', `\`ts\` is ${skew} ms off this monitor's clock (maxSkew ${this.options.maxSkew} ms)`);
-    }
-    if (check.timestamp < this.startedAt) {
-      // The replay cache starts empty: without this, a datagram captured before a restart would pass again.
-      return this.refuse(from, 'replay', `\`ts\` ${check.timestamp} is older than this monitor's start (${this.startedAt}): captured before a restart?`);
-    }
-    if (this.recentSignatures.has(check.signature)) {
-      return this.refuse(from, 'replay', 'this signed heartbeat was already accepted (replayed, perhaps from another source address)');
-    }
-    const outcome = this.apply(ip, parsed, check.timestamp, from);
-    // A `ts` stays within maxSkew for at most 2 × maxSkew of our time; after that the skew check refuses it.
-    if (outcome.ok) this.recentSignatures.set(check.signature, this.options.clock.monotonic() + 2 * this.options.maxSkew);
-    return outcome;
+    const signed = this.admission.verify(message, parsed);
+    if (signed !== undefined && isRefusal(signed)) return this.refuse(from, signed);
+    return this.apply(ip, parsed, signed, from);
   }
 
   private reportMalformed(from: HeartbeatSource, reason: string, message: string): void {
@@ -480,13 +458,13 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     this.safeEmit('malformed', { from: { address: from.address, port: from.port }, reason, message });
   }
 
-  private refuse(from: HeartbeatSource, code: RefusalCode, reason: string): IngestOutcome {
+  private refuse(from: HeartbeatSource, { code, reason }: Refusal): IngestOutcome {
     this.counts.rejected++;
     this.safeEmit('rejected', { from: { address: from.address, port: from.port }, code, reason });
     return { ok: false, malformed: false, reason, code };
   }
 
-  private apply(received: string, heartbeat: ParsedHeartbeat, signedAt: number | undefined, from: HeartbeatSource): IngestOutcome {
+  private apply(received: string, heartbeat: ParsedHeartbeat, signed: SignedHeartbeat | undefined, from: HeartbeatSource): IngestOutcome {
     const receivedKey = serverKey(received, heartbeat.port, this.options.keyBy);
     const entry = this.table.get(receivedKey);
     // A known server keeps the strings it already has (a key match means the same IP):
@@ -494,10 +472,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     // store compares its keys by reference.
     const key = entry?.key ?? receivedKey;
     const ip = entry?.status.ip ?? received;
-    if (signedAt !== undefined && entry !== undefined) {
-      const last = this.signedAt.get(key) ?? -Infinity;
-      if (signedAt <= last) return this.refuse(from, 'replay', `\`ts\` ${signedAt} is not newer than the last accepted from ${key} (${last})`);
-    }
+    const replayed = signed === undefined ? undefined : this.admission.refusesFor(key, signed);
+    if (replayed !== undefined) return this.refuse(from, replayed);
     const { port, ready, busy, fields } = heartbeat;
     // Only possible under keyBy 'ip' (the key holds the port otherwise).
     if (entry !== undefined && entry.status.port !== port) this.mistakes.portChanged(ip, entry.status.port, port);
@@ -519,13 +495,13 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     }
     if (!stored && entry === undefined) {
       // Counted (and `rejected` emitted) before the drop report, which reads the counters.
-      const outcome = this.refuse(from, 'store-full', STORE_FULL_REASON);
+      const outcome = this.refuse(from, { code: 'store-full', reason: STORE_FULL_REASON });
       this.drops.drop(key);
       return outcome;
     }
     // Timers stop at close(): a heartbeat accepted afterwards starts them again, or it would never age.
     if (this.sweepTimer === undefined && this.closing === undefined) this.startTimers();
-    if (signedAt !== undefined) this.signedAt.set(key, signedAt);
+    if (signed !== undefined) this.admission.accepted(key, signed);
     for (const share of this.shares) share.put(key, shared);
     this.counts.accepted++;
     // The table changed after a close: the next close() must flush it to the store again.
@@ -537,7 +513,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
 
   /** A server expired from the table: forget it everywhere it was shared. */
   private removed(server: ServerStatus, key: string): void {
-    this.signedAt.delete(key);
+    this.admission.forget(key);
     for (const share of this.shares) share.delete(key);
     try {
       this.store.delete(key);
@@ -554,12 +530,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     this.drops.tick();
     this.storeFaults.tick();
     this.mistakes.tick();
-    const now = this.options.clock.monotonic();
-    // Insertion order is expiry order (a constant window on a monotonic clock).
-    for (const [signature, expiresAt] of this.recentSignatures) {
-      if (expiresAt > now) break;
-      this.recentSignatures.delete(signature);
-    }
+    this.admission.sweep();
   }
 
   private async flush(): Promise<void> {
@@ -607,35 +578,3 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   }
 }
 
-/** The extra fields a status carries (frozen), without `ts`/`sig`; undefined when none are left. */
-function publishedFields(fields: Readonly<Record<string, string>>): Readonly<Record<string, string>> | undefined {
-  let published: Record<string, string> | undefined;
-  for (const key in fields) {
-    if (!Object.hasOwn(fields, key) || UNPUBLISHED_FIELDS.has(key)) continue;
-    (published ??= {})[key] = fields[key] as string;
-  }
-  return published === undefined ? undefined : Object.freeze(published);
-}
-
-/** A `store` option must have the interface's methods: checked at construction, not at the first heartbeat. */
-function checkStore(store: unknown): HeartbeatStore {
-  const missing =
-    typeof store !== 'object' || store === null ? [...STORE_METHODS] : STORE_METHODS.filter((name) => typeof (store as Record<string, unknown>)[name] !== 'function');
-  if (missing.length > 0) {
-    throw new TypeError(`Expected \`store\` to be a HeartbeatStore (methods ${STORE_METHODS.join(', ')}), got ${show(store)} without ${missing.join(', ')}`);
-  }
-  const maxServers = (store as HeartbeatStore).maxServers;
-  if (maxServers !== undefined && (typeof maxServers !== 'number' || !Number.isInteger(maxServers) || maxServers < 1)) {
-    throw new RangeError(`Expected \`store.maxServers\` to be undefined or an integer >= 1, got ${show(maxServers)}`);
-  }
-  return store as HeartbeatStore;
-}
-
-/** The table's bound: the store's capacity, else MemoryStore's default. */
-function storeBound(store: HeartbeatStore): number {
-  return store.maxServers ?? DEFAULT_MEMORY_MAX_SERVERS;
-}
-
-function asStoreError(cause: unknown, action: string): Error {
-  return cause instanceof StoreError ? cause : new StoreError(`Store ${action} failed`, { cause });
-}
