@@ -12,10 +12,9 @@ import type { AdminState, ServerView } from '../balancer/server-state.js';
 import { MistakeWatch, type MistakeWatchHost } from '../diagnostics/mistake-watch.js';
 import { defaultInterfaceMessage } from '../diagnostics/multicast-interface.js';
 import { WarnOnce } from '../diagnostics/warning.js';
-import { DropReporter } from './drop-reporter.js';
 import type { HeartbeatSource, HeartMonitorEvents, HeartMonitorStats } from './events.js';
 import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from '../http/http-handler.js';
-import { ListenerError, NotConfiguredError, SocketError, StoreFullError } from '../errors.js';
+import { ListenerError, NotConfiguredError, SocketError } from '../errors.js';
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
 import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from '../protocol/heartbeat.js';
@@ -25,7 +24,7 @@ import { createStatusHandler, type StatusHandler, type StatusPageOptions } from 
 import type { HeartbeatStore } from '../stores/store.js';
 import { show } from '../validate.js';
 import { Admission, isRefusal, publishedFields, type Refusal, type SignedHeartbeat } from './admission.js';
-import { asStoreError, checkStore, storeBound } from './store-guard.js';
+import { asStoreError, checkStore, StoreWriter } from './store-guard.js';
 import { BalancedTable } from '../views/balanced-table.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
 import type { HeartbeatView } from '../views/view.js';
@@ -55,7 +54,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   private readonly table: BalancedTable;
   /** The allowlist, signature and replay checks. */
   private readonly admission: Admission;
-  private readonly drops: DropReporter;
+  /** Store writes, the table's bound, and fault and store-full reports. */
+  private readonly writer: StoreWriter;
   private socket: HeartbeatSocket | undefined;
   private opening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -73,11 +73,6 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     return true;
   });
   private readonly mistakes: MistakeWatch;
-  /** Store failures (a throwing put/delete), reported like drops: the first at once, then a count per interval. */
-  private readonly storeFaults: DropReporter;
-  private lastStoreFault: { readonly cause: unknown; readonly action: 'put' | 'delete' } | undefined;
-  /** Most entries the table holds, also when the store throws instead of refusing. */
-  private readonly tableBound: number;
   /** Picks in progress: events they cause wait until the pick's result is fixed. */
   private picking = 0;
   private deferredEvents: (() => void)[] = [];
@@ -90,15 +85,9 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     super();
     this.options = resolveOptions(options);
     this.store = options.store === undefined ? createDefaultStore(this.options) : checkStore(options.store);
-    this.tableBound = storeBound(this.store);
     this.admission = new Admission(this.options);
-    this.storeFaults = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
-      const times = dropped === 1 ? '' : ` (${dropped} failures since the last report, last for ${lastDropped})`;
-      this.safeEmit('error', asStoreError(this.lastStoreFault?.cause, `${this.lastStoreFault?.action ?? 'put'}${times}`));
-    });
-    this.drops = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
-      this.safeEmit('error', new StoreFullError(this.store.maxServers ?? this.table.size, dropped, lastDropped));
-    });
+    const monotonic = (): number => this.options.clock.monotonic();
+    this.writer = new StoreWriter(this.store, this.options.reportInterval, monotonic, () => this.table.size, (error) => this.safeEmit('error', error));
     const { balancing, clock, random, keyBy, warmupDivisor, staleAfter, expireAfter } = this.options;
     this.table = new BalancedTable(
       { balancing, clock, random, keyBy, warmupDivisor, staleAfter, expireAfter, adminFrom: 'operator' },
@@ -379,11 +368,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     for (const entry of this.table.setAdmin(server, state)) {
       const shared = this.shared(entry.status, entry.key);
       for (const share of this.shares) share.put(entry.key, shared);
-      try {
-        this.store.put(shared, entry.key);
-      } catch (cause) {
-        this.safeEmit('error', asStoreError(cause, 'put'));
-      }
+      this.writer.rewrite(shared, entry.key, (error) => this.safeEmit('error', error));
     }
   }
 
@@ -483,20 +468,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     const status: ServerStatus =
       published !== undefined ? Object.freeze({ ip, port, ready, busy, lastSeen, fields: published }) : Object.freeze({ ip, port, ready, busy, lastSeen });
     const shared = this.shared(status, key);
-    let stored: boolean;
-    try {
-      stored = this.store.put(shared, key);
-    } catch (cause) {
-      // A faulty store must not make us forget servers: keep serving from memory, within
-      // the table's bound, and report the faults throttled like drops.
-      this.lastStoreFault = { cause, action: 'put' };
-      this.storeFaults.drop(key);
-      stored = entry !== undefined || this.table.size < this.tableBound;
-    }
-    if (!stored && entry === undefined) {
-      // Counted (and `rejected` emitted) before the drop report, which reads the counters.
+    if (!this.writer.put(shared, key, entry !== undefined, this.table.size)) {
+      // Counted (and `rejected` emitted) before the store-full report, which reads the counters.
       const outcome = this.refuse(from, { code: 'store-full', reason: STORE_FULL_REASON });
-      this.drops.drop(key);
+      this.writer.refused(key);
       return outcome;
     }
     // Timers stop at close(): a heartbeat accepted afterwards starts them again, or it would never age.
@@ -515,20 +490,14 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   private removed(server: ServerStatus, key: string): void {
     this.admission.forget(key);
     for (const share of this.shares) share.delete(key);
-    try {
-      this.store.delete(key);
-    } catch (cause) {
-      this.lastStoreFault = { cause, action: 'delete' };
-      this.storeFaults.drop(key);
-    }
+    this.writer.delete(key);
     this.safeEmit('remove', server);
   }
 
   /** Expire and mark stale (the table), report pending drops, forget old signatures. */
   private sweep(): void {
     this.table.sweep();
-    this.drops.tick();
-    this.storeFaults.tick();
+    this.writer.tick();
     this.mistakes.tick();
     this.admission.sweep();
   }
