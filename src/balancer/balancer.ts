@@ -30,7 +30,7 @@ import { isBareIp, targetKey } from './targets.js';
  */
 const FINE_SCALE = 1000;
 
-/** Per-server balancing state, attached to the monitor's table entry. @internal */
+/** Per-server balancing state, attached to its table entry. @internal */
 export class ServerBalance {
   /** Monotonic time the current slow-start ramp began, while ramping. */
   rampSince: number | undefined = undefined;
@@ -94,7 +94,7 @@ export interface BalancerListener {
   recovered(server: ServerStatus): void;
 }
 
-/** Counters of the balancer since the monitor was created. */
+/** Counters of the balancer since its table (the monitor or a view) was created. */
 export interface BalancerCounters {
   /** Picks that returned a server (including fallbacks). */
   picks: number;
@@ -123,7 +123,7 @@ export interface Candidate<E> {
   readonly position: number;
 }
 
-/** Balancing policy over the monitor's table. @internal */
+/** Balancing policy over a table (the monitor's or a view's). @internal */
 export class Balancer<E extends BalancedEntry> {
   readonly counters: BalancerCounters = {
     picks: 0,
@@ -186,7 +186,7 @@ export class Balancer<E extends BalancedEntry> {
     if (this.failures.get(entry.key)?.outUntil === undefined) this.failures.delete(entry.key);
   }
 
-  /** Periodic work (the monitor's sweep): returns from failure, ramp steps. */
+  /** Periodic work (the table's sweep): returns from failure, ramp steps. */
   tick(): void {
     this.refresh(true);
   }

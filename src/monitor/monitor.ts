@@ -1,6 +1,9 @@
 /**
  * HeartMonitor: receives heartbeats, keeps the live server table, emits typed events and
- * picks backends with lbmethod=heartbeat (SPEC 1.4, 1.8, 2.1).
+ * picks backends with lbmethod=heartbeat (SPEC 1.4, 1.8, 2.1). A front: it wires the
+ * socket, the admission checks (`admission.ts`), the store (`store-guard.ts`), cluster
+ * shares, timers and events to the table every view uses (`BalancedTable`), which keeps
+ * the servers, their freshness and weights, draws, and runs the `Balancer`.
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
