@@ -106,7 +106,7 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
   // Per repetition, a fan-out case's full-view latency over the all-full cases' in the same run.
   const fourViews = cases.findIndex((shape) => shape.full === undefined && shape.origins === origins && shape.views === 4);
   const twentyViews = cases.findIndex((shape) => shape.full === undefined && shape.origins === origins && shape.views === 20);
-  const ratios = cases.map(() => ({ p50Four: [] as number[], p99Four: [] as number[], p50Twenty: [] as number[], p99Twenty: [] as number[] }));
+  const ratios = cases.map(() => ({ p50Four: [] as number[], p99Four: [] as number[], redisFour: [] as number[], p50Twenty: [] as number[], p99Twenty: [] as number[] }));
   const series = {
     cpuRedis: [] as number[],
     cpuSlot: [] as number[],
@@ -119,7 +119,7 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
   };
   try {
     for (let run = 0; run < ctx.repeats; run++) {
-      const thisRun: ({ p50: number; p99: number } | undefined)[] = [];
+      const thisRun: ({ p50: number; p99: number; redisCpuPercent: number } | undefined)[] = [];
       for (const [c, shape] of cases.entries()) {
         const figures = await viewLatency(ctx, redis, client, `bench-${run}-${c}`, shape, windowMs);
         thisRun[c] = figures;
@@ -155,6 +155,7 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
         if (four !== undefined) {
           into.p50Four.push(mine.p50 / four.p50);
           into.p99Four.push(mine.p99 / four.p99);
+          into.redisFour.push(mine.redisCpuPercent / four.redisCpuPercent);
         }
         if (twenty !== undefined) {
           into.p50Twenty.push(mine.p50 / twenty.p50);
@@ -192,6 +193,7 @@ export async function redisBench(ctx: BenchContext): Promise<void> {
     if (ratio !== undefined && ratio.p99Four.length > 0) {
       ctx.record(label, 'full-view p50 / the 4-view case p50, same run', '×', ratio.p50Four);
       ctx.record(label, 'full-view p99 / the 4-view case p99, same run', '×', ratio.p99Four);
+      ctx.record(label, 'redis-server CPU / the 4-view case, same run (the cost of 16 more subscriptions)', '×', ratio.redisFour);
     }
     if (ratio !== undefined && ratio.p99Twenty.length > 0) {
       ctx.record(label, 'full-view p50 / the 20-view case p50, same run', '×', ratio.p50Twenty);
