@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, setPriority } from 'node:os';
 import { createClient } from 'redis';
 import { HeartMonitor, SlotStore, type HeartbeatStore } from '../../src/index.js';
@@ -37,7 +37,7 @@ interface LatencyCase {
   readonly processes: number;
   /** Full views measured; the other `views − full` subscriptions are bare subscribers. */
   readonly full?: number;
-  /** Run the full views' processes at nice −5 (root only): the share a proxy host reserves for its view. */
+  /** Run the full views' processes each in a session of its own at nice −5 (root only): the share a proxy host reserves for its view. */
   readonly reserve?: boolean;
 }
 
@@ -52,7 +52,7 @@ function caseKey(shape: LatencyCase): string {
 function caseLabel(shape: LatencyCase): string {
   const origins = `${shape.origins.toLocaleString('en-US')} origins × 1/s`;
   if (shape.full === undefined) return `${origins}, ${shape.views} views in ${shape.processes} processes`;
-  const priority = shape.reserve === true ? `, full views at nice ${reservedNice}` : '';
+  const priority = shape.reserve === true ? `, full views in own sessions at nice ${reservedNice}` : '';
   return `${origins}, ${shape.views} subscribers: ${shape.full} full view${shape.full === 1 ? '' : 's'} in ${shape.processes} process${shape.processes === 1 ? '' : 'es'} + ${shape.views - shape.full} bare${priority}`;
 }
 
@@ -255,11 +255,21 @@ function processCpu(pid: number): number {
 }
 
 /**
- * Give every thread of process `pid` the nice value `nice` (Linux sets priority per
- * thread; threads started later inherit from the thread that starts them).
+ * Raise process `pid`'s share of the CPU to that of nice `nice`. Linux sets nice per
+ * thread, and with autogroup scheduling (kernel.sched_autogroup_enabled = 1, the default)
+ * nice only orders the threads of one session: the CPU is first shared between sessions.
+ * So a child started in a session of its own gets that session's nice set too
+ * (/proc/<pid>/autogroup), which raises its share against every other session's.
+ * Returns how it was done, for the log.
  */
-function reservePriority(pid: number, nice: number): void {
+function reservePriority(pid: number, nice: number): string {
   for (const task of readdirSync(`/proc/${pid}/task`)) setPriority(Number(task), nice);
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+    return `threads and autogroup at nice ${nice} (${readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim()})`;
+  } catch {
+    return `threads at nice ${nice} (no autogroup)`;
+  }
 }
 
 async function viewLatency(
@@ -314,13 +324,13 @@ async function viewLatency(
     await store.flush();
     for (let p = 0; p < processes; p++) {
       const views = Math.floor(full / processes) + (p < full % processes ? 1 : 0);
-      children.push(startChild('redis-view-child.ts', [redis.url, prefix, String(views)]));
+      children.push(startChild('redis-view-child.ts', [redis.url, prefix, String(views)], { ownSession: shape.reserve === true }));
     }
     if (bare > 0) subscribers = startChild('redis-subscriber-child.ts', [redis.url, tableKeys(prefix).changes, String(bare)]);
     for (const child of children) assert.equal(await child.nextLine(30_000), 'ready');
     if (subscribers !== undefined) assert.equal(await subscribers.nextLine(30_000), 'ready');
     if (shape.reserve === true) {
-      for (const child of children) if (child.process.pid !== undefined) reservePriority(child.process.pid, reservedNice);
+      for (const child of children) if (child.process.pid !== undefined) ctx.log(`view process ${child.process.pid}: ${reservePriority(child.process.pid, reservedNice)}`);
     }
     timer = setInterval(beat, tickMs);
     await sleep(Math.min(1000, windowMs / 2)); // warm up
