@@ -2,7 +2,8 @@
  * The server table the CLI prints: ip, port, ready, busy, weight, last seen, share.
  * @module
  */
-import { heartbeatWeight, DEFAULT_STALE_AFTER } from '../picking/selection.js';
+import { heartbeatWeight } from '../picking/selection.js';
+import { DEFAULT_STALE_AFTER } from '../table-settings.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 
 /** One printed row, also the shape of `--json` output. */
