@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HeartbeatSender, HeartMonitor } from '../src/index.js';
-import { httpRequest, startNode, waitFor, type RunningChild } from './helpers/node-side.js';
+import { httpRequest, startNode, type RunningChild } from './helpers/node-side.js';
+import { waitFor } from './helpers/wait.js';
 
 const TSX = ['--import', 'tsx/esm'];
 
@@ -47,7 +48,7 @@ describe('examples', () => {
     const res = await httpRequest(`${url}/hello`);
     assert.equal(res.status, 200);
     assert.match(res.body, /hello from 127\.0\.0\.4, you asked for \/hello/);
-    await waitFor(() => monitor.servers().length === 1, 'the origin heartbeat');
+    await waitFor('the origin heartbeat', () => monitor.servers().length === 1);
     const [server] = monitor.servers();
     assert.deepEqual([server?.ip, server?.port, (server?.ready ?? 0) + (server?.busy ?? 0)], ['127.0.0.4', Number(new URL(url ?? '').port), 20]);
     assert.equal(await child.exited, 0);

@@ -2,15 +2,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
-
-/** Resolve once `predicate()` is true; reject after `timeoutMs` naming `what`. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { waitFor } from './wait.js';
 
 /** An HTTP response read in full. */
 export interface HttpResult {
@@ -61,7 +53,7 @@ export function startNode(args: readonly string[], options: { env?: NodeJS.Proce
     stderr: () => err,
     exited,
     async waitForOutput(pattern, timeoutMs = 10_000) {
-      await waitFor(() => pattern.test(out) || status !== undefined, `output ${String(pattern)}`, timeoutMs).catch((error: Error) => {
+      await waitFor(`output ${String(pattern)}`, () => pattern.test(out) || status !== undefined, { timeoutMs }).catch((error: Error) => {
         throw new Error(`${error.message}\nstdout:\n${out}\nstderr:\n${err}`);
       });
       const match = pattern.exec(out);

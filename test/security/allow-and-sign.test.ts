@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { BlockList } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { HeartbeatSender, HeartMonitor, signHeartbeat, type RejectedHeartbeatInfo } from '../../src/index.js';
-import { httpRequest, waitFor } from '../helpers/node-side.js';
+import { httpRequest } from '../helpers/node-side.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -85,7 +86,7 @@ describe('allow option', () => {
     const sender = createSocket('udp4');
     t.after(() => sender.close());
     sender.send('v=1&ready=3&busy=1', port, '127.0.0.1');
-    await waitFor(() => rejected.length > 0, 'the rejected event');
+    await waitFor('the rejected event', () => rejected.length > 0);
     assert.deepEqual(monitor.servers(), []);
     assert.equal(rejected[0]?.from.address, '127.0.0.1');
   });
@@ -229,7 +230,7 @@ describe('HeartbeatSender with a secret, over loopback UDP', () => {
     const sent: string[] = [];
     sender.on('sent', (message) => sent.push(message));
     await sender.start();
-    await waitFor(() => monitor.stats().received >= 5, 'five heartbeats');
+    await waitFor('five heartbeats', () => monitor.stats().received >= 5);
     await sender.stop();
     return { monitor, rejected, sent };
   }
