@@ -34,7 +34,7 @@ export async function freshnessBench(ctx: BenchContext): Promise<void> {
     file: { p50: [] as number[], p99: [] as number[] },
   };
   const tail = { over: [] as number[], gc: [] as number[], switched: [] as number[], waited: [] as number[], quietP99: [] as number[], quiet: [] as number[] };
-  const localTail = { over: [] as number[], gc: [] as number[], waited: [] as number[], quiet: [] as number[], quietP99: [] as number[] };
+  const localTail = { over: [] as number[], gc: [] as number[], waited: [] as number[], unexplained: [] as number[], quiet: [] as number[], quietP99: [] as number[] };
   const dir = mkdtempSync(join(tmpdir(), 'hm-bench-fresh-'));
   try {
     for (let run = 0; run < ctx.repeats; run++) {
@@ -43,7 +43,9 @@ export async function freshnessBench(ctx: BenchContext): Promise<void> {
       const localOver = local.map((us, i) => ({ us, why: disturbed[i] })).filter(({ us }) => us > TAIL_GOAL_US);
       localTail.over.push(localOver.length);
       localTail.gc.push(localOver.filter(({ why }) => why?.mainGc === true).length);
-      localTail.waited.push(localOver.filter(({ us, why }) => (why?.mainRunqueueUs ?? 0) >= us - TAIL_GOAL_US).length);
+      const waitedLong = ({ us, why }: { us: number; why: Disturbance | undefined }): boolean => (why?.mainRunqueueUs ?? 0) >= us - TAIL_GOAL_US;
+      localTail.waited.push(localOver.filter(waitedLong).length);
+      localTail.unexplained.push(localOver.filter((sample) => sample.why?.mainGc !== true && !waitedLong(sample)).length);
       const localQuiet = local.filter((_, i) => disturbed[i]?.mainGc === false && (disturbed[i]?.mainRunqueueUs ?? 0) < RUNQUEUE_WAIT_US).sort((a, b) => a - b);
       localTail.quiet.push(localQuiet.length);
       if (localQuiet.length >= 20) localTail.quietP99.push(percentile(localQuiet, 0.99));
@@ -76,6 +78,7 @@ export async function freshnessBench(ctx: BenchContext): Promise<void> {
   ctx.record(`${samples} heartbeats`, 'same process: samples over 1 ms', 'count', localTail.over);
   ctx.record(`${samples} heartbeats`, 'same process: … of those, during a GC of its thread', 'count', localTail.gc);
   ctx.record(`${samples} heartbeats`, "same process: … of those, its thread's CPU wait ≥ the overrun", 'count', localTail.waited);
+  ctx.record(`${samples} heartbeats`, 'same process: … of those, neither (unexplained)', 'count', localTail.unexplained);
   ctx.record(`${samples} heartbeats`, 'same process: samples with no GC and no CPU wait of its thread', 'count', localTail.quiet);
   if (localTail.quietP99.length > 0) ctx.record(`${samples} heartbeats`, 'same process: p99 of those undisturbed samples (runs with ≥ 20)', 'µs', localTail.quietP99);
   ctx.record(`${samples} heartbeats`, 'worker thread: SlotStore view pickBackend(), p50', 'µs', series.worker.p50);
