@@ -1,29 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HeartMonitor } from '../../src/index.js';
 import heartmonitorProxy from '../../src/integrations/fastify/index.js';
-import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, originPair, type Seen } from './origins.js';
 
 describe('heartmonitor/fastify plugin', () => {
-  let a: Origin;
-  let b: Origin;
   let monitor: HeartMonitor;
   let app: FastifyInstance;
-
-  before(async () => {
-    a = await startOrigin('a');
-    b = await startOrigin('b');
-  });
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-  afterEach(async () => {
+  const [a, b] = originPair(async () => {
     await app.close();
     await monitor.close();
-    a.behaviour = b.behaviour = 'ok';
-    a.seen.length = b.seen.length = 0;
   });
 
   /** Serve the plugin (plus one route of the app's own) in front of `monitor`. */

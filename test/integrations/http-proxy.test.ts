@@ -2,35 +2,22 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import httpProxy from 'http-proxy';
 import type { HeartMonitor } from '../../src/index.js';
 import { createProxyHandler, type ProxyHandlerOptions } from '../../src/integrations/http-proxy/index.js';
-import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, originPair, type Seen } from './origins.js';
 
 describe('heartmonitor/http-proxy createProxyHandler with the real http-proxy', () => {
-  let a: Origin;
-  let b: Origin;
   let monitor: HeartMonitor;
   let server: Server;
   let proxy: httpProxy;
-
-  before(async () => {
-    a = await startOrigin('a');
-    b = await startOrigin('b');
-  });
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-  afterEach(async () => {
+  const [a, b] = originPair(async () => {
     server.closeAllConnections();
     server.close();
     await once(server, 'close');
     proxy.close();
     await monitor.close();
-    a.behaviour = b.behaviour = 'ok';
-    a.seen.length = b.seen.length = 0;
   });
 
   async function start(members: string[] | undefined, options?: ProxyHandlerOptions): Promise<string> {

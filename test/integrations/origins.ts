@@ -3,6 +3,7 @@
  * what it received, and can be told to answer slowly, fail, or reset the connection.
  */
 import { once } from 'node:events';
+import { after, afterEach, before } from 'node:test';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { HeartMonitor } from '../../src/index.js';
@@ -30,8 +31,31 @@ export interface Origin {
   close(): Promise<void>;
 }
 
-/** Start an origin on 127.0.0.1 and a free port. */
-export async function startOrigin(name: string): Promise<Origin> {
+/**
+ * Two origins, `a` and `b`, for the tests of the enclosing `describe`: started before them,
+ * closed after them, and after each test — once `cleanUp` (the test's own teardown) ran —
+ * reset to answer normally with nothing seen.
+ */
+export function originPair(cleanUp: () => Promise<void>): readonly [Origin, Origin] {
+  const pair = [createOrigin('a'), createOrigin('b')] as const;
+  before(async () => {
+    for (const { listen } of pair) await listen();
+  });
+  after(async () => {
+    for (const { origin } of pair) await origin.close();
+  });
+  afterEach(async () => {
+    await cleanUp();
+    for (const { origin } of pair) {
+      origin.behaviour = 'ok';
+      origin.seen.length = 0;
+    }
+  });
+  return [pair[0].origin, pair[1].origin];
+}
+
+/** An origin on 127.0.0.1; its `port` and `url` are set once `listen()` resolved. */
+function createOrigin(name: string): { origin: Origin; listen: () => Promise<void> } {
   const sockets = new Set<Socket>();
   const origin: Origin = {
     name,
@@ -70,10 +94,13 @@ export async function startOrigin(name: string): Promise<Origin> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  return Object.assign(origin, { port, url: `http://127.0.0.1:${port}` });
+  const listen = async (): Promise<void> => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    Object.assign(origin, { port, url: `http://127.0.0.1:${port}` });
+  };
+  return { origin, listen };
 }
 
 /** A free loopback port with nothing listening on it (connections are refused). */

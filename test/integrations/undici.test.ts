@@ -1,30 +1,17 @@
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fetch, request, stream, type Dispatcher } from 'undici';
 import type { BackendMember, HeartMonitor, Lease, MemberLease } from '../../src/index.js';
 import { createDispatcher, NoMemberError, type HeartbeatDispatcher, type LeasingView } from '../../src/integrations/undici/index.js';
-import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, originPair, type Seen } from './origins.js';
 
 describe('heartmonitor/undici createDispatcher', () => {
-  let a: Origin;
-  let b: Origin;
   let monitor: HeartMonitor;
   let dispatcher: HeartbeatDispatcher;
-
-  before(async () => {
-    a = await startOrigin('a');
-    b = await startOrigin('b');
-  });
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-  afterEach(async () => {
+  const [a, b] = originPair(async () => {
     await dispatcher.close();
     await monitor.close();
-    a.behaviour = b.behaviour = 'ok';
-    a.seen.length = b.seen.length = 0;
   });
 
   function setUp(members: string[], options?: Parameters<typeof createDispatcher>[2], monitorOptions?: Parameters<typeof loopbackMonitor>[0]): void {
