@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIpLiteral } from '../protocol/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/heartbeat.js';
-import type { HeartbeatSource, RefusalCode } from '../monitor/monitor.js';
+import type { HeartbeatSource, RefusalCode } from '../monitor/events.js';
 import { expectBoolean, expectDelay, expectInteger, expectObject } from '../validate.js';
 
 /** Options of {@link HeartMonitor.httpHandler}. */

@@ -3,9 +3,11 @@
  * exactly proportional weighted draw over a snapshot of servers.
  * @module
  */
-import { parseMember, type BackendMember } from '../protocol/address.js';
+import type { BackendMember } from '../protocol/address.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
 import { checkTableOverrides, DEFAULT_WARMUP_DIVISOR, TABLE_DEFAULTS } from '../table-settings.js';
+import { heardWithin } from './freshness.js';
+import { memberKey } from './member-key.js';
 import { expectFunction } from '../validate.js';
 
 /** Options of the pure {@link pickBackend}. */
@@ -55,7 +57,7 @@ export function heartbeatWeight(server: Pick<ServerStatus, 'ready' | 'busy'>, wa
  * @internal
  */
 export function pickWeight(server: ServerStatus, now: number, staleAfter: number, warmupDivisor: number): number {
-  if (server.state !== undefined || now - server.lastSeen >= staleAfter) return 0;
+  if (server.state !== undefined || !heardWithin(server.lastSeen, now, staleAfter)) return 0;
   return heartbeatWeight(server, warmupDivisor);
 }
 
@@ -115,8 +117,7 @@ export function pickBackend<M extends BackendMember>(
   const byKey = new Map<string, ServerStatus>();
   for (const server of servers) byKey.set(serverKey(server.ip, server.port, keyBy), server);
   const weights = members.map((member) => {
-    const { host, port } = parseMember(member);
-    const server = byKey.get(keyBy === 'ip' ? host : serverKey(host, port, keyBy));
+    const server = byKey.get(memberKey(member, keyBy));
     return server === undefined ? 0 : weightOf(server);
   });
   const chosen = drawWeighted(weights, weights.length, sum(weights), random);
