@@ -26,8 +26,11 @@ export interface Origin {
   readonly url: string;
   readonly seen: Seen[];
   behaviour: Behaviour;
-  /** Called when a 'slow' request arrives, after its headers and a first chunk went out; `finish` ends the body. */
-  onSlow: ((finish: () => void) => void) | undefined;
+  /**
+   * From now on answer with headers and a first chunk only; resolves, when the next request
+   * has got that far, with the function that ends its body.
+   */
+  holdResponses(): Promise<() => void>;
   close(): Promise<void>;
 }
 
@@ -57,13 +60,18 @@ export function originPair(cleanUp: () => Promise<void>): readonly [Origin, Orig
 /** An origin on 127.0.0.1; its `port` and `url` are set once `listen()` resolved. */
 function createOrigin(name: string): { origin: Origin; listen: () => Promise<void> } {
   const sockets = new Set<Socket>();
+  /** Hands the next held response's `finish` to the test waiting for it. */
+  let onHeld: ((finish: () => void) => void) | undefined;
   const origin: Origin = {
     name,
     port: 0,
     url: '',
     seen: [],
     behaviour: 'ok',
-    onSlow: undefined,
+    holdResponses: () => {
+      origin.behaviour = 'slow';
+      return new Promise((resolve) => (onHeld = resolve));
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       server.close();
@@ -81,11 +89,12 @@ function createOrigin(name: string): { origin: Origin; listen: () => Promise<voi
       };
       if (origin.behaviour === 'reset') req.socket.destroy();
       else if (origin.behaviour === 'fail') answer(500);
-      else if (origin.behaviour === 'slow' && origin.onSlow !== undefined) {
-        // Headers and a first chunk now, the rest when the test says so.
+      else if (origin.behaviour === 'slow' && onHeld !== undefined) {
+        // Headers and a first chunk now, the rest when the test says so (one request per holdResponses()).
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('partial ');
-        origin.onSlow(() => res.end('done'));
+        onHeld(() => res.end('done'));
+        onHeld = undefined;
       }
       else answer(200);
     });

@@ -78,20 +78,13 @@ describe('heartmonitor/undici createDispatcher', () => {
 
   it('holds the lease until the response ends', async () => {
     setUp([a.url]);
-    a.behaviour = 'slow';
-    let finish: (() => void) | undefined;
-    const arrived = new Promise<void>((resolve) => {
-      a.onSlow = (done) => {
-        finish = done;
-        resolve();
-      };
-    });
+    const held = a.holdResponses();
     const response = await request('http://backend.invalid/', { dispatcher });
-    await arrived;
+    const finish = await held;
     // Headers are in, the body is not finished: still in flight.
     assert.equal(response.statusCode, 200);
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 1);
-    finish?.();
+    finish();
     assert.equal(await response.body.text(), 'partial done');
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 0);
   });
@@ -217,12 +210,9 @@ describe('heartmonitor/undici createDispatcher', () => {
 
   it('destroy() fails the requests in flight and ends their leases', async () => {
     setUp([a.url]);
-    a.behaviour = 'slow';
-    const arrived = new Promise<void>((resolve) => {
-      a.onSlow = () => resolve();
-    });
+    const held = a.holdResponses();
     const response = await request('http://backend.invalid/', { dispatcher });
-    await arrived;
+    await held;
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 1);
     await dispatcher.destroy();
     await assert.rejects(response.body.text());
