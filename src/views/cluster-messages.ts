@@ -5,6 +5,7 @@
  * Node's default `json` serialization as well as `advanced`.
  * @module
  */
+import { MAX_COUNT } from '../protocol/heartbeat.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import { resolveTableSettings, type TableSettings } from '../table-settings.js';
 
@@ -87,6 +88,6 @@ export function readSettings(value: unknown): SharedSettings | undefined {
 }
 
 function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2 ** 31 - 1;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_COUNT;
 }
 
