@@ -10,10 +10,11 @@ import { StoreError } from '../errors.js';
 import { badNumber, DEFAULT_PORT, MAX_COUNT, parseFieldTable, toInteger } from '../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, RefusedFileError } from './bounded-read.js';
+import { DEFAULT_EXPIRE_AFTER } from '../table-settings.js';
 import { expectInteger } from '../validate.js';
 
-/** A server not seen for more than 30 s is left out of the file (SPEC 1.4). */
-export const DEFAULT_FILE_EXPIRE_AFTER = 30_000;
+/** A server not seen for more than 30 s is left out of the file (SPEC 1.4): the table's `expireAfter` default. */
+export const DEFAULT_FILE_EXPIRE_AFTER = DEFAULT_EXPIRE_AFTER;
 
 /** Keys of an hb.dat line that map to {@link ServerStatus} properties. */
 const LINE_KEYS = new Set(['ready', 'busy', 'lastseen', 'port', 'state', 'age']);
@@ -22,7 +23,7 @@ const LINE_KEYS = new Set(['ready', 'busy', 'lastseen', 'port', 'state', 'age'])
  * mod_lbmethod_heartbeat leaves out every server whose `lastseen` is this many seconds or
  * more (`LBM_HEARTBEAT_MAX_LASTSEEN`), whatever its `ready`.
  */
-const APACHE_MAX_LASTSEEN = 10;
+export const APACHE_MAX_LASTSEEN = 10;
 
 /**
  * One hb.dat line for `server`, exactly as mod_heartmonitor writes it (trailing `\n`

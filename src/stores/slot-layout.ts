@@ -25,7 +25,8 @@
  * @module
  */
 import type { AdminState } from '../balancer/server-state.js';
-import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import type { ServerStatus } from '../protocol/server-status.js';
+import type { TableSettings } from '../table-settings.js';
 
 /** Fewest and most change ring entries: enough to absorb bursts, small next to the slots. */
 const MIN_RING_ENTRIES = 64;
@@ -59,13 +60,9 @@ function adminCode(state: ServerStatus['state']): number {
 /** A bounded number of tries before a reader gives up on a slot whose writer stopped mid-write. */
 const MAX_READ_ATTEMPTS = 100_000;
 
-/** The settings stored in the header, read by every view. */
-export interface SlotHeader {
+/** The settings stored in the header, read by every view: the table's, and the slot count. */
+export interface SlotHeader extends TableSettings {
   readonly maxServers: number;
-  readonly keyBy: KeyBy;
-  readonly warmupDivisor: number;
-  readonly staleAfter: number;
-  readonly expireAfter: number;
 }
 
 // Scratch space for moving Float64 values and address bytes through Int32 words.

@@ -5,10 +5,9 @@
  * @module
  */
 import { StoreError } from '../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER } from './hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
-import { expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
+import { resolveTableSettings } from '../table-settings.js';
+import { expectInteger, expectObject, show } from '../validate.js';
 import { bufferBytes, encodeAddress, MAX_ADDRESS_BYTES, writeHeader, writeSlot, type SlotHeader } from './slot-layout.js';
 import type { HeartbeatStore } from './store.js';
 import { SlotStoreView, type SlotStoreViewOptions } from '../views/slot-store-view.js';
@@ -90,15 +89,9 @@ export class SlotStore implements HeartbeatStore {
 
   /** @param options - slot count and view settings; invalid values throw TypeError/RangeError */
   constructor(options: SlotStoreOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
+    expectObject('options', options);
     this.maxServers = expectInteger('maxServers', options.maxServers ?? DEFAULT_SLOT_COUNT, 1, 1_000_000);
-    const header: SlotHeader = {
-      maxServers: this.maxServers,
-      staleAfter: expectNumber('staleAfter', options.staleAfter ?? DEFAULT_STALE_AFTER, 1),
-      expireAfter: expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1),
-      warmupDivisor: expectInteger('warmupDivisor', options.warmupDivisor ?? DEFAULT_WARMUP_DIVISOR, 1, 2 ** 31 - 1),
-      keyBy: expectOneOf('keyBy', options.keyBy ?? 'ip', ['ip', 'ip:port'] as const),
-    };
+    const header: SlotHeader = { maxServers: this.maxServers, ...resolveTableSettings(options) };
     this.buffer = new SharedArrayBuffer(bufferBytes(this.maxServers));
     this.words = new Int32Array(this.buffer);
     writeHeader(this.words, header);

@@ -5,7 +5,9 @@
  * Node's default `json` serialization as well as `advanced`.
  * @module
  */
-import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import { MAX_COUNT } from '../protocol/heartbeat.js';
+import type { ServerStatus } from '../protocol/server-status.js';
+import { resolveTableSettings, type TableSettings } from '../table-settings.js';
 
 /** The channel name used when none is given. */
 export const DEFAULT_CHANNEL = 'heartmonitor';
@@ -19,12 +21,7 @@ export const DEFAULT_CHANNEL = 'heartmonitor';
 export type ServerRow = [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number];
 
 /** The selection settings the primary's monitor uses, sent with every snapshot. @internal */
-export interface SharedSettings {
-  readonly staleAfter: number;
-  readonly expireAfter: number;
-  readonly warmupDivisor: number;
-  readonly keyBy: KeyBy;
-}
+export type SharedSettings = TableSettings;
 
 /** Worker → primary: send me a snapshot, then changes. @internal */
 export interface HelloMessage {
@@ -80,15 +77,17 @@ export function isOnChannel(message: unknown, channel: string): message is { rea
 export function readSettings(value: unknown): SharedSettings | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { staleAfter, expireAfter, warmupDivisor, keyBy } = value as Record<string, unknown>;
-  if (!isPositive(staleAfter) || !isPositive(expireAfter) || !isCount(warmupDivisor) || warmupDivisor < 1) return undefined;
-  if (keyBy !== 'ip' && keyBy !== 'ip:port') return undefined;
-  return { staleAfter, expireAfter, warmupDivisor, keyBy };
+  // Every setting must be sent: a missing one would silently take this side's default.
+  if (staleAfter === undefined || expireAfter === undefined || warmupDivisor === undefined || keyBy === undefined) return undefined;
+  try {
+    // The monitor's own checks: what it accepted passes, anything else is not its snapshot.
+    return resolveTableSettings({ staleAfter, expireAfter, warmupDivisor, keyBy });
+  } catch {
+    return undefined;
+  }
 }
 
 function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2 ** 31 - 1;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_COUNT;
 }
 
-function isPositive(value: unknown): value is number {
-  return typeof value === 'number' && value > 0 && !Number.isNaN(value);
-}

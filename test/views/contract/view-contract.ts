@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { HeartbeatView, HeartbeatViewOptions, ServerStatus } from '../../../src/index.js';
 import { seededRandom } from '../../helpers/random.js';
-import { waitFor } from '../../stores/helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** The monitor's staleAfter and expireAfter on every host (short: the suite waits for them). */
 export const HOST_SETTINGS = { staleAfter: 600, expireAfter: 1500 } as const;
@@ -100,12 +100,12 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       }
       assert.deepEqual([...tally(200, () => t.view.pickBackend(list)).keys()], [list[1]]);
       await waitFor(
+        'the stale event',
         () => {
           t.view.servers(); // pull-based views read on use
           return stale.includes('10.2.0.1');
         },
-        3000,
-        'the stale event',
+        { timeoutMs: 3000 },
       );
       assert.equal(stale.includes('10.2.0.2'), false);
     });
@@ -176,7 +176,7 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       const list = members('10.7.0.1');
       assert.equal(lastKnown.view.pickBackend(list), list[0]);
       assert.equal(lastKnown.view.metrics().last_known_fallback, 0);
-      await waitFor(() => lastKnown.view.serverState('10.7.0.1')?.state === 'stale', timing().staleAfter + timing().resolution + 3000, 'the server to turn stale');
+      await waitFor('the server to turn stale', () => lastKnown.view.serverState('10.7.0.1')?.state === 'stale', { timeoutMs: timing().staleAfter + timing().resolution + 3000 });
       assert.equal(lastKnown.view.pickBackend(list), list[0]);
       assert.equal(lastKnown.view.metrics().last_known_fallback, 1);
     });
@@ -191,12 +191,12 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       assert.equal(t.view.servers().find((server) => server.ip === '10.8.0.1')?.ready, 6);
       assert.deepEqual(seen.slice(0, 2), ['add 10.8.0.1', 'update 10.8.0.1']);
       await waitFor(
+        'the remove event',
         () => {
           t.view.servers();
           return seen.includes('remove 10.8.0.1');
         },
-        timing().expireAfter + timing().resolution + 3000,
-        'the remove event',
+        { timeoutMs: timing().expireAfter + timing().resolution + 3000 },
       );
       assert.equal(t.view.serverState('10.8.0.1'), undefined);
     });
