@@ -27,7 +27,7 @@ import { createStatusHandler, type StatusHandler, type StatusPageOptions } from 
 import { SIGNATURE_FIELD, TIMESTAMP_FIELD, verifyHeartbeatSignature } from '../protocol/signature.js';
 import { SlotNumbers } from '../picking/slot-numbers.js';
 import { DEFAULT_MEMORY_MAX_SERVERS } from '../stores/memory-store.js';
-import type { HeartbeatStore } from '../stores/store.js';
+import { sharedEjectionsOf, type HeartbeatStore, type SharedEjections } from '../stores/store.js';
 import { show } from '../validate.js';
 import { WeightedIndex } from '../picking/weighted-index.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
@@ -195,6 +195,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   /** Store failures (a throwing put/delete), reported like drops: the first at once, then a count per interval. */
   private readonly storeFaults: DropReporter;
   private lastStoreFault: { readonly cause: unknown; readonly action: 'put' | 'delete' } | undefined;
+  /** The store's shared failure ejections, when it shares them (a SlotStore with `failures: 'shared'`). */
+  private readonly sharedEjections: SharedEjections | undefined;
   /** Most entries the table holds, also when the store throws instead of refusing. */
   private readonly tableBound: number;
   /** Wall-clock start: a signed `ts` older than this was captured before the monitor (re)started. */
@@ -214,6 +216,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     this.options = resolveOptions(options);
     this.store = options.store === undefined ? createDefaultStore(this.options) : checkStore(options.store);
     this.tableBound = storeBound(this.store);
+    this.sharedEjections = sharedEjectionsOf(this.store);
     this.startedAt = this.options.clock.now();
     this.storeFaults = new DropReporter(this.options.reportInterval, () => this.options.clock.monotonic(), ({ dropped, lastDropped }) => {
       const times = dropped === 1 ? '' : ` (${dropped} failures since the last report, last for ${lastDropped})`;
@@ -419,6 +422,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    * until the result is fixed (a listener cannot change the members array under it).
    */
   private beginPick(): void {
+    this.takeSharedEjections();
     this.picking++;
     const now = this.options.clock.monotonic();
     if (now - this.oldestFreshSeenAt >= this.options.staleAfter) this.takeOutStaleServers(now);
@@ -513,7 +517,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   }
 
   private setAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
+    const heldOut = state === undefined ? this.balancer.entriesOf(server).filter((entry) => this.balancer.adminOf(entry) !== undefined) : [];
     this.balancer.setAdmin(server, state);
+    // Back from the operator, a server re-enters rotation now: its record says so, and views ramp it from here as this monitor does.
+    for (const entry of heldOut) if (this.balancer.adminOf(entry) === undefined) this.reenterRotation(entry);
     // Rewrite the affected records so the store's readers learn the state now, not with the next heartbeat.
     for (const entry of this.balancer.entriesOf(server)) {
       const shared = this.shared(entry.status, entry.key);
@@ -526,6 +533,28 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     }
   }
 
+  /** With failures shared through the store (a SlotStore's `failures: 'shared'`): this monitor's ejection reaches every view. */
+  private publishEjection(server: ServerStatus, failure: ServerFailure): void {
+    this.sharedEjections?.publish(serverKey(server.ip, server.port, this.options.keyBy), this.options.clock.now() + failure.retryAfter);
+  }
+
+  /** Ejections the store's views shared since the last look: the monitor takes those servers out too. */
+  private takeSharedEjections(): void {
+    const ejected = this.sharedEjections?.poll();
+    if (ejected === undefined) return;
+    const { clock } = this.options;
+    for (const [key, until] of ejected) {
+      const entry = this.table.get(key);
+      const failure = entry === undefined ? undefined : this.balancer.ejectUntil(entry, clock.monotonic() + (until - clock.now()));
+      if (entry !== undefined && failure !== undefined) this.safeEmit('failed', entry.status, failure);
+    }
+  }
+
+  private reenterRotation(entry: Entry): void {
+    entry.status = Object.freeze({ ...entry.status, inRotationSince: this.options.clock.now() });
+    this.statusBySlot[entry.slot] = entry.status;
+  }
+
   /** The record the store keeps for a server: its status plus the operator's state, which travels with the data. */
   private shared(status: ServerStatus, key: string): ServerStatus {
     const admin = this.balancer.adminOfKey(key, status.ip);
@@ -534,12 +563,14 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
 
   /** The extended view of one server (`ip`, `ip:port` or status), or undefined when unknown. */
   serverState(server: string | ServerStatus): ServerView | undefined {
+    this.takeSharedEjections();
     const entry = this.balancer.find(server);
     return entry === undefined ? undefined : this.balancer.describe(entry);
   }
 
   /** Extended views of every server: state, weights, age, picks, leases, failures. */
   describe(): ServerView[] {
+    this.takeSharedEjections();
     return [...this.table.values()].map((entry) => this.balancer.describe(entry));
   }
 
@@ -572,7 +603,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
       drawServer: () => this.drawServer(),
       drawMember: (members) => this.drawMember(members),
       entryForMember: (member) => this.entryForMember(member),
-      onFailed: (server, failure) => this.safeEmit('failed', server, failure),
+      onFailed: (server, failure) => {
+        this.publishEjection(server, failure);
+        this.safeEmit('failed', server, failure);
+      },
       onRecovered: (server) => this.safeEmit('recovered', server),
     };
   }
@@ -745,10 +779,13 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     // Only possible under keyBy 'ip' (the key holds the port otherwise).
     if (entry !== undefined && entry.status.port !== port) this.mistakes.portChanged(ip, entry.status.port, port);
     const lastSeen = this.options.clock.now();
+    const inRotationSince = this.enteredRotation(entry, lastSeen);
     // Two literal shapes instead of a spread: this runs once per datagram.
     const published = publishedFields(fields);
     const status: ServerStatus =
-      published !== undefined ? Object.freeze({ ip, port, ready, busy, lastSeen, fields: published }) : Object.freeze({ ip, port, ready, busy, lastSeen });
+      published !== undefined
+        ? Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince, fields: published })
+        : Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince });
     const shared = this.shared(status, key);
     let stored: boolean;
     try {
@@ -792,6 +829,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     if (isNew) this.safeEmit('add', status);
     this.safeEmit('update', status);
     return ACCEPTED;
+  }
+
+  /**
+   * When the server entered rotation, carried with its record so views ramp in step: now
+   * for a new server or one returning from stale, else what its record already says.
+   */
+  private enteredRotation(entry: Entry | undefined, now: number): number {
+    const since = entry?.status.inRotationSince;
+    if (entry === undefined || since === undefined || entry.stale || this.options.clock.monotonic() - entry.seenAt >= this.options.staleAfter) return now;
+    return since;
   }
 
   private setWeight(entry: Entry, weight: number): void {
@@ -844,6 +891,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     this.oldestFreshSeenAt = oldest;
     this.drops.tick();
     this.storeFaults.tick();
+    this.takeSharedEjections();
     this.balancer.tick();
     this.mistakes.tick();
     // Insertion order is expiry order (a constant window on a monotonic clock).

@@ -17,6 +17,7 @@ import { drawWeighted } from '../picking/selection.js';
 import { SlotNumbers } from '../picking/slot-numbers.js';
 import { WeightedIndex } from '../picking/weighted-index.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
+import { carriedRampStart } from './carried-ramp.js';
 
 /** What a table needs to know. @internal */
 export interface BalancedTableSettings {
@@ -35,7 +36,8 @@ export interface BalancedTableEvents {
   update(server: ServerStatus): void;
   stale(server: ServerStatus): void;
   remove(server: ServerStatus): void;
-  failed(server: ServerStatus, failure: ServerFailure): void;
+  /** `shared`: the ejection came from another view through the store (not this view's evidence). */
+  failed(server: ServerStatus, failure: ServerFailure, shared: boolean): void;
   recovered(server: ServerStatus): void;
 }
 
@@ -137,7 +139,12 @@ export class BalancedTable {
     this.freshSeenAt.set(entry.slot, fresh ? seenAt : -Infinity);
     const admin = server.state === 'draining' || server.state === 'disabled' ? server.state : undefined;
     if (this.balancer.adminState(key) !== admin) this.balancer.setAdmin(key, admin);
-    if (heartbeat) this.balancer.heartbeat(entry, isNew, returning && fresh);
+    // A record carrying when the monitor put its server into rotation ramps from that moment
+    // (in step with the monitor), not from what this view happened to see.
+    const carried = server.inRotationSince !== undefined;
+    if (heartbeat) this.balancer.heartbeat(entry, isNew, returning && fresh && !carried);
+    const rampSince = carried ? carriedRampStart(before, server, this.settings.balancing.slowStart, clock) : undefined;
+    if (rampSince !== undefined) this.balancer.rampFrom(entry, rampSince);
     if (isNew) this.events.add(server);
     this.events.update(server);
     // A record can arrive already stale (an hb.dat rewritten while its server is silent).
@@ -219,6 +226,16 @@ export class BalancedTable {
     return this.balancer.markFailed(target);
   }
 
+  /**
+   * Another view's failures took the server under `key` out of rotation until monotonic
+   * time `until` (failures shared through the store).
+   */
+  ejectShared(key: string, until: number): void {
+    const entry = this.table.get(key);
+    const failure = entry === undefined ? undefined : this.balancer.ejectUntil(entry, until);
+    if (entry !== undefined && failure !== undefined) this.events.failed(entry.status, failure, true);
+  }
+
   /** The extended view of one server, or undefined. */
   serverState(target: string | ServerStatus): ServerView | undefined {
     const entry = this.balancer.find(target);
@@ -262,7 +279,7 @@ export class BalancedTable {
       drawServer: () => this.drawServer(),
       drawMember: (members) => this.drawMember(members),
       entryForMember: (member) => this.table.get(this.keyOfMember(member)),
-      onFailed: (server, failure) => this.events.failed(server, failure),
+      onFailed: (server, failure) => this.events.failed(server, failure, false),
       onRecovered: (server) => this.events.recovered(server),
     };
   }
