@@ -39,11 +39,13 @@ export interface SlotStoreViewOptions extends HeartbeatViewOptions {
 
 /**
  * A view of a {@link SlotStore}'s buffer, usually in a worker thread, with the balancing
- * API of the monitor (SPEC 3.1): picks, leases, failure feedback (this view's own), slow
- * start, fallbacks, metrics and the status page. It follows the writer without locks:
- * before each read it checks the buffer's generation, and when it moved it replays the
- * slots the writer listed in the change ring since (scanning every slot only on its first
- * look or when lapped). The operator's drain/disable arrive with the slot they change.
+ * API of the monitor (SPEC 3.1): picks, leases, failure feedback (this view's own, or
+ * with `failures: 'shared'` every view's), slow start (ramps from when the monitor put
+ * the server into rotation, carried in the slot), fallbacks, metrics and the status page.
+ * It follows the writer without locks: before each read it checks the buffer's
+ * generation, and when it moved it replays the slots the writer listed in the change ring
+ * since (scanning every slot only on its first look or when lapped). The operator's
+ * drain/disable arrive with the slot they change.
  */
 export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Number of slots. */
