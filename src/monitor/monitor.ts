@@ -779,7 +779,9 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     // Only possible under keyBy 'ip' (the key holds the port otherwise).
     if (entry !== undefined && entry.status.port !== port) this.mistakes.portChanged(ip, entry.status.port, port);
     const lastSeen = this.options.clock.now();
-    const inRotationSince = this.enteredRotation(entry, lastSeen);
+    // One clock read serves the freshness checks (here and below) and the new seenAt.
+    const seenAt = this.options.clock.monotonic();
+    const inRotationSince = this.enteredRotation(entry, lastSeen, seenAt);
     // Two literal shapes instead of a spread: this runs once per datagram.
     const published = publishedFields(fields);
     const status: ServerStatus =
@@ -804,8 +806,6 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
       return outcome;
     }
     const isNew = entry === undefined;
-    // One clock read serves the freshness check (isFresh) and the new seenAt.
-    const seenAt = this.options.clock.monotonic();
     const returning = entry !== undefined && (entry.stale || seenAt - entry.seenAt >= this.options.staleAfter);
     if (isNew || returning) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
     // Timers stop at close(): a heartbeat accepted afterwards starts them again, or it would never age.
@@ -835,9 +835,9 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    * When the server entered rotation, carried with its record so views ramp in step: now
    * for a new server or one returning from stale, else what its record already says.
    */
-  private enteredRotation(entry: Entry | undefined, now: number): number {
+  private enteredRotation(entry: Entry | undefined, now: number, monotonic: number): number {
     const since = entry?.status.inRotationSince;
-    if (entry === undefined || since === undefined || entry.stale || this.options.clock.monotonic() - entry.seenAt >= this.options.staleAfter) return now;
+    if (entry === undefined || since === undefined || entry.stale || monotonic - entry.seenAt >= this.options.staleAfter) return now;
     return since;
   }
 
