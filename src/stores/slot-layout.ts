@@ -66,6 +66,8 @@ const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5,
 /** Bits of an "ejected until" value that hold the occupant. */
 const OCCUPANT_BITS = 20n;
 const OCCUPANT_MASK = (1n << OCCUPANT_BITS) - 1n;
+/** Latest "ejected until" that fits beside the occupant in a positive BigInt64. */
+const MAX_UNTIL = 2 ** 43 - 1;
 
 /** The administrative state word: index is the stored number. */
 const ADMIN_CODES: readonly (AdminState | undefined)[] = [undefined, 'draining', 'disabled'];
@@ -332,7 +334,8 @@ function ejectionIndex(slot: number): number {
 export function publishEjection(words: Int32Array, big: BigInt64Array, slot: number, occupant: number, until: number): boolean {
   const index = ejectionIndex(slot);
   const tag = BigInt(occupant) & OCCUPANT_MASK;
-  const value = (BigInt(Math.max(0, Math.ceil(until))) << OCCUPANT_BITS) | tag;
+  // 43 bits of ms reach the year 2248; a longer time out is clamped, never wrapped into the sign bit.
+  const value = (BigInt(Math.min(MAX_UNTIL, Math.max(0, Math.ceil(until)))) << OCCUPANT_BITS) | tag;
   for (;;) {
     const current = Atomics.load(big, index);
     if ((current & OCCUPANT_MASK) === tag && current >= value) return false;

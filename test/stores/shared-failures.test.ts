@@ -126,3 +126,21 @@ describe("SlotStore failures: 'shared'", () => {
     assert.throws(() => SlotStore.attach(store.buffer, { failures: true as never }), { name: 'TypeError', message: "Expected `failures` to be one of 'local', 'shared', got true" });
   });
 });
+
+describe('"ejected until" words', () => {
+  it('keep the later of two times, ignore an ejection of the slot\'s previous server, and clamp times past 2^43 ms', async () => {
+    const { publishEjection, readEjection } = await import('../../src/stores/slot-layout.js');
+    const store = new SlotStore({ maxServers: 2 });
+    const words = new Int32Array(store.buffer);
+    const big = new BigInt64Array(store.buffer);
+    assert.equal(readEjection(big, 0, 1), undefined);
+    assert.equal(publishEjection(words, big, 0, 1, 2_000), true);
+    assert.equal(publishEjection(words, big, 0, 1, 1_000), false, 'an earlier time changes nothing');
+    assert.equal(readEjection(big, 0, 1), 2_000);
+    assert.equal(readEjection(big, 0, 2), undefined, 'another occupant of the slot is not ejected');
+    assert.equal(publishEjection(words, big, 0, 2, 500), true, 'a new occupant replaces the old one whatever the time');
+    assert.equal(readEjection(big, 0, 2), 500);
+    publishEjection(words, big, 1, 7, 1e20);
+    assert.equal(readEjection(big, 1, 7), 2 ** 43 - 1);
+  });
+});
