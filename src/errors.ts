@@ -8,7 +8,6 @@
 export type HeartMonitorErrorCode =
   | 'HM_LISTEN_FAILED'
   | 'HM_NOT_CONFIGURED'
-  | 'HM_CLOSED'
   | 'HM_SOCKET_ERROR'
   | 'HM_STORE_FULL'
   | 'HM_STORE_ERROR'

@@ -4,7 +4,7 @@
  * @module heartmonitor
  */
 export { HeartMonitor } from './monitor/monitor.js';
-export type { HeartMonitorEvents, HeartMonitorStats, HeartbeatSource, MalformedHeartbeat } from './monitor/monitor.js';
+export type { HeartMonitorEvents, HeartMonitorStats, HeartbeatSource, MalformedHeartbeat } from './monitor/events.js';
 export { MAX_SERVERS_MESSAGE } from './monitor/options.js';
 export type { HeartMonitorOptions } from './monitor/options.js';
 export { parseHeartbeat, formatHeartbeat, MAX_COUNT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT } from './protocol/heartbeat.js';
@@ -66,4 +66,4 @@ export { createSourceFilter } from './monitor/allowlist.js';
 export type { AllowOption, SourceFilter } from './monitor/allowlist.js';
 export { signHeartbeat, verifyHeartbeatSignature, DEFAULT_MAX_SKEW, TIMESTAMP_FIELD, SIGNATURE_FIELD } from './protocol/signature.js';
 export type { HeartbeatSecret, HeartbeatSecrets, SignatureCheck } from './protocol/signature.js';
-export type { RefusalCode, RejectedHeartbeatInfo } from './monitor/monitor.js';
+export type { RefusalCode, RejectedHeartbeatInfo } from './monitor/events.js';

@@ -93,6 +93,9 @@ async function listeningMonitor(store: HeartbeatStore, flushInterval?: number): 
   return { monitor, sender, send };
 }
 
+/** Heartbeats sent and picked before the measured ones (see inProcessAndWorker). */
+const WARMUP_SAMPLES = 5;
+
 /** The freshness goal of a worker-thread view (SPEC 3.1): p99 ≤ 1 ms. */
 const TAIL_GOAL_US = 1000;
 
@@ -145,12 +148,17 @@ async function inProcessAndWorker(samples: number, run: number): Promise<{ local
     let expected = -1;
     let sentAt = 0;
     let updatedAt = 0;
+    let recording = false;
     monitor.on('update', () => {
       updatedAt = nowUs();
-      if (monitor.pickBackend()?.ready === expected) local.push(updatedAt - sentAt);
+      if (monitor.pickBackend()?.ready === expected && recording) local.push(updatedAt - sentAt);
     });
-    for (let k = 0; k < samples; k++) {
-      expected = 1000 + run * 10_000 + k;
+    // The first heartbeats pay for warm-up (the first receive, compiling the ingest and
+    // pick paths in both threads: ~2 ms for the first sample, sometimes the second too);
+    // with 200 samples p99 is the third-worst, so unrecorded they would set it.
+    for (let k = -WARMUP_SAMPLES; k < samples; k++) {
+      recording = k >= 0;
+      expected = 1000 + run * 10_000 + k + WARMUP_SAMPLES;
       thread.postMessage({ expect: expected, timeoutMs: 2000 });
       const [armed] = (await once(thread, 'message')) as [{ armed?: boolean; previousGcMs: number }];
       assert.ok(armed.armed);
@@ -162,6 +170,11 @@ async function inProcessAndWorker(samples: number, run: number): Promise<{ local
       const windowStart = performance.now();
       sentAt = send(expected);
       const [{ seenAt }] = await seen;
+      if (!recording) {
+        assert.ok(Number.isFinite(seenAt), `the worker did not see warm-up ready=${expected} within 2 s`);
+        await sleep(2);
+        continue;
+      }
       windows.push({ start: windowStart, end: performance.now() });
       disturbed.push({ gc: false, switched: process.resourceUsage().involuntaryContextSwitches > switchesBefore, runqueueUs: (runqueueNs() - waitBefore) / 1000 });
       assert.ok(Number.isFinite(seenAt), `the worker did not see ready=${expected} within 2 s`);

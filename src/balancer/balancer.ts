@@ -1,9 +1,13 @@
 /**
  * The balancing policy beyond lbmethod=heartbeat: slow start, in-flight correction with
  * leases, power-of-two-choices, the all-busy and no-fresh-server fallbacks, failure
- * feedback and administrative states. The monitor owns the table and the weighted index; this class
- * decides each server's effective weight and keeps it in that index, so picks stay
- * O(log n). With every option at its default the weight is exactly Apache's.
+ * feedback and administrative states. The table (`BalancedTable`, the monitor's and every
+ * view's) owns the entries, the weighted index and the draws; this class decides each
+ * server's effective weight, which the table keeps in that index so picks stay O(log n),
+ * and answers the table's questions during a pick (which of two draws, what to fall back
+ * to). Calls go one way: the balancer reads the table through {@link BalancerTable} and
+ * never draws or emits through it. With every option at its default the weight is
+ * exactly Apache's.
  * @module
  */
 import type { BackendMember } from '../protocol/address.js';
@@ -11,7 +15,6 @@ import type { Clock } from '../clock.js';
 import { heartbeatWeight } from '../picking/selection.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 import { SlotNumbers } from '../picking/slot-numbers.js';
-import type { WeightedIndex } from '../picking/weighted-index.js';
 import { newFailureRecord, recordFailure, recordSuccess, type FailureRecord } from './failure.js';
 import { FallbackPicker } from './fallback.js';
 import type { Lease, LeaseResult, MemberLease } from './leases.js';
@@ -27,7 +30,7 @@ import { isBareIp, targetKey } from './targets.js';
  */
 const FINE_SCALE = 1000;
 
-/** Per-server balancing state, attached to the monitor's table entry. @internal */
+/** Per-server balancing state, attached to its table entry. @internal */
 export class ServerBalance {
   /** Monotonic time the current slow-start ramp began, while ramping. */
   rampSince: number | undefined = undefined;
@@ -54,31 +57,44 @@ export interface BalancedEntry {
   readonly balance: ServerBalance;
 }
 
-/** The monitor's side of the seam. @internal */
-export interface BalancerHost<E extends BalancedEntry> {
-  /** Read access to effective weights; writes go through {@link BalancerHost.setWeight}. */
-  readonly index: Pick<WeightedIndex, 'get'>;
-  /** Set an entry's effective weight (the monitor also tells its member-set indexes). */
+/**
+ * What the balancer reads of the table it balances: lookups and freshness, plus the one
+ * write it owns, each entry's effective weight. No draws, no events: the table draws and
+ * asks the balancer; the balancer reports failures and recoveries to its listener.
+ * @internal
+ */
+export interface BalancerTable<E extends BalancedEntry> {
+  /** Every entry. */
+  entries(): Iterable<E>;
+  /** The entry with `key`. */
+  lookup(key: string): E | undefined;
+  /** The entry in an index slot. */
+  entryAt(slot: number): E | undefined;
+  /** The entry a balancer member names (the member-key rule). */
+  entryForMember(member: BackendMember): E | undefined;
+  /** Whether an entry's last heartbeat is recent enough to pick it. */
+  isFresh(entry: E): boolean;
+  /** The effective weight in an index slot. */
+  weightAt(slot: number): number;
+  /** Set an entry's effective weight (the table also tells its member-set indexes). */
   setWeight(entry: E, weight: number): void;
+}
+
+/** The settings the balancer shares with its table. @internal */
+export interface BalancerSettings {
   readonly clock: Clock;
   readonly random: () => number;
   readonly keyBy: KeyBy;
   readonly warmupDivisor: number;
-  entries(): Iterable<E>;
-  lookup(key: string): E | undefined;
-  isFresh(entry: E): boolean;
-  /** The entry in an index slot. */
-  entryAt(slot: number): E | undefined;
-  /** The slot of a fresh server drawn in proportion to its index weight, or -1. */
-  drawServer(): number;
-  /** A member of a fresh server drawn in proportion to that server's index weight, or undefined. */
-  drawMember(members: readonly BackendMember[]): MemberDraw | undefined;
-  entryForMember(member: BackendMember): E | undefined;
-  onFailed(server: ServerStatus, failure: ServerFailure): void;
-  onRecovered(server: ServerStatus): void;
 }
 
-/** Counters of the balancer since the monitor was created. */
+/** What the balancer reports as it happens (the table passes it on as events). @internal */
+export interface BalancerListener {
+  failed(server: ServerStatus, failure: ServerFailure): void;
+  recovered(server: ServerStatus): void;
+}
+
+/** Counters of the balancer since its table (the monitor or a view) was created. */
 export interface BalancerCounters {
   /** Picks that returned a server (including fallbacks). */
   picks: number;
@@ -100,19 +116,14 @@ export interface BalancerCounters {
   leases: number;
 }
 
-/** A member pick: where the member is in the members array, and its server's index slot. @internal */
-export interface MemberDraw {
-  readonly position: number;
-  readonly slot: number;
-}
-
-interface Candidate<E> {
+/** A fallback's choice: the entry, and its member's position. @internal */
+export interface Candidate<E> {
   readonly entry: E;
   /** Position in the members array (-1 for picks among all servers). */
   readonly position: number;
 }
 
-/** Balancing policy over the monitor's table. @internal */
+/** Balancing policy over a table (the monitor's or a view's). @internal */
 export class Balancer<E extends BalancedEntry> {
   readonly counters: BalancerCounters = {
     picks: 0,
@@ -136,11 +147,13 @@ export class Balancer<E extends BalancedEntry> {
 
   constructor(
     private readonly options: ResolvedBalancingOptions,
-    private readonly host: BalancerHost<E>,
+    private readonly settings: BalancerSettings,
+    private readonly table: BalancerTable<E>,
+    private readonly listener: BalancerListener,
   ) {
-    this.ramps = new SlowStartRamps(options.slowStart, (entry) => entry.balance, () => host.clock.monotonic());
+    this.ramps = new SlowStartRamps(options.slowStart, (entry) => entry.balance, () => settings.clock.monotonic());
     const policy = options.noFreshServer;
-    this.fallbackPicker = policy === 'fail' ? undefined : new FallbackPicker(policy, host.random, host.warmupDivisor);
+    this.fallbackPicker = policy === 'fail' ? undefined : new FallbackPicker(policy, settings.random, settings.warmupDivisor);
   }
 
   /** Leases open now, over all servers. */
@@ -183,7 +196,7 @@ export class Balancer<E extends BalancedEntry> {
    * @returns the `failed` payload when this took the server out, else undefined
    */
   ejectUntil(entry: E, until: number): ServerFailure | undefined {
-    const now = this.host.clock.monotonic();
+    const now = this.settings.clock.monotonic();
     if (until <= now) return undefined;
     let record = this.failures.get(entry.key);
     if (record === undefined) {
@@ -212,49 +225,47 @@ export class Balancer<E extends BalancedEntry> {
     if (this.failures.get(entry.key)?.outUntil === undefined) this.failures.delete(entry.key);
   }
 
-  /** Periodic work (the monitor's sweep): returns from failure, ramp steps. */
+  /** Periodic work (the table's sweep): returns from failure, ramp steps. */
   tick(): void {
     this.refresh(true);
   }
 
+  /** A pick begins: bring back servers whose retry interval is over, step the ramps. */
+  beforePick(): void {
+    this.refresh(false);
+  }
+
+  /** Whether a pick draws twice and keeps the draw with more headroom (`pickMode: 'p2c'`). */
+  get twoChoices(): boolean {
+    return this.options.pickMode === 'p2c';
+  }
+
   /**
-   * Pick a server among all servers, counting it; runs the fallback policy when nothing
-   * is fresh. Allocation-free on the common path, and it reads nothing of the server but
-   * its slot's weight, freshness and pick count.
-   * @returns the server's index slot, or -1
+   * p2c's comparison: whether the server in slot `other` has more headroom than the one in
+   * `current` — the share of its reported weight it still offers after correction (and
+   * slow start). Relative, so both draws — already proportional to size — are judged by
+   * how loaded they are, not by how large.
    */
-  pickServer(): number {
-    this.refresh(false);
-    let slot = this.drawServer();
-    if (slot < 0) slot = (this.mostHeadroom(undefined) ?? this.fallback(undefined))?.entry.slot ?? -1;
-    else this.countPick(slot);
-    return slot;
+  prefers(other: number, current: number): boolean {
+    return this.headroom(other) > this.headroom(current);
   }
 
-  /** Pick one of `members` (and its server's slot), counting it; runs the fallback policy when nothing is fresh. */
-  pickMember(members: readonly BackendMember[]): MemberDraw | undefined {
-    this.refresh(false);
-    const draw = this.drawMember(members);
-    if (draw === undefined) {
-      const chosen = this.mostHeadroom(members) ?? this.fallback(members);
-      return chosen === undefined ? undefined : { position: chosen.position, slot: chosen.entry.slot };
-    }
-    this.countPick(draw.slot);
-    return draw;
+  /** The table drew the server in `slot` for a pick: count it. */
+  picked(slot: number): void {
+    this.picks.add(slot, 1);
+    this.counters.picks++;
   }
 
-  /** Pick and open a lease. */
-  acquire<M extends BackendMember>(members: readonly M[] | undefined): MemberLease<M> | Lease | undefined {
-    if (members === undefined) {
-      const entry = this.host.entryAt(this.pickServer());
-      return entry === undefined ? undefined : this.openLease(entry, undefined);
-    }
-    const draw = this.pickMember(members);
-    const entry = draw === undefined ? undefined : this.host.entryAt(draw.slot);
-    return draw === undefined || entry === undefined ? undefined : this.openLease(entry, members[draw.position]);
+  /**
+   * Nothing fresh had weight: the `whenAllBusy` and `noFreshServer` policies choose among
+   * the entries (or `members`), counted; undefined (counted as no server) when they refuse.
+   */
+  fallback(members: readonly BackendMember[] | undefined): Candidate<E> | undefined {
+    return this.mostHeadroom(members) ?? this.lastResort(members);
   }
 
-  private openLease<M>(entry: E, member: M | undefined): MemberLease<M> | Lease {
+  /** Open a lease on `entry` (picked for `member`, if any). */
+  openLease<M>(entry: E, member: M | undefined): MemberLease<M> | Lease {
     const balance = entry.balance;
     balance.inFlight++;
     this.openLeases++;
@@ -293,7 +304,7 @@ export class Balancer<E extends BalancedEntry> {
 
   /** Set (or with undefined clear) the administrative state of `target`. */
   setAdmin(target: string | ServerStatus, state: AdminState | undefined): void {
-    const key = targetKey(target, this.host.keyBy);
+    const key = targetKey(target, this.settings.keyBy);
     const before = new Map(this.resolve(target).map((entry) => [entry, this.adminOf(entry)]));
     if (state === undefined) this.admin.delete(key);
     else this.admin.set(key, state);
@@ -306,7 +317,7 @@ export class Balancer<E extends BalancedEntry> {
 
   /** The administrative state set for `target` itself (not inherited from its IP). */
   adminState(target: string | ServerStatus): AdminState | undefined {
-    return this.admin.get(targetKey(target, this.host.keyBy));
+    return this.admin.get(targetKey(target, this.settings.keyBy));
   }
 
   /** The effective administrative state of an entry (its own key first, then its IP). */
@@ -340,14 +351,14 @@ export class Balancer<E extends BalancedEntry> {
     const admin = this.adminOf(entry);
     if (admin !== undefined) return admin;
     if (this.isOut(entry)) return 'failed';
-    if (!this.host.isFresh(entry)) return 'stale';
+    if (!this.table.isFresh(entry)) return 'stale';
     if (this.ramps.progress(entry) < 1) return 'warming';
     return 'active';
   }
 
   /** The extended view of one entry. */
   describe(entry: E): ServerView {
-    const now = this.host.clock.monotonic();
+    const now = this.settings.clock.monotonic();
     const balance = entry.balance;
     const outUntil = this.failures.get(entry.key)?.outUntil;
     const view: ServerView = {
@@ -355,8 +366,8 @@ export class Balancer<E extends BalancedEntry> {
       server: entry.status,
       state: this.stateOf(entry),
       age: Math.max(0, now - entry.seenAt),
-      reportedWeight: heartbeatWeight(entry.status, this.host.warmupDivisor),
-      weight: this.host.index.get(entry.slot) / this.scale,
+      reportedWeight: heartbeatWeight(entry.status, this.settings.warmupDivisor),
+      weight: this.table.weightAt(entry.slot) / this.scale,
       slowStart: this.ramps.progress(entry),
       inFlight: balance.inFlight,
       inFlightSinceHeartbeat: balance.sinceHeartbeat,
@@ -366,34 +377,11 @@ export class Balancer<E extends BalancedEntry> {
     return outUntil === undefined ? view : { ...view, retryIn: Math.max(0, outUntil - now) };
   }
 
-  private drawServer(): number {
-    const slot = this.host.drawServer();
-    if (slot < 0 || this.options.pickMode !== 'p2c') return slot;
-    const other = this.host.drawServer();
-    return other >= 0 && this.headroom(other) > this.headroom(slot) ? other : slot;
-  }
-
-  private drawMember(members: readonly BackendMember[]): MemberDraw | undefined {
-    const draw = this.host.drawMember(members);
-    if (draw === undefined || this.options.pickMode !== 'p2c') return draw;
-    const other = this.host.drawMember(members);
-    return other !== undefined && this.headroom(other.slot) > this.headroom(draw.slot) ? other : draw;
-  }
-
-  private countPick(slot: number): void {
-    this.picks.add(slot, 1);
-    this.counters.picks++;
-  }
-
-  /**
-   * What p2c compares: the share of its reported weight a server still offers after
-   * correction (and slow start). Relative, so both draws — already proportional to
-   * size — are judged by how loaded they are, not by how large.
-   */
+  /** What p2c compares (see {@link Balancer.prefers}). */
   private headroom(slot: number): number {
-    const entry = this.host.entryAt(slot);
-    const reported = entry === undefined ? 0 : heartbeatWeight(entry.status, this.host.warmupDivisor);
-    return reported <= 0 ? 0 : this.host.index.get(slot) / (reported * this.scale);
+    const entry = this.table.entryAt(slot);
+    const reported = entry === undefined ? 0 : heartbeatWeight(entry.status, this.settings.warmupDivisor);
+    return reported <= 0 ? 0 : this.table.weightAt(slot) / (reported * this.scale);
   }
 
   /**
@@ -408,7 +396,7 @@ export class Balancer<E extends BalancedEntry> {
     let bestScore = -Infinity;
     let tiedCapacity = 0;
     const consider = (entry: E | undefined, position: number): void => {
-      if (entry === undefined || entry.stale || !this.host.isFresh(entry) || !this.usable(entry)) return;
+      if (entry === undefined || entry.stale || !this.table.isFresh(entry) || !this.usable(entry)) return;
       const capacity = entry.status.ready + entry.status.busy;
       if (capacity <= 0) return;
       // The whole report, not this proxy's share of it: once every share is spent, the
@@ -424,18 +412,18 @@ export class Balancer<E extends BalancedEntry> {
         // 0, nothing of their own in flight) spread by capacity, neither piling onto one
         // server nor spreading evenly over unequal ones.
         tiedCapacity += capacity;
-        if (this.host.random() * tiedCapacity < capacity) best = { entry, position };
+        if (this.settings.random() * tiedCapacity < capacity) best = { entry, position };
       }
     };
-    if (members === undefined) for (const entry of this.host.entries()) consider(entry, -1);
-    else for (let position = 0; position < members.length; position++) consider(this.host.entryForMember(members[position] as BackendMember), position);
+    if (members === undefined) for (const entry of this.table.entries()) consider(entry, -1);
+    else for (let position = 0; position < members.length; position++) consider(this.table.entryForMember(members[position] as BackendMember), position);
     if (best === undefined) return undefined;
     this.counters.mostHeadroomFallbacks++;
-    this.countPick(best.entry.slot);
+    this.picked(best.entry.slot);
     return best;
   }
 
-  private fallback(members: readonly BackendMember[] | undefined): Candidate<E> | undefined {
+  private lastResort(members: readonly BackendMember[] | undefined): Candidate<E> | undefined {
     const picker = this.fallbackPicker;
     if (picker === undefined) {
       this.counters.noServer++;
@@ -444,10 +432,10 @@ export class Balancer<E extends BalancedEntry> {
     // Fallbacks still honour the operator and failure feedback; only freshness is waived.
     const candidates: Candidate<E>[] = [];
     if (members === undefined) {
-      for (const entry of this.host.entries()) if (this.usable(entry)) candidates.push({ entry, position: -1 });
+      for (const entry of this.table.entries()) if (this.usable(entry)) candidates.push({ entry, position: -1 });
     } else {
       members.forEach((member, position) => {
-        const entry = this.host.entryForMember(member);
+        const entry = this.table.entryForMember(member);
         if (entry !== undefined && this.usable(entry)) candidates.push({ entry, position });
       });
     }
@@ -458,7 +446,7 @@ export class Balancer<E extends BalancedEntry> {
     }
     if (picker.policy === 'round-robin') this.counters.roundRobinFallbacks++;
     else this.counters.lastKnownFallbacks++;
-    this.countPick(chosen.entry.slot);
+    this.picked(chosen.entry.slot);
     return chosen;
   }
 
@@ -477,13 +465,13 @@ export class Balancer<E extends BalancedEntry> {
       record = newFailureRecord();
       this.failures.set(entry.key, record);
     }
-    const outcome = recordFailure(record, this.host.clock.monotonic(), this.options.failure);
+    const outcome = recordFailure(record, this.settings.clock.monotonic(), this.options.failure);
     if (!outcome.tripped) return;
     this.counters.ejections++;
     this.nextRetryAt = Math.min(this.nextRetryAt, record.outUntil ?? Infinity);
     this.ramps.stop(entry);
     this.setWeight(entry);
-    this.host.onFailed(entry.status, { failures: record.total, trips: record.trips, retryAfter: outcome.retryAfter });
+    this.listener.failed(entry.status, { failures: record.total, trips: record.trips, retryAfter: outcome.retryAfter });
   }
 
   private succeed(entry: E): void {
@@ -494,7 +482,7 @@ export class Balancer<E extends BalancedEntry> {
   /** Bring back servers whose retry interval is over and step the ramps. */
   private refresh(force: boolean): void {
     if (this.nextRetryAt === Infinity && !this.ramps.active) return; // the common case: nothing time-dependent
-    const now = this.host.clock.monotonic();
+    const now = this.settings.clock.monotonic();
     if (now >= this.nextRetryAt) this.recoverDue(now);
     this.ramps.step(force, (entry) => this.setWeight(entry));
   }
@@ -510,21 +498,21 @@ export class Balancer<E extends BalancedEntry> {
       record.outUntil = undefined;
       record.recoveredAt = now;
       this.counters.recoveries++;
-      const entry = this.host.lookup(key);
+      const entry = this.table.lookup(key);
       if (entry === undefined) {
         this.failures.delete(key);
         continue;
       }
       this.ramps.start(entry);
       this.setWeight(entry);
-      this.host.onRecovered(entry.status);
+      this.listener.recovered(entry.status);
     }
     this.nextRetryAt = next;
   }
 
   private setWeight(entry: E): void {
     if (entry.balance.removed) return;
-    this.host.setWeight(entry, this.weight(entry));
+    this.table.setWeight(entry, this.weight(entry));
   }
 
   /** The effective weight of an entry, in index units. */
@@ -534,8 +522,8 @@ export class Balancer<E extends BalancedEntry> {
     // Never below 0, never above the capacity the report shows.
     const ready = Math.min(status.ready + status.busy, Math.max(0, this.unclampedReady(entry)));
     const warming = status.busy === 0 && ready > 0;
-    if (this.scale === 1) return warming ? Math.floor(ready / this.host.warmupDivisor) : ready; // Apache's rule, in integers
-    const base = warming ? ready / this.host.warmupDivisor : ready;
+    if (this.scale === 1) return warming ? Math.floor(ready / this.settings.warmupDivisor) : ready; // Apache's rule, in integers
+    const base = warming ? ready / this.settings.warmupDivisor : ready;
     // Apache floors the warm-up share; a shared pool's fractional share is kept as is.
     const whole = this.options.proxies === 1 ? Math.floor(base) : base;
     return Math.round(whole * FINE_SCALE * this.ramps.factor(entry));
@@ -553,10 +541,10 @@ export class Balancer<E extends BalancedEntry> {
 
   /** Entries `target` names: a status, `ip` (every port on it) or `ip:port`. */
   private resolve(target: string | ServerStatus): E[] {
-    const key = targetKey(target, this.host.keyBy);
-    const exact = this.host.lookup(key);
+    const key = targetKey(target, this.settings.keyBy);
+    const exact = this.table.lookup(key);
     if (exact !== undefined) return [exact];
-    if (this.host.keyBy === 'ip' || !isBareIp(key)) return [];
-    return [...this.host.entries()].filter((entry) => entry.status.ip === key);
+    if (this.settings.keyBy === 'ip' || !isBareIp(key)) return [];
+    return [...this.table.entries()].filter((entry) => entry.status.ip === key);
   }
 }

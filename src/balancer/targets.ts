@@ -5,7 +5,8 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { canonicalHost, parseMember } from '../protocol/address.js';
+import { canonicalHost } from '../protocol/address.js';
+import { memberKey } from '../picking/member-key.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
 
 /**
@@ -21,8 +22,7 @@ export function targetKey(target: string | ServerStatus, keyBy: KeyBy): string {
   const text = target.trim();
   const host = canonicalHost(text);
   if (isIP(host) !== 0) return host;
-  const member = parseMember(text);
-  return keyBy === 'ip' ? member.host : serverKey(member.host, member.port, 'ip:port');
+  return memberKey(text, keyBy);
 }
 
 /** Whether a key from {@link targetKey} is a bare IP rather than one `ip:port` server. */

@@ -2,6 +2,7 @@
  * The server table the CLI prints: ip, port, ready, busy, weight, last seen, share.
  * @module
  */
+import { heardWithin } from '../picking/freshness.js';
 import { heartbeatWeight, DEFAULT_STALE_AFTER } from '../picking/selection.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 
@@ -23,7 +24,7 @@ export interface ServerRow {
 
 /** Rows for `servers`, sorted by IP, with weights as of `now`. */
 export function serverRows(servers: readonly ServerStatus[], now: number, staleAfter = DEFAULT_STALE_AFTER): ServerRow[] {
-  const weights = servers.map((server) => (now - server.lastSeen >= staleAfter ? 0 : heartbeatWeight(server)));
+  const weights = servers.map((server) => (heardWithin(server.lastSeen, now, staleAfter) ? heartbeatWeight(server) : 0));
   const total = weights.reduce((sum, weight) => sum + weight, 0);
   return servers
     .map((server, i) => {

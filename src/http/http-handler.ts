@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIpLiteral } from '../protocol/address.js';
-import type { HeartbeatSource, RefusalCode } from '../monitor/monitor.js';
+import type { HeartbeatSource, RefusalCode } from '../monitor/events.js';
 import { expectInteger, show } from '../validate.js';
 
 /** Options of {@link HeartMonitor.httpHandler}. */

@@ -7,7 +7,7 @@
  */
 import type { BalancerCounters } from '../balancer/balancer.js';
 import type { ServerState, ServerView } from '../balancer/server-state.js';
-import type { HeartMonitorStats } from '../monitor/monitor.js';
+import type { HeartMonitorStats } from '../monitor/events.js';
 
 /** Per-server figures (gRFC A78's `endpoint_weights`, with what an operator needs next to it). */
 export interface EndpointMetrics {

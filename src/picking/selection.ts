@@ -3,8 +3,10 @@
  * exactly proportional weighted draw over a snapshot of servers.
  * @module
  */
-import { parseMember, type BackendMember } from '../protocol/address.js';
+import type { BackendMember } from '../protocol/address.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
+import { heardWithin } from './freshness.js';
+import { memberKey } from './member-key.js';
 import { expectFunction, expectInteger, expectNumber, expectOneOf } from '../validate.js';
 
 /** Apache ignores servers whose lastseen is 10 s or more. */
@@ -59,7 +61,7 @@ export function heartbeatWeight(server: Pick<ServerStatus, 'ready' | 'busy'>, wa
  * @internal
  */
 export function pickWeight(server: ServerStatus, now: number, staleAfter: number, warmupDivisor: number): number {
-  if (server.state !== undefined || now - server.lastSeen >= staleAfter) return 0;
+  if (server.state !== undefined || !heardWithin(server.lastSeen, now, staleAfter)) return 0;
   return heartbeatWeight(server, warmupDivisor);
 }
 
@@ -120,8 +122,7 @@ export function pickBackend<M extends BackendMember>(
   const byKey = new Map<string, ServerStatus>();
   for (const server of servers) byKey.set(serverKey(server.ip, server.port, keyBy), server);
   const weights = members.map((member) => {
-    const { host, port } = parseMember(member);
-    const server = byKey.get(keyBy === 'ip' ? host : serverKey(host, port, keyBy));
+    const server = byKey.get(memberKey(member, keyBy));
     return server === undefined ? 0 : weightOf(server);
   });
   const chosen = drawWeighted(weights, weights.length, sum(weights), random);

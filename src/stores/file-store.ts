@@ -11,6 +11,7 @@ import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { DEFAULT_FILE_EXPIRE_AFTER, formatHeartbeatFile } from './hb-file.js';
 import { isIpLiteral } from '../protocol/address.js';
+import { heardWithin } from '../picking/freshness.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import { expectInteger, expectNumber, expectString, show } from '../validate.js';
 import { MemoryStore } from './memory-store.js';
@@ -175,7 +176,7 @@ export class FileStore implements HeartbeatStore {
 
   private async write(): Promise<void> {
     const now = this.clock.now();
-    const live = this.table.servers().filter((server) => now - server.lastSeen < this.expireAfter && isIpLiteral(server.ip));
+    const live = this.table.servers().filter((server) => heardWithin(server.lastSeen, now, this.expireAfter) && isIpLiteral(server.ip));
     const temp = `${this.path}.tmp.${randomBytes(6).toString('base64url').slice(0, 6)}`;
     try {
       await makeDirectory(dirname(this.path));

@@ -1,22 +1,26 @@
 /**
- * The table a view balances over: servers by key, each in a slot of a weighted index whose
- * weights the {@link Balancer} sets, freshness by slot, member-set indexes, and the draws
- * the balancer asks for. A view feeds it the records it reads (`apply`, `remove`) and
- * asks it for picks; the policy — slow start, leases, p2c, failures, fallbacks, admin
- * states — is the monitor's own Balancer, so every view balances the way the monitor does.
+ * The table every picker balances over — the monitor's own and each view's: servers by
+ * key, each in a slot of a weighted index, freshness by slot, member-set indexes, and the
+ * draws. The monitor feeds it heartbeats as they arrive (`receive`); a view feeds it the
+ * records it reads (`applyRecord`, `remove`). The policy — slow start, leases, p2c,
+ * failures, fallbacks, admin states — is a {@link Balancer} the table owns: it sets the
+ * weights and answers the table's questions during a pick, so every view balances the
+ * way the monitor does and the rules exist once.
  * @module
  */
-import { parseMember, type BackendMember, type MemberAddress } from '../protocol/address.js';
-import { Balancer, ServerBalance, type BalancerHost, type MemberDraw } from '../balancer/balancer.js';
+import type { BackendMember } from '../protocol/address.js';
+import { Balancer, ServerBalance, type BalancerTable } from '../balancer/balancer.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
 import type { ResolvedBalancingOptions } from '../balancer/options.js';
-import type { ServerFailure, ServerView } from '../balancer/server-state.js';
+import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
 import type { Clock } from '../clock.js';
+import { heardWithin } from '../picking/freshness.js';
+import { MemberKeys } from '../picking/member-key.js';
 import { MemberSetCache, WeightJournal, type ServerSlots } from '../picking/member-index.js';
 import { drawWeighted } from '../picking/selection.js';
 import { SlotNumbers } from '../picking/slot-numbers.js';
 import { WeightedIndex } from '../picking/weighted-index.js';
-import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
+import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
 import { carriedRampStart } from './carried-ramp.js';
 
 /** What a table needs to know. @internal */
@@ -28,50 +32,72 @@ export interface BalancedTableSettings {
   readonly warmupDivisor: number;
   readonly staleAfter: number;
   readonly expireAfter: number;
+  /**
+   * Where administrative states come from: the records a view reads (set on the monitor,
+   * they travel with the data, and leave with the record), or the operator of this table
+   * (the monitor's: heartbeats carry none, and a state outlives its server's expiry).
+   */
+  readonly adminFrom: 'records' | 'operator';
 }
 
-/** What the table tells its view. @internal */
+/** What the table tells its owner (the monitor or a view), as it happens. @internal */
 export interface BalancedTableEvents {
   add(server: ServerStatus): void;
   update(server: ServerStatus): void;
   stale(server: ServerStatus): void;
-  remove(server: ServerStatus): void;
-  /** `shared`: the ejection came from another view through the store (not this view's evidence). */
+  /** `key` left the table (expired, or gone from the data). */
+  remove(server: ServerStatus, key: string): void;
+  /** `shared`: the ejection came from another view through the store (not this table's evidence). */
   failed(server: ServerStatus, failure: ServerFailure, shared: boolean): void;
   recovered(server: ServerStatus): void;
 }
 
-interface Entry {
+/** A server in the table, as its owner may read it. @internal */
+export interface TableEntry {
+  /** Table key (`ip` or `ip:port`); the same string object while the server stays. */
   readonly key: string;
+  /** Its last status (as received: without the administrative state). */
+  readonly status: ServerStatus;
+}
+
+interface Entry extends TableEntry {
   readonly slot: number;
   status: ServerStatus;
-  /** Monotonic time of the last heartbeat (from the record's lastSeen). */
+  /** Monotonic time of the last heartbeat. */
   seenAt: number;
   stale: boolean;
   readonly balance: ServerBalance;
 }
 
-const MEMBER_CACHE_LIMIT = 10_000;
+/** A member pick: where the member is in the members array, and its server's index slot. */
+interface MemberDraw {
+  readonly position: number;
+  readonly slot: number;
+}
 
 /** A keyed server table balanced by a {@link Balancer}. @internal */
 export class BalancedTable {
   private readonly table = new Map<string, Entry>();
   private readonly index = new WeightedIndex();
   private readonly bySlot: (Entry | undefined)[] = [];
+  /**
+   * What a pick reads instead of the entry (see SlotNumbers): each slot's status, and its
+   * monotonic seenAt while fresh (-Infinity once stale or free).
+   */
   private readonly statusBySlot: (ServerStatus | undefined)[] = [];
-  /** Monotonic seenAt of each slot while fresh (-Infinity once stale or free). */
   private readonly freshSeenAt = new SlotNumbers(-Infinity);
+  /** How member indexes find a server's slot and weight. */
   private readonly serverSlots: ServerSlots = {
     slotOf: (key) => this.table.get(key)?.slot ?? -1,
     weightOf: (slot) => this.index.get(slot),
     keyAt: (slot) => this.bySlot[slot]?.key,
   };
   private readonly balancer: Balancer<Entry>;
-  private readonly memberCache = new Map<string, MemberAddress>();
-  private readonly memberObjectCache = new WeakMap<object, MemberAddress>();
+  private readonly memberKeys: MemberKeys;
   private memberWeights = new Float64Array(16);
   private readonly memberSets = new MemberSetCache();
   private readonly weightChanges = new WeightJournal();
+  /** Weight changes are journaled once a member index exists to read them. */
   private journaling = false;
   /** Smallest seenAt among servers not marked stale (a lower bound): picks take out stale ones first once it is due. */
   private oldestFreshSeenAt = Infinity;
@@ -80,7 +106,12 @@ export class BalancedTable {
     private readonly settings: BalancedTableSettings,
     private readonly events: BalancedTableEvents,
   ) {
-    this.balancer = new Balancer(settings.balancing, this.host());
+    this.memberKeys = new MemberKeys(settings.keyBy);
+    const { clock, random, keyBy, warmupDivisor } = settings;
+    this.balancer = new Balancer(settings.balancing, { clock, random, keyBy, warmupDivisor }, this.balancerTable(), {
+      failed: (server, failure) => events.failed(server, failure, false),
+      recovered: (server) => events.recovered(server),
+    });
   }
 
   /** Servers in the table. */
@@ -103,36 +134,65 @@ export class BalancedTable {
     return this.table.has(key);
   }
 
+  /** The server with `key`, if it is in the table. */
+  get(key: string): TableEntry | undefined {
+    return this.table.get(key);
+  }
+
   /** Keys in the table. */
   keys(): IterableIterator<string> {
     return this.table.keys();
   }
 
+  /** Servers in the table, in the order they joined. */
+  entries(): IterableIterator<TableEntry> {
+    return this.table.values();
+  }
+
   /**
-   * Apply a record read from the data. Its `state` (draining, disabled) is the operator's,
-   * set on the monitor: it replaces this view's administrative state for the key.
+   * A heartbeat of the server with `key` arrived (the monitor's table): it is fresh from
+   * `seenAt` (monotonic). The administrative state is not touched — heartbeats carry none;
+   * the operator sets it with {@link BalancedTable.setAdmin}.
+   */
+  receive(key: string, server: ServerStatus, seenAt: number): void {
+    let entry = this.table.get(key);
+    const isNew = entry === undefined;
+    const returning = entry !== undefined && (entry.stale || !heardWithin(entry.seenAt, seenAt, this.settings.staleAfter));
+    if (isNew || returning) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
+    if (entry === undefined) entry = this.insert(key, server);
+    entry.status = server;
+    entry.seenAt = seenAt;
+    entry.stale = false;
+    this.statusBySlot[entry.slot] = server;
+    this.freshSeenAt.set(entry.slot, seenAt);
+    this.balancer.heartbeat(entry, isNew, returning);
+    if (isNew) this.events.add(server);
+    this.events.update(server);
+  }
+
+  /**
+   * Apply a record read from the data (a view's table). Its `state` (draining, disabled)
+   * is the operator's, set on the monitor: it replaces this view's administrative state
+   * for the key.
    * @returns false when `server` is the record the table already holds (nothing changed)
    */
-  apply(key: string, server: ServerStatus): boolean {
+  applyRecord(key: string, server: ServerStatus): boolean {
     let entry = this.table.get(key);
     if (entry !== undefined && entry.status === server) return false;
     const { clock, staleAfter } = this.settings;
+    const now = clock.monotonic();
     // Ages come with the data as wall time; the table runs on the monotonic clock.
-    const seenAt = clock.monotonic() - Math.max(0, clock.now() - server.lastSeen);
+    const seenAt = now - Math.max(0, clock.now() - server.lastSeen);
     const isNew = entry === undefined;
     const wasFresh = entry !== undefined && !entry.stale;
     // A new report, unless only the operator's state changed (setAdmin below re-weighs that).
     const before = entry?.status;
     const heartbeat = before === undefined || before.lastSeen !== server.lastSeen || before.ready !== server.ready || before.busy !== server.busy || before.port !== server.port;
-    const returning = entry !== undefined && (entry.stale || clock.monotonic() - entry.seenAt >= staleAfter);
-    if (entry === undefined) {
-      entry = { key, slot: this.index.allocate(), status: server, seenAt, stale: false, balance: new ServerBalance() };
-      this.table.set(key, entry);
-      this.bySlot[entry.slot] = entry;
-    }
+    const returning = entry !== undefined && (entry.stale || !heardWithin(entry.seenAt, now, staleAfter));
+    if (entry === undefined) entry = this.insert(key, server);
     entry.status = server;
     entry.seenAt = seenAt;
-    const fresh = clock.monotonic() - seenAt < staleAfter;
+    const fresh = heardWithin(seenAt, now, staleAfter);
     entry.stale = !fresh;
     if (fresh) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
     this.statusBySlot[entry.slot] = server;
@@ -152,7 +212,39 @@ export class BalancedTable {
     return true;
   }
 
-  /** A key left the data. */
+  /**
+   * Whether a heartbeat of `key` at monotonic `seenAt` puts its server into rotation: it
+   * is new, or returns after going stale (the monitor records the moment with the data).
+   */
+  entersRotation(key: string, seenAt: number): boolean {
+    const entry = this.table.get(key);
+    return entry === undefined || entry.stale || !heardWithin(entry.seenAt, seenAt, this.settings.staleAfter);
+  }
+
+  /** Replace the status of the server with `key` without a heartbeat (the monitor's `enable()` restamps `inRotationSince`). */
+  restamp(key: string, server: ServerStatus): void {
+    const entry = this.table.get(key);
+    if (entry === undefined) return;
+    entry.status = server;
+    this.statusBySlot[entry.slot] = server;
+  }
+
+  /** Servers `target` (`ip`, `ip:port` or a status) names now. */
+  entriesOf(target: string | ServerStatus): TableEntry[] {
+    return this.balancer.entriesOf(target);
+  }
+
+  /**
+   * Another view's failures took the server under `key` out of rotation until monotonic
+   * time `until` (failures shared through the store).
+   */
+  ejectShared(key: string, until: number): void {
+    const entry = this.table.get(key);
+    const failure = entry === undefined ? undefined : this.balancer.ejectUntil(entry, until);
+    if (entry !== undefined && failure !== undefined) this.events.failed(entry.status, failure, true);
+  }
+
+  /** A key left the data (or expired). */
   remove(key: string): void {
     const entry = this.table.get(key);
     if (entry === undefined) return;
@@ -161,20 +253,35 @@ export class BalancedTable {
     this.statusBySlot[entry.slot] = undefined;
     this.freshSeenAt.set(entry.slot, -Infinity);
     this.balancer.removed(entry);
-    if (this.balancer.adminState(key) !== undefined) this.balancer.setAdmin(key, undefined);
+    if (this.settings.adminFrom === 'records' && this.balancer.adminState(key) !== undefined) this.balancer.setAdmin(key, undefined);
     this.index.release(entry.slot);
     if (this.journaling) this.weightChanges.record(entry.slot);
-    this.events.remove(entry.status);
+    this.events.remove(entry.status, key);
+  }
+
+  /**
+   * Set (or with undefined clear) the operator's state of `target` (`ip`, `ip:port` or a
+   * status). It holds until changed: later heartbeats keep it.
+   * @returns the servers in the table it applies to now
+   */
+  setAdmin(target: string | ServerStatus, state: AdminState | undefined): TableEntry[] {
+    this.balancer.setAdmin(target, state);
+    return this.balancer.entriesOf(target);
+  }
+
+  /** The operator's state for the server with `key` on `ip`, in the table or not yet. */
+  adminOf(key: string, ip: string): AdminState | undefined {
+    return this.balancer.adminOfKey(key, ip);
   }
 
   /** Mark servers stale, remove expired ones, run the balancer's timed work. */
   sweep(): void {
     const now = this.settings.clock.monotonic();
+    const { staleAfter, expireAfter } = this.settings;
     let oldest = Infinity;
     for (const entry of this.table.values()) {
-      const age = now - entry.seenAt;
-      if (age >= this.settings.expireAfter) this.remove(entry.key);
-      else if (age >= this.settings.staleAfter) this.markStale(entry);
+      if (!heardWithin(entry.seenAt, now, expireAfter)) this.remove(entry.key);
+      else if (!heardWithin(entry.seenAt, now, staleAfter)) this.markStale(entry);
       else if (!entry.stale && entry.seenAt < oldest) oldest = entry.seenAt;
     }
     this.oldestFreshSeenAt = oldest;
@@ -183,14 +290,14 @@ export class BalancedTable {
 
   /**
    * The records in slot order (the order draws walk, so the pure `pickBackend` over this
-   * list draws what the view draws), with the state of servers out of rotation (the
-   * operator's, or this view's failures).
+   * list draws what the table draws), with the state of servers out of rotation (the
+   * operator's, or failures').
    */
   servers(): ServerStatus[] {
     const list: ServerStatus[] = [];
     const now = this.settings.clock.monotonic();
     for (const entry of this.bySlot) {
-      if (entry === undefined || now - entry.seenAt >= this.settings.expireAfter) continue;
+      if (entry === undefined || !heardWithin(entry.seenAt, now, this.settings.expireAfter)) continue;
       const state = this.balancer.overrideOf(entry);
       list.push(state === undefined || entry.status.state === state ? entry.status : { ...entry.status, state });
     }
@@ -204,36 +311,44 @@ export class BalancedTable {
     return { servers: this.table.size, fresh };
   }
 
+  /** The statuses of the fresh servers. */
+  freshServers(): ServerStatus[] {
+    const list: ServerStatus[] = [];
+    for (const entry of this.table.values()) if (this.isFresh(entry)) list.push(entry.status);
+    return list;
+  }
+
+  /** Whether `member` names a server in the table (fresh or not). */
+  hasMember(member: BackendMember): boolean {
+    return this.table.has(this.memberKeys.keyOf(member));
+  }
+
   /** Pick a server or one of `members` (the balancer's policy; counted). */
   pick<M extends BackendMember>(members: readonly M[] | undefined): ServerStatus | M | undefined {
     this.takeOutStaleServers();
     if (members === undefined) {
-      const slot = this.balancer.pickServer();
+      const slot = this.pickServer();
       return slot < 0 ? undefined : this.statusBySlot[slot];
     }
-    const draw = this.balancer.pickMember(members);
+    const draw = this.pickMember(members);
     return draw === undefined ? undefined : members[draw.position];
   }
 
   /** Pick and open a lease. */
   acquire<M extends BackendMember>(members: readonly M[] | undefined): MemberLease<M> | Lease | undefined {
     this.takeOutStaleServers();
-    return this.balancer.acquire(members);
+    if (members === undefined) {
+      const entry = this.bySlot[this.pickServer()];
+      return entry === undefined ? undefined : this.balancer.openLease(entry, undefined);
+    }
+    const draw = this.pickMember(members);
+    const entry = draw === undefined ? undefined : this.bySlot[draw.slot];
+    return draw === undefined || entry === undefined ? undefined : this.balancer.openLease(entry, members[draw.position]);
   }
 
   /** Report a failure; returns the servers it counted for. */
   markFailed(target: string | ServerStatus): number {
     return this.balancer.markFailed(target);
-  }
-
-  /**
-   * Another view's failures took the server under `key` out of rotation until monotonic
-   * time `until` (failures shared through the store).
-   */
-  ejectShared(key: string, until: number): void {
-    const entry = this.table.get(key);
-    const failure = entry === undefined ? undefined : this.balancer.ejectUntil(entry, until);
-    if (entry !== undefined && failure !== undefined) this.events.failed(entry.status, failure, true);
   }
 
   /** The extended view of one server, or undefined. */
@@ -248,44 +363,82 @@ export class BalancedTable {
   }
 
   /**
+   * A pick among all servers: draw by weight (twice under p2c, keeping the draw with more
+   * headroom), else the balancer's fallbacks. Allocation-free on the common path, and it
+   * reads nothing of the server but its slot's weight, freshness and pick count.
+   * @returns the server's slot, or -1
+   */
+  private pickServer(): number {
+    const balancer = this.balancer;
+    balancer.beforePick();
+    let slot = this.drawServer();
+    if (slot < 0) return balancer.fallback(undefined)?.entry.slot ?? -1;
+    if (balancer.twoChoices) {
+      const other = this.drawServer();
+      if (other >= 0 && balancer.prefers(other, slot)) slot = other;
+    }
+    balancer.picked(slot);
+    return slot;
+  }
+
+  /** A pick among `members`, like {@link BalancedTable.pickServer}. */
+  private pickMember(members: readonly BackendMember[]): MemberDraw | undefined {
+    const balancer = this.balancer;
+    balancer.beforePick();
+    let draw = this.drawMember(members);
+    if (draw === undefined) {
+      const chosen = balancer.fallback(members);
+      return chosen === undefined ? undefined : { position: chosen.position, slot: chosen.entry.slot };
+    }
+    if (balancer.twoChoices) {
+      const other = this.drawMember(members);
+      if (other !== undefined && balancer.prefers(other.slot, draw.slot)) draw = other;
+    }
+    balancer.picked(draw.slot);
+    return draw;
+  }
+
+  /**
    * Servers that turned stale since the last sweep leave the weights before a draw, so
    * a pick draws once, over the weights the pure pickBackend sees (cheap until one is due).
    */
   private takeOutStaleServers(): void {
     const now = this.settings.clock.monotonic();
-    if (now - this.oldestFreshSeenAt < this.settings.staleAfter) return;
+    const staleAfter = this.settings.staleAfter;
+    if (heardWithin(this.oldestFreshSeenAt, now, staleAfter)) return;
     let oldest = Infinity;
     for (const entry of this.table.values()) {
       if (entry.stale) continue;
-      if (now - entry.seenAt >= this.settings.staleAfter) this.markStale(entry);
+      if (!heardWithin(entry.seenAt, now, staleAfter)) this.markStale(entry);
       else if (entry.seenAt < oldest) oldest = entry.seenAt;
     }
     this.oldestFreshSeenAt = oldest;
   }
 
-  private host(): BalancerHost<Entry> {
-    const { clock, random, keyBy, warmupDivisor } = this.settings;
+  /** What the balancer reads of this table (and the weights it sets). */
+  private balancerTable(): BalancerTable<Entry> {
     return {
-      index: this.index,
-      clock,
-      random,
-      keyBy,
-      warmupDivisor,
       entries: () => this.table.values(),
       lookup: (key) => this.table.get(key),
-      isFresh: (entry) => this.isFresh(entry),
-      setWeight: (entry, weight) => this.setWeight(entry, weight),
       entryAt: (slot) => this.bySlot[slot],
-      drawServer: () => this.drawServer(),
-      drawMember: (members) => this.drawMember(members),
-      entryForMember: (member) => this.table.get(this.keyOfMember(member)),
-      onFailed: (server, failure) => this.events.failed(server, failure, false),
-      onRecovered: (server) => this.events.recovered(server),
+      entryForMember: (member) => this.table.get(this.memberKeys.keyOf(member)),
+      isFresh: (entry) => this.isFresh(entry),
+      weightAt: (slot) => this.index.get(slot),
+      setWeight: (entry, weight) => this.setWeight(entry, weight),
     };
   }
 
+  private insert(key: string, server: ServerStatus): Entry {
+    const entry: Entry = { key, slot: this.index.allocate(), status: server, seenAt: -Infinity, stale: false, balance: new ServerBalance() };
+    this.table.set(key, entry);
+    this.bySlot[entry.slot] = entry;
+    return entry;
+  }
+
+  /** The slot of a fresh server drawn by weight, or -1. */
   private drawServer(): number {
     const index = this.index;
+    // A server may have turned stale since the last sweep: drop it and draw again.
     while (index.total > 0) {
       const slot = index.find(Math.floor(this.settings.random() * index.total));
       if (this.isSlotFresh(slot)) return slot;
@@ -294,8 +447,9 @@ export class BalancedTable {
     return -1;
   }
 
+  /** A member of a fresh server drawn by weight, or undefined. */
   private drawMember(members: readonly BackendMember[]): MemberDraw | undefined {
-    const set = this.memberSets.get(members, this.weightChanges, (member) => this.keyOfMember(member), this.serverSlots);
+    const set = this.memberSets.get(members, this.weightChanges, (member) => this.memberKeys.keyOf(member), this.serverSlots);
     if (set === undefined) return this.walkMembers(members);
     this.journaling = true;
     for (;;) {
@@ -303,17 +457,19 @@ export class BalancedTable {
       if (position === undefined) return undefined;
       const slot = set.slotAt(position);
       if (this.isSlotFresh(slot)) return { position, slot };
+      // Turned stale since the last sweep: take it out (journaled) and draw again.
       if (!this.takeOutStale(slot)) return undefined;
       set.catchUp(this.weightChanges, this.serverSlots);
     }
   }
 
+  /** A members array seen once: weigh each member (O(M)) and draw. */
   private walkMembers(members: readonly BackendMember[]): MemberDraw | undefined {
     if (this.memberWeights.length < members.length) this.memberWeights = new Float64Array(members.length * 2);
     const weights = this.memberWeights;
     let total = 0;
     for (let i = 0; i < members.length; i++) {
-      const entry = this.table.get(this.keyOfMember(members[i] as BackendMember));
+      const entry = this.table.get(this.memberKeys.keyOf(members[i] as BackendMember));
       let weight = 0;
       if (entry !== undefined) {
         if (this.isFresh(entry)) weight = this.index.get(entry.slot);
@@ -323,18 +479,23 @@ export class BalancedTable {
       total += weight;
     }
     const chosen = drawWeighted(weights, members.length, total, this.settings.random);
-    const slot = chosen === undefined ? undefined : this.table.get(this.keyOfMember(members[chosen] as BackendMember))?.slot;
+    const slot = chosen === undefined ? undefined : this.table.get(this.memberKeys.keyOf(members[chosen] as BackendMember))?.slot;
     return chosen === undefined || slot === undefined ? undefined : { position: chosen, slot };
   }
 
   private isSlotFresh(slot: number): boolean {
-    return this.settings.clock.monotonic() - this.freshSeenAt.get(slot) < this.settings.staleAfter;
+    return heardWithin(this.freshSeenAt.get(slot), this.settings.clock.monotonic(), this.settings.staleAfter);
   }
 
   private isFresh(entry: Entry): boolean {
     return this.isSlotFresh(entry.slot);
   }
 
+  /**
+   * Mark the server in a drawn slot stale, which takes its weight away; false if it had
+   * none to lose (a slot with weight always holds a server that is not yet marked stale,
+   * so this only guards the draw loops against ever spinning).
+   */
   private takeOutStale(slot: number): boolean {
     const entry = this.bySlot[slot];
     if (entry === undefined || entry.stale) return false;
@@ -351,31 +512,9 @@ export class BalancedTable {
   }
 
   private setWeight(entry: Entry, weight: number): void {
+    // Most heartbeats repeat the weight: nothing for member indexes to catch up on.
     if (this.index.get(entry.slot) === weight) return;
     this.index.set(entry.slot, weight);
     if (this.journaling) this.weightChanges.record(entry.slot);
-  }
-
-  private keyOfMember(member: BackendMember): string {
-    const address = this.memberAddress(member);
-    return this.settings.keyBy === 'ip' ? address.host : serverKey(address.host, address.port, this.settings.keyBy);
-  }
-
-  private memberAddress(member: BackendMember): MemberAddress {
-    if (typeof member === 'string') {
-      let address = this.memberCache.get(member);
-      if (address === undefined) {
-        address = parseMember(member);
-        if (this.memberCache.size >= MEMBER_CACHE_LIMIT) this.memberCache.clear();
-        this.memberCache.set(member, address);
-      }
-      return address;
-    }
-    let address = this.memberObjectCache.get(member);
-    if (address === undefined) {
-      address = parseMember(member);
-      this.memberObjectCache.set(member, address);
-    }
-    return address;
   }
 }

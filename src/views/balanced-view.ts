@@ -97,7 +97,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
       }
     };
     this.tableNow = new BalancedTable(
-      { ...settings, balancing: this.balancing, clock: this.clock, random: this.random },
+      { ...settings, balancing: this.balancing, clock: this.clock, random: this.random, adminFrom: 'records' },
       {
         add: (server) => safeEmit('add', server),
         update: (server) => safeEmit('update', server),
@@ -124,7 +124,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
 
   /** Feed one record (key as the monitor keys it). @internal */
   protected applyRecord(key: string, server: ServerStatus): void {
-    if (this.tableNow?.apply(key, server) === true) this.applied++;
+    if (this.tableNow?.applyRecord(key, server) === true) this.applied++;
   }
 
   /** A key left the data. @internal */

@@ -154,3 +154,33 @@ describe('pickBackend on a table that churns (slot reuse, re-added servers, dupl
     });
   }
 });
+
+describe('pickBackend() without members on the monitor', () => {
+  it('draws what the pure function draws over monitor.servers(), also after a slot was freed and reused', () => {
+    const ctx = setup({ staleAfter: 10_000, expireAfter: 30_000 });
+    const drawAll = (note: string): void => {
+      for (const r of RANDOMS) {
+        ctx.pick([], r); // sets the monitor's next random number (an empty members array picks nothing)
+        const pure = pickBackend(ctx.monitor.servers(), undefined, { random: () => r, now: ctx.clock.now() });
+        assert.equal(ctx.monitor.pickBackend(), pure, `${note}: random ${r}`);
+      }
+    };
+    for (let i = 1; i <= 5; i++) ctx.monitor.ingest(`v=1&ready=${i * 4}&busy=1`, { address: `10.0.1.${i}` });
+    drawAll('five servers');
+    // 10.0.1.2 falls silent and expires; the others keep beating.
+    ctx.clock.advance(20_000);
+    for (const i of [1, 3, 4, 5]) ctx.monitor.ingest(`v=1&ready=${i * 4}&busy=1`, { address: `10.0.1.${i}` });
+    ctx.clock.advance(15_000);
+    for (const i of [1, 3, 4, 5]) ctx.monitor.ingest(`v=1&ready=${i * 4}&busy=1`, { address: `10.0.1.${i}` });
+    (ctx.monitor as unknown as { sweep(): void }).sweep();
+    assert.equal(ctx.monitor.servers().length, 4, '10.0.1.2 expired');
+    // A newcomer takes the freed slot: it is listed where draws find it, not last.
+    ctx.monitor.ingest('v=1&ready=40&busy=2', { address: '10.0.1.9' });
+    assert.deepEqual(
+      ctx.monitor.servers().map((server) => server.ip),
+      ['10.0.1.1', '10.0.1.9', '10.0.1.3', '10.0.1.4', '10.0.1.5'],
+    );
+    drawAll('after slot reuse');
+    void ctx.monitor.close();
+  });
+});

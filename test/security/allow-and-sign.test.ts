@@ -175,7 +175,7 @@ describe('signed heartbeats', () => {
     // The memory of used signatures is pruned once the skew check covers them.
     clock.advance(2 * 10_000 + 1);
     (monitor as unknown as { sweep(): void }).sweep();
-    assert.equal((monitor as unknown as { recentSignatures: Map<string, number> }).recentSignatures.size, 0);
+    assert.equal((monitor as unknown as { admission: { rememberedSignatures: number } }).admission.rememberedSignatures, 0);
     assert.equal(monitor.ingest(captured, { address: '10.0.0.4' }), false);
     assert.equal(rejected.at(-1)?.code, 'skew');
     await monitor.close();
