@@ -497,7 +497,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     // One clock read: fresh from now (monotonic), and whether this heartbeat puts the server into rotation.
     const seenAt = this.options.clock.monotonic();
     // When it entered rotation travels with the record, so every view ramps it in step with this monitor.
-    const inRotationSince = this.table.entersRotation(key, seenAt) ? lastSeen : (entry?.status.inRotationSince ?? lastSeen);
+    const inRotationSince = this.table.entersRotation(entry, seenAt) ? lastSeen : (entry?.status.inRotationSince ?? lastSeen);
     // Two literal shapes instead of a spread: this runs once per datagram.
     const published = publishedFields(fields);
     const status: ServerStatus =

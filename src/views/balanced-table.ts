@@ -213,12 +213,14 @@ export class BalancedTable {
   }
 
   /**
-   * Whether a heartbeat of `key` at monotonic `seenAt` puts its server into rotation: it
-   * is new, or returns after going stale (the monitor records the moment with the data).
+   * Whether a heartbeat at monotonic `seenAt` puts the server of `entry` (as `get()`
+   * returned it; undefined: not in the table) into rotation: it is new, or returns after
+   * going stale (the monitor records the moment with the data).
    */
-  entersRotation(key: string, seenAt: number): boolean {
-    const entry = this.table.get(key);
-    return entry === undefined || entry.stale || !heardWithin(entry.seenAt, seenAt, this.settings.staleAfter);
+  entersRotation(entry: TableEntry | undefined, seenAt: number): boolean {
+    // Every TableEntry is one of this table's entries: no second lookup per heartbeat.
+    const known = entry as Entry | undefined;
+    return known === undefined || known.stale || !heardWithin(known.seenAt, seenAt, this.settings.staleAfter);
   }
 
   /** Replace the status of the server with `key` without a heartbeat (the monitor's `enable()` restamps `inRotationSince`). */
