@@ -96,6 +96,6 @@ describe('examples', () => {
     await sender.stop();
     await child.waitForOutput(/server 127\.0\.0\.7 \(port 80\) is now in/);
     assert.equal(await child.exited, 0, child.stderr());
-    assert.match(await readFile(storage, 'utf8'), /^127\.0\.0\.7 &ready=75&busy=0&lastseen=\d+&port=80\n$/);
+    assert.match(await readFile(storage, 'utf8'), /^127\.0\.0\.7 &ready=75&busy=0&lastseen=\d+&port=80&inrotationms=\d+\n$/);
   });
 });

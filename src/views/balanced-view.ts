@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { BackendMember } from '../protocol/address.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
 import { resolveBalancingOptions, type ResolvedBalancingOptions } from '../balancer/options.js';
-import type { ServerView } from '../balancer/server-state.js';
+import type { ServerFailure, ServerView } from '../balancer/server-state.js';
 import type { Clock } from '../clock.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
@@ -16,6 +16,7 @@ import type { ServerStatus } from '../protocol/server-status.js';
 import { checkTableOverrides, withOverrides, type TableSettings } from '../table-settings.js';
 import { expectClock, expectFunction, expectObject } from '../validate.js';
 import { BalancedTable } from './balanced-table.js';
+import { toMonotonic } from './carried-ramp.js';
 import type { HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
 
 /** A view's selection settings: the monitor's (carried with the data), with the view's overrides. */
@@ -84,7 +85,10 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
         update: (server) => safeEmit('update', server),
         stale: (server) => safeEmit('stale', server),
         remove: (server) => safeEmit('remove', server),
-        failed: (server, failure) => safeEmit('failed', server, failure),
+        failed: (server, failure, shared) => {
+          if (!shared) this.ejected(server, failure);
+          safeEmit('failed', server, failure);
+        },
         recovered: (server) => safeEmit('recovered', server),
       },
     );
@@ -123,6 +127,19 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     } catch {
       // a throwing error listener must not break the reader
     }
+  }
+
+  /**
+   * This view's own failures took `server` out of rotation (views that share failures
+   * publish it here). @internal
+   */
+  protected ejected(_server: ServerStatus, _failure: ServerFailure): void {
+    // views that keep their failures to themselves have nothing to do
+  }
+
+  /** Another view's failures took the server under `key` out until wall-clock time `until`. @internal */
+  protected ejectShared(key: string, until: number): void {
+    this.tableNow?.ejectShared(key, toMonotonic(until, this.clock));
   }
 
   /** Bring the table up to date before a read (pull-based views). @internal */

@@ -13,12 +13,16 @@ import { resolveTableSettings, type TableSettings } from '../table-settings.js';
 export const DEFAULT_CHANNEL = 'heartmonitor';
 
 /**
- * One server on the wire: `[key, ip, port, ready, busy, lastSeen, admin]`, with admin 0
- * (none), 1 (draining) or 2 (disabled) — an array, because a batch of 10,000 servers
- * repeats no property names.
+ * One server on the wire: `[key, ip, port, ready, busy, lastSeen, admin, inRotationSince?]`,
+ * with admin 0 (none), 1 (draining) or 2 (disabled), and the wall-clock time the monitor
+ * put the server into rotation when the record carries it (views ramp from it; primary
+ * and workers share one host's clock, as `lastSeen` already assumes) — an array, because
+ * a batch of 10,000 servers repeats no property names.
  * @internal
  */
-export type ServerRow = [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number];
+export type ServerRow =
+  | [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number]
+  | [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number, inRotationSince: number];
 
 /** The selection settings the primary's monitor uses, sent with every snapshot. @internal */
 export type SharedSettings = TableSettings;
@@ -53,19 +57,24 @@ const ADMIN_STATES = [undefined, 'draining', 'disabled'] as const;
 /** The row for a server (its `state`, if draining or disabled, travels with it). @internal */
 export function toRow(key: string, server: ServerStatus): ServerRow {
   const admin = server.state === 'draining' ? 1 : server.state === 'disabled' ? 2 : 0;
-  return [key, server.ip, server.port, server.ready, server.busy, server.lastSeen, admin];
+  const since = server.inRotationSince;
+  return since === undefined
+    ? [key, server.ip, server.port, server.ready, server.busy, server.lastSeen, admin]
+    : [key, server.ip, server.port, server.ready, server.busy, server.lastSeen, admin, since];
 }
 
 /** The frozen status a row describes, or undefined when the row is not well-formed. @internal */
 export function fromRow(row: unknown): ServerStatus | undefined {
-  if (!Array.isArray(row) || row.length !== 7) return undefined;
-  const [key, ip, port, ready, busy, lastSeen, admin] = row as unknown[];
+  if (!Array.isArray(row) || (row.length !== 7 && row.length !== 8)) return undefined;
+  const [key, ip, port, ready, busy, lastSeen, admin, since] = row as unknown[];
   if (typeof key !== 'string' || typeof ip !== 'string' || ip.length === 0 || ip.length > 64) return undefined;
   if (!isCount(port) || port < 1 || port > 65535 || !isCount(ready) || !isCount(busy)) return undefined;
   if (typeof lastSeen !== 'number' || !Number.isFinite(lastSeen)) return undefined;
   if (admin !== 0 && admin !== 1 && admin !== 2) return undefined;
+  if (since !== undefined && (typeof since !== 'number' || !Number.isFinite(since))) return undefined;
   const state = ADMIN_STATES[admin];
-  return Object.freeze(state === undefined ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, state });
+  const server: ServerStatus = since === undefined ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, inRotationSince: since };
+  return Object.freeze(state === undefined ? server : { ...server, state });
 }
 
 /** Whether `message` belongs to `channel` (other IPC traffic of the application is left alone). @internal */

@@ -96,6 +96,8 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
       const line = lines.get(origin.address);
       assert.ok(line !== undefined, `no line for ${origin.address} in hb.dat`);
       assert.deepEqual({ ready: line.ready, busy: line.busy, port: line.port }, { ready: origin.ready, busy: origin.busy, port: 80 }, line.text);
+      // Every line httpd balances over below carries the extra key it must ignore.
+      assert.match(line.text, /&port=80&inrotationms=\d+$/);
     }
   });
 

@@ -47,8 +47,8 @@ async function faultAndRecover(path: string, expectedCodes: readonly string[], b
     await repair();
     await waitFor('hb.dat to be written after the repair', async () => (await readFile(path, 'utf8').catch(() => '')).split('\n').length === 5, { timeoutMs: 5000 });
     const text = await readFile(path, 'utf8');
-    assert.match(text, /^10\.0\.0\.1 &ready=10&busy=1&lastseen=\d+&port=80$/m);
-    assert.match(text, /^10\.0\.0\.4 &ready=40&busy=1&lastseen=\d+&port=80$/m);
+    assert.match(text, /^10\.0\.0\.1 &ready=10&busy=1&lastseen=\d+&port=80&inrotationms=\d+$/m);
+    assert.match(text, /^10\.0\.0\.4 &ready=40&busy=1&lastseen=\d+&port=80&inrotationms=\d+$/m);
   } finally {
     await monitor.close();
   }

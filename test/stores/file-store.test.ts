@@ -215,7 +215,7 @@ describe('HeartMonitor with file storage', () => {
           return false;
         }
       }, { timeoutMs: 5000 });
-      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.1 &ready=8&busy=2&lastseen=0&port=80\n10\.0\.0\.2 &ready=9&busy=2&lastseen=0&port=80\n$/);
+      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.1 &ready=8&busy=2&lastseen=0&port=80&inrotationms=\d+\n10\.0\.0\.2 &ready=9&busy=2&lastseen=0&port=80&inrotationms=\d+\n$/);
       assert.deepEqual(tempFiles(join(dir, 'blocker')), []);
     } finally {
       await monitor.close();
@@ -246,10 +246,10 @@ describe('HeartMonitor with file storage', () => {
       } finally {
         clearInterval(keepAlive);
       }
-      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.2 &ready=3&busy=1&lastseen=0&port=80\n$/);
+      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.2 &ready=3&busy=1&lastseen=0&port=80&inrotationms=\d+\n$/);
       monitor.ingest('v=1&ready=4&busy=4', { address: '10.0.0.3' });
       await monitor.close();
-      assert.match(readFileSync(path, 'utf8'), /10\.0\.0\.3 &ready=4&busy=4&lastseen=0&port=80\n/);
+      assert.match(readFileSync(path, 'utf8'), /10\.0\.0\.3 &ready=4&busy=4&lastseen=0&port=80&inrotationms=\d+\n/);
       assert.deepEqual(tempFiles(dir), []);
     } finally {
       await monitor.close();

@@ -30,6 +30,11 @@ export interface ViewHost {
   readonly settings?: { readonly staleAfter: number; readonly expireAfter: number; readonly resolution: number };
   /** A view with these options over the host's table (for the monitor: a new monitor). */
   open(options: HeartbeatViewOptions): Promise<ViewUnderTest>;
+  /**
+   * Views opened later see the servers of earlier ones (one table, many views). False for
+   * the monitor, whose every `open()` is a monitor of its own.
+   */
+  readonly sharedTable: boolean;
   close(): Promise<void>;
 }
 
@@ -168,6 +173,36 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       const state = t.view.serverState('10.6.0.1');
       assert.equal(state?.state, 'warming');
       assert.ok(state !== undefined && state.slowStart < 0.5 && state.weight < 100, JSON.stringify(state));
+    });
+
+    it('a view that connects after the ramp began is in step with the monitor', async () => {
+      const window = 1500;
+      // Slack for rounding: hb.dat carries whole ms against the file's mtime.
+      const slack = 0.05;
+      const early = await open({ slowStart: { window } });
+      const beforeBeat = performance.now();
+      await early.beat('10.10.0.1', 100, 1);
+      const afterBeat = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A view of the same table that starts now (the monitor itself where views do not share one).
+      const late = (host as ViewHost).sharedTable ? await open({ slowStart: { window } }) : early;
+      const readFrom = performance.now();
+      const lateState = late.view.serverState('10.10.0.1');
+      const earlyState = early.view.serverState('10.10.0.1');
+      const readTo = performance.now();
+      // The monitor put the server into rotation during the beat: its ramp is this far along.
+      const lowest = (readFrom - afterBeat) / window - slack;
+      const highest = (readTo - beforeBeat) / window + slack;
+      for (const [name, state] of [
+        ['late view', lateState],
+        ['early view', earlyState],
+      ] as const) {
+        assert.equal(state?.state, 'warming', `${name}: ${JSON.stringify(state)}`);
+        const progress = state?.slowStart ?? -1;
+        assert.ok(progress >= lowest && progress <= highest, `${name}: ramp progress ${progress}, the monitor's is in ${lowest.toFixed(3)}..${highest.toFixed(3)}`);
+      }
+      assert.ok(Math.abs((lateState?.slowStart ?? 0) - (earlyState?.slowStart ?? 1)) <= 2 * slack, 'both views ramp in step');
+      assert.ok(typeof late.view.servers().find((server) => server.ip === '10.10.0.1')?.inRotationSince === 'number', 'the record carries inRotationSince');
     });
 
     it("noFreshServer 'last-known' still picks when every member is stale", async () => {
