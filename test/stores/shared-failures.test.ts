@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { HeartMonitor, SlotStore, type ServerFailure, type SlotStoreViewOptions } from '../../src/index.js';
 import type { FailureWorkerRequest } from './failure-worker.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const RETRY_AFTER = 1500;
 const FAILURE = { threshold: 1, retryAfter: RETRY_AFTER } as const;
@@ -66,7 +66,7 @@ describe("SlotStore failures: 'shared'", () => {
       const retryIn = monitorFailed[0]?.[1].retryAfter ?? 0;
       assert.ok(retryIn > RETRY_AFTER - 1000 && retryIn <= RETRY_AFTER, `the monitor's time out ends with worker a's: ${retryIn} ms`);
       // Until the same moment for everyone: then all pick it again.
-      await waitFor(() => monitor.serverState('10.0.0.1')?.state === 'active', RETRY_AFTER + 3000, 'the monitor to take it back');
+      await waitFor('the monitor to take it back', () => monitor.serverState('10.0.0.1')?.state === 'active', { timeoutMs: RETRY_AFTER + 3000 });
       assert.ok(Date.now() - started >= RETRY_AFTER - 1000, 'not before the retry interval');
       const back = await ask<Record<string, number>>(b, { type: 'picks', members: MEMBERS, count: 400 });
       assert.ok((back[MEMBERS[0] as string] ?? 0) > 100, `worker b picks it again: ${JSON.stringify(back)}`);
