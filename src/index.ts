@@ -9,7 +9,8 @@ export { MAX_SERVERS_MESSAGE } from './monitor/options.js';
 export type { HeartMonitorOptions } from './monitor/options.js';
 export { parseHeartbeat, formatHeartbeat, MAX_COUNT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT } from './protocol/heartbeat.js';
 export type { HeartbeatParseResult, ParsedHeartbeat, RejectedHeartbeat, ParseHeartbeatOptions, HeartbeatFields } from './protocol/heartbeat.js';
-export { pickBackend, heartbeatWeight, DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './picking/selection.js';
+export { pickBackend, heartbeatWeight } from './picking/selection.js';
+export { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './table-settings.js';
 export type { PickOptions } from './picking/selection.js';
 export { parseSocketAddress, parseMember, canonicalHost } from './protocol/address.js';
 export type { BackendMember, MemberAddress, SocketAddress } from './protocol/address.js';
@@ -27,7 +28,7 @@ export type { HeartbeatFileReaderOptions, HeartbeatFileReaderEvents } from './vi
 export { readHeartbeatFile, parseHeartbeatFile, formatHeartbeatLine, formatHeartbeatFile, DEFAULT_FILE_EXPIRE_AFTER } from './stores/hb-file.js';
 export type { HeartbeatFileContents, ParseHeartbeatFileOptions, SkippedHeartbeatLine } from './stores/hb-file.js';
 export { SlotStore, SlotStoreView, DEFAULT_SLOT_COUNT, SLOT_BYTES } from './stores/slot-store.js';
-export type { SlotStoreOptions, SlotStoreViewOptions } from './stores/slot-store.js';
+export type { SlotStoreOptions, SlotStoreViewOptions, FailureSharing } from './stores/slot-store.js';
 export type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './views/view.js';
 export { BalancedView } from './views/balanced-view.js';
 export type { ViewSettings } from './views/balanced-view.js';

@@ -8,9 +8,9 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { AdminState } from '../../balancer/server-state.js';
 import { StoreError } from '../../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER } from '../hb-file.js';
+import { DEFAULT_EXPIRE_AFTER } from '../../table-settings.js';
 import type { ServerStatus } from '../../protocol/server-status.js';
-import { expectInteger, expectNumber, show } from '../../validate.js';
+import { expectInteger, expectNumber, expectObject, show } from '../../validate.js';
 import type { HeartbeatStore } from '../store.js';
 import type { RedisScriptClient } from './client.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys, type RedisTableKeys } from './keys.js';
@@ -130,14 +130,14 @@ export class RedisStore implements HeartbeatStore {
 
   /** @param options - see {@link RedisStoreOptions}; invalid values throw TypeError/RangeError */
   constructor(options: RedisStoreOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
+    expectObject('options', options, 'an object with a `client`');
     const { client } = options;
     if (typeof client !== 'object' || client === null || typeof client.evalSha !== 'function') {
       throw new TypeError(`Expected \`client\` to be a node-redis client or cluster, got ${show(client)}`);
     }
     this.client = client;
     this.keys = tableKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
-    this.expireAfter = expectInteger('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1000);
+    this.expireAfter = expectInteger('expireAfter', options.expireAfter ?? DEFAULT_EXPIRE_AFTER, 1000);
     this.maxServers = expectInteger('maxServers', options.maxServers ?? 10_000, 1);
     this.batchInterval = expectNumber('batchInterval', options.batchInterval ?? 10, 0);
     this.timeout = expectNumber('timeout', options.timeout ?? 2000, 1);
