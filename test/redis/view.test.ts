@@ -50,6 +50,41 @@ describe('RedisView', () => {
     await monitor.close();
   });
 
+  it('carries when the monitor put a server into rotation, on the view clock: ramps in step an hour apart, and enable() restarts them', async () => {
+    const prefix = uniquePrefix();
+    const behind = (): number => Date.now() - 3_600_000;
+    const ahead = (): number => Date.now() + 3_600_000;
+    const slowStart = { window: 60_000 };
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: shared, prefix, batchInterval: 1 }), slowStart, clock: { now: behind, monotonic: () => performance.now() } });
+    const enteredAt = ahead();
+    monitor.ingest('v=1&ready=40&busy=1', { address: '10.0.0.1' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A later heartbeat of a server in rotation keeps the time it entered.
+    monitor.ingest('v=1&ready=41&busy=1', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    const view = await attach({ prefix, slowStart, clock: { now: ahead } });
+    const carried = view.servers()[0]?.inRotationSince ?? Number.NaN;
+    assert.ok(Math.abs(carried - enteredAt) < 100, `in rotation since ${carried - enteredAt} ms off the view's clock`);
+    const monitorRamp = monitor.serverState('10.0.0.1')?.slowStart ?? Number.NaN;
+    const viewRamp = view.serverState('10.0.0.1')?.slowStart ?? Number.NaN;
+    assert.ok(Math.abs(viewRamp - monitorRamp) < 0.005, `ramp progress: view ${viewRamp}, monitor ${monitorRamp}`);
+    assert.ok(viewRamp > 0.004, 'the view ramps from the monitor moment, not from the snapshot');
+
+    // Back from the operator the server re-enters rotation now, after its last heartbeat:
+    // the record carries that (a negative in-rotation time) and the view ramps from it.
+    monitor.disable('10.0.0.1');
+    await waitFor('disabled', () => view.servers()[0]?.state === 'disabled');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const enabledAt = ahead();
+    monitor.enable('10.0.0.1');
+    await waitFor('enabled', () => (view.servers()[0]?.inRotationSince ?? 0) > carried + 400, { timeoutMs: 3000 });
+    const since = view.servers()[0]?.inRotationSince ?? Number.NaN;
+    assert.ok(Math.abs(since - enabledAt) < 100, `in rotation since ${since - enabledAt} ms off the enable`);
+    assert.ok(since > (view.servers()[0]?.lastSeen ?? Infinity), 'enabled after its last heartbeat');
+    assert.ok((view.serverState('10.0.0.1')?.slowStart ?? 1) < 0.01, `ramp restarted: ${view.serverState('10.0.0.1')?.slowStart}`);
+    await monitor.close();
+  });
+
   it('turns servers stale and removes them by its own timers when nothing more arrives', async () => {
     const prefix = uniquePrefix();
     const store = new RedisStore({ client: shared, prefix, expireAfter: 5000 });

@@ -174,8 +174,10 @@ export class RedisStore implements HeartbeatStore {
       if (this.held.size >= this.maxServers) return false;
       this.held.set(key, { status: server, seenAt });
     } else {
+      // A rewrite of the same report (the operator changed its state) keeps the report's
+      // age: only a heartbeat makes a server younger, and its in-rotation ms count from it.
+      if (server.lastSeen !== held.status.lastSeen) held.seenAt = seenAt;
       held.status = server;
-      held.seenAt = seenAt;
     }
     this.pendingDeletes.delete(key);
     this.pendingPuts.add(key);
