@@ -65,15 +65,20 @@ describe('Redis records', () => {
       // Usually before the report (months in rotation), sometimes after (enabled since).
       inRotationMs: fc.oneof(fc.integer({ min: 0, max: 10 ** 11 }), fc.integer({ min: -60_000, max: 0 })),
       viewOffset: fc.integer({ min: -(10 ** 9), max: 10 ** 9 }),
+      // A rewrite of the record (drain, enable…) this many ms after the heartbeat.
+      rewrittenAfter: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 ** 6 })),
     });
     fc.assert(
-      fc.property(server, monitorId, inRotation, (status, monitor, { lastSeen, inRotationMs, viewOffset }) => {
-        const sent: ServerStatus = { ...status, lastSeen, inRotationSince: lastSeen - inRotationMs };
-        const text = encodeRecord(sent, monitor);
+      fc.property(server, monitorId, inRotation, (status, monitor, { lastSeen, inRotationMs, viewOffset, rewrittenAfter }) => {
+        const heard: ServerStatus = { ...status, lastSeen: lastSeen - rewrittenAfter, inRotationSince: lastSeen - inRotationMs };
+        assert.equal(inRotationMsOf(heard), inRotationMs - rewrittenAfter, 'counted from the heartbeat by default');
+        // The record of a report made at `lastSeen` (the view's lastSeen is that moment).
+        const sent: ServerStatus = { ...heard, lastSeen };
+        const text = rewrittenAfter === 0 ? encodeRecord(heard, monitor) : encodeRecord(heard, monitor, lastSeen);
         assert.ok(!text.includes('\n'));
         const parsed = parseRecord(status.ip, text);
         assert.deepEqual(parsed, { ...expected(status, monitor), inRotationMs });
-        assert.equal(inRotationMsOf(sent), inRotationMs);
+        assert.equal(inRotationMsOf(heard, lastSeen), inRotationMs);
         // The view's lastSeen for the same moment, on a clock `viewOffset` ms apart.
         const viewLastSeen = lastSeen + viewOffset;
         assert.equal(viewLastSeen - (typeof parsed === 'string' ? Number.NaN : (parsed.inRotationMs ?? Number.NaN)), (sent.inRotationSince ?? 0) + viewOffset);

@@ -71,7 +71,7 @@ describe('RedisView', () => {
     assert.ok(viewRamp > 0.004, 'the view ramps from the monitor moment, not from the snapshot');
 
     // Back from the operator the server re-enters rotation now, after its last heartbeat:
-    // the record carries that (a negative in-rotation time) and the view ramps from it.
+    // the monitor rewrites the record with that time and the view ramps from it.
     monitor.disable('10.0.0.1');
     await waitFor('disabled', () => view.servers()[0]?.state === 'disabled');
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -80,9 +80,14 @@ describe('RedisView', () => {
     await waitFor('enabled', () => (view.servers()[0]?.inRotationSince ?? 0) > carried + 400, { timeoutMs: 3000 });
     const since = view.servers()[0]?.inRotationSince ?? Number.NaN;
     assert.ok(Math.abs(since - enabledAt) < 100, `in rotation since ${since - enabledAt} ms off the enable`);
-    assert.ok(since > (view.servers()[0]?.lastSeen ?? Infinity), 'enabled after its last heartbeat');
     assert.ok((view.serverState('10.0.0.1')?.slowStart ?? 1) < 0.01, `ramp restarted: ${view.serverState('10.0.0.1')?.slowStart}`);
     await monitor.close();
+  });
+
+  it('checks its options as every view does: staleAfter beyond expireAfter, a missing options bag', async () => {
+    await assert.rejects(RedisStore.attach({ client: shared, staleAfter: 60_000 }), { name: 'RangeError', message: 'Expected `expireAfter` (30000) to be at least `staleAfter` (60000)' });
+    await assert.rejects(RedisStore.attach(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
+    assert.throws(() => new RedisStore(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
   });
 
   it('turns servers stale and removes them by its own timers when nothing more arrives', async () => {

@@ -11,8 +11,7 @@
  * `r<ms>` says how long the server had been in rotation when the report was made (the
  * monitor's `inRotationSince`, carried as a duration relative to the report, because
  * the report's own time reaches a view only as an age: views turn it back into a time
- * on their own clock, `lastSeen − ms`, and no two hosts' wall clocks are ever compared).
- * It is negative when an operator put the server back after its last heartbeat. Records
+ * on their own clock, `lastSeen − ms`, and no two hosts' wall clocks are ever compared). Records
  * without it (older monitors) still parse: the view then ramps from first sight.
  * Tabs and line breaks cannot occur inside a field (ips and ports are digits and
  * punctuation, monitor ids are printable, the extra fields are JSON text, which escapes
@@ -39,8 +38,8 @@ export interface RedisServerRecord {
   /** The monitor that reported this server last (its `monitorId`). */
   readonly monitor: string;
   /**
-   * ms the server had been in rotation when it was reported (negative: put back into
-   * rotation after the report), when the monitor carried it.
+   * ms the server had been in rotation when it was reported (the report whose age the
+   * write sends; negative only when the monitor's clock went back), when the monitor carried it.
    */
   readonly inRotationMs?: number;
   /** Extra heartbeat fields, when there were any. */
@@ -71,25 +70,27 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\
 
 /**
  * The text of a record (what the monitor stores and publishes).
+ * @param reportedAt - the moment of the report its age counts from, on the monitor's clock
+ *   (the heartbeat's `lastSeen`, or later for a rewrite of it)
  * @internal
  */
-export function encodeRecord(server: ServerStatus, monitor: string): string {
+export function encodeRecord(server: ServerStatus, monitor: string, reportedAt = server.lastSeen): string {
   const { ip, port, ready, busy, fields } = server;
-  const inRotation = inRotationMsOf(server);
+  const inRotation = inRotationMsOf(server, reportedAt);
   const head = `${ip}\t${port}\t${monitor}\t${ready}\t${busy}${inRotation === undefined ? '' : `\tr${inRotation}`}`;
   return fields === undefined || isEmpty(fields) ? head : `${head}\t${JSON.stringify(fields)}`;
 }
 
 /**
- * How long `server` had been in rotation when it was reported, in whole ms (`lastSeen −
+ * How long `server` had been in rotation when it was reported, in whole ms (`reportedAt −
  * inRotationSince`, both on the monitor's clock), or undefined when it carries no such time
  * (or one no record can hold).
  * @internal
  */
-export function inRotationMsOf(server: ServerStatus): number | undefined {
+export function inRotationMsOf(server: ServerStatus, reportedAt = server.lastSeen): number | undefined {
   const since = server.inRotationSince;
   if (since === undefined) return undefined;
-  const ms = Math.round(server.lastSeen - since);
+  const ms = Math.round(reportedAt - since);
   return Number.isFinite(ms) && Math.abs(ms) < 10 ** MAX_ROTATION_DIGITS ? ms : undefined;
 }
 

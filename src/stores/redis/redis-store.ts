@@ -80,6 +80,18 @@ interface Held {
   status: ServerStatus;
   /** Monotonic time of the report (ages are sent relative to it). */
   seenAt: number;
+  /** Monotonic time of the heartbeat behind the report (`status.lastSeen` on the monotonic clock). */
+  heardAt: number;
+}
+
+/**
+ * The report's moment on the monitor's wall clock, the one `status.lastSeen` and
+ * `inRotationSince` are on: the heartbeat's time, plus the monotonic time since, when the
+ * report is a later rewrite of it (the record's in-rotation ms count from this moment, as
+ * its age does).
+ */
+function reportedAt(held: Held): number {
+  return held.status.lastSeen + (held.seenAt - held.heardAt);
 }
 
 const RETRY_INTERVAL = 1000;
@@ -172,12 +184,13 @@ export class RedisStore implements HeartbeatStore {
     const seenAt = performance.now();
     if (held === undefined) {
       if (this.held.size >= this.maxServers) return false;
-      this.held.set(key, { status: server, seenAt });
+      this.held.set(key, { status: server, seenAt, heardAt: seenAt });
     } else {
-      // A rewrite of the same report (the operator changed its state) keeps the report's
-      // age: only a heartbeat makes a server younger, and its in-rotation ms count from it.
-      if (server.lastSeen !== held.status.lastSeen) held.seenAt = seenAt;
+      // A heartbeat (a new lastSeen) moves the moment its in-rotation ms count from; a
+      // rewrite for an administrative change is a newer report of the same heartbeat.
+      if (server.lastSeen !== held.status.lastSeen) held.heardAt = seenAt;
       held.status = server;
+      held.seenAt = seenAt;
     }
     this.pendingDeletes.delete(key);
     this.pendingPuts.add(key);
@@ -320,7 +333,7 @@ export class RedisStore implements HeartbeatStore {
       for (const key of batch) {
         const held = this.held.get(key);
         if (held === undefined) continue;
-        puts.push(key, String(Math.max(0, Math.round(now - held.seenAt))), encodeRecord(held.status, this.monitorId));
+        puts.push(key, String(Math.max(0, Math.round(now - held.seenAt))), encodeRecord(held.status, this.monitorId, reportedAt(held)));
         count++;
       }
       const deleted = deletes.slice(start, start + this.maxBatch);
