@@ -32,6 +32,7 @@ export type { SlotStoreOptions, SlotStoreViewOptions, FailureSharing } from './s
 export type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './views/view.js';
 export { BalancedView } from './views/balanced-view.js';
 export type { ViewSettings } from './views/balanced-view.js';
+export type { TableSettings } from './table-settings.js';
 export { ClusterView, DEFAULT_CONNECT_TIMEOUT } from './views/cluster-view.js';
 export type { ClusterViewOptions, ClusterViewEvents, IpcChannel } from './views/cluster-view.js';
 export { ClusterShare } from './views/cluster-share.js';
