@@ -19,6 +19,7 @@ import { viewTailBench } from './suites/view-tail.js';
 import { proxyBench } from './suites/proxy.js';
 import { clusterBench } from './suites/cluster.js';
 import { loadBench } from './load/index.js';
+import { redisBench } from './suites/redis.js';
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 
@@ -34,6 +35,7 @@ const benches: Readonly<Record<string, Bench>> = {
   tail: viewTailBench,
   cluster: clusterBench,
   load: loadBench,
+  redis: redisBench,
 };
 
 const { values } = parseArgs({

@@ -58,7 +58,7 @@ export type { BalancingOptions, BalancingMode, SlowStartOptions, FailureOptions,
 export type { Lease, MemberLease, LeaseResult } from './balancer/leases.js';
 export type { AdminState, ServerState, ServerView, ServerFailure } from './balancer/server-state.js';
 export type { HeartMonitorMetrics, EndpointMetrics } from './http/metrics.js';
-export type { StatusHandler, StatusPageOptions, StatusSnapshot } from './http/status-page.js';
+export type { StatusHandler, StatusPageOptions, StatusSnapshot, StatusSource } from './http/status-page.js';
 export { HeartbeatSender } from './sender/sender.js';
 export type { HeartbeatSenderOptions, HeartbeatSenderEvents, HeartbeatStatus } from './sender/sender.js';
 export { trackServerLoad } from './sender/server-load.js';

@@ -4,7 +4,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { createClient } from 'redis';
 import { HeartbeatSender, HeartMonitor } from '../src/index.js';
+import { RedisStore } from '../src/redis.js';
+import { RedisServer } from './helpers/redis-server.js';
 import { announcedOrigin, httpRequest, startNode, type RunningChild } from './helpers/node-side.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -64,6 +67,32 @@ describe('examples', () => {
       assert.equal(res.body, '127.0.0.2');
     }
     assert.match(child.stdout(), /backend http:\/\/127\.0\.0\.3:\d+ failed \(ECONNREFUSED\), trying another/);
+    assert.equal(await child.stop(), 0);
+    assert.match(child.stdout(), /proxy stopped/);
+  });
+
+  it('redis-proxy.ts routes by the table a monitor shares through Redis', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const a = await announcedOrigin('127.0.0.7');
+    cleanups.push(() => a.server.close());
+    const client = createClient({ url: redis.url });
+    client.on('error', () => undefined);
+    await client.connect();
+    const monitor = new HeartMonitor({ store: new RedisStore({ client, prefix: 'example' }) });
+    cleanups.push(async () => {
+      await monitor.close();
+      client.destroy();
+    });
+    const port = Number(new URL(a.url).port);
+    monitor.ingest(`v=1&ready=10&busy=1&port=${port}`, { address: '127.0.0.7' });
+    await monitor.store.flush();
+    const child = startNode([...TSX, 'examples/redis-proxy.ts', '--redis', redis.url, '--prefix', 'example', '--listen', '127.0.0.1:0', '--members', a.url, '--duration', '20']);
+    children.push(child);
+    const [, proxyUrl] = await child.waitForOutput(/proxy listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const res = await httpRequest(`${proxyUrl}/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body, '127.0.0.7');
     assert.equal(await child.stop(), 0);
     assert.match(child.stdout(), /proxy stopped/);
   });

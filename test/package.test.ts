@@ -109,6 +109,19 @@ describe('the packed npm package', () => {
     assert.deepEqual(JSON.parse(stdout), expected);
   });
 
+  it('exports heartmonitor/redis to ESM and CommonJS without loading it from the core entry', async () => {
+    const esm = join(project, 'redis.mjs');
+    await writeFile(esm, `import { RedisStore, tableKeys } from 'heartmonitor/redis';\nconsole.log(typeof RedisStore.attach, tableKeys('p').servers);\n`);
+    assert.equal((await run(process.execPath, [esm], { cwd: project })).stdout.trim(), 'function {p}:servers');
+    const cjs = join(project, 'redis.cjs');
+    await writeFile(cjs, `const { RedisStore } = require('heartmonitor/redis');\nconsole.log(typeof RedisStore);\n`);
+    assert.equal((await run(process.execPath, [cjs], { cwd: project })).stdout.trim(), 'function');
+    const core = join(project, 'core.cjs');
+    await writeFile(core, `require('heartmonitor');\nconsole.log(Object.keys(require.cache).filter((f) => /redis/i.test(f)).length);\n`);
+    assert.equal((await run(process.execPath, [core], { cwd: project })).stdout.trim(), '0');
+    for (const build of ['esm', 'cjs']) assert.ok(existsSync(join(installed, 'dist', build, 'redis.d.ts')), `dist/${build}/redis.d.ts`);
+  });
+
   it('ships type declarations for both builds and only what users need', async () => {
     for (const build of ['esm', 'cjs']) {
       assert.ok(existsSync(join(installed, 'dist', build, 'index.d.ts')), `dist/${build}/index.d.ts`);
@@ -147,8 +160,12 @@ describe('the packed npm package', () => {
     );
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     // skipLibCheck: checking all of @types/node dominates the time; the consumer's use of our types is still checked.
+    await writeFile(
+      join(project, 'redis.mts'),
+      `import { RedisStore, type RedisView, type RedisViewClient } from 'heartmonitor/redis';\nexport const open = (client: RedisViewClient): Promise<RedisView> => RedisStore.attach({ client, prefix: 'p' });\n`,
+    );
     const args = ['--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
-    args.push('--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', 'check.mts', 'check.cts');
+    args.push('--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', 'check.mts', 'check.cts', 'redis.mts');
     await run(process.execPath, [tsc, ...args], { cwd: project });
   });
 

@@ -317,6 +317,8 @@ export class Balancer<E extends BalancedEntry> {
 
   /** The administrative state set for `target` itself (not inherited from its IP). */
   adminState(target: string | ServerStatus): AdminState | undefined {
+    // Tables ask once per record applied: no operator state is the common case, and resolving the target costs more than the lookup.
+    if (this.admin.size === 0) return undefined;
     return this.admin.get(targetKey(target, this.settings.keyBy));
   }
 

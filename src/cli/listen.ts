@@ -13,6 +13,7 @@ import { heartbeatWeight } from '../picking/selection.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 import { RateLimitedLog } from './rate-limited-log.js';
+import { redisStoreFor } from './redis.js';
 import { renderTable, repaint, serverRows } from './table.js';
 
 /** `heartmonitor listen --help`. */
@@ -33,6 +34,10 @@ Options:
                        others are counted as rejected and never stored
   --secret-file PATH   require heartbeats signed with the secret in this file
                        (content trimmed; send --secret-file signs them)
+  --redis URL          share the table through Redis (redis:// or rediss://) instead
+                       of hb.dat, for proxies on other hosts; Redis may be down at
+                       start (the table is written once it answers)
+  --redis-prefix P     the shared table's name (default heartmonitor)
   --json               print one JSON object per change instead of text
   -h, --help           show this help
 
@@ -60,6 +65,8 @@ export async function runListen(args: readonly string[]): Promise<number> {
       'flush-interval': { type: 'string' },
       allow: { type: 'string', multiple: true },
       'secret-file': { type: 'string' },
+      redis: { type: 'string' },
+      'redis-prefix': { type: 'string' },
       json: { type: 'boolean' },
     },
     'listen',
@@ -74,11 +81,14 @@ export async function runListen(args: readonly string[]): Promise<number> {
   // Node's timers cap at 2^31-1 ms (the monitor's own limit for flushInterval).
   const flushInterval = integerOption('listen', 'flush-interval', values['flush-interval'], 1, MAX_TIMER_DELAY);
   const secret = secretFileOption('listen', values['secret-file']);
+  const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const shared = values.redis === undefined ? undefined : await redisStoreFor(values.redis, values['redis-prefix'], (error) => errors.log(`redis: ${error.message}`));
   let monitor: HeartMonitor;
   try {
     checkInterfaceOption(listen as string, values.interface);
-    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, flushInterval, allow: values.allow, secret });
+    monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, flushInterval, allow: values.allow, secret, store: shared?.store });
   } catch (error) {
+    shared?.close();
     throw new UsageError(`listen: ${(error as Error).message}`);
   }
   // A storage path that cannot be written fails now, not at the first flush five seconds in.
@@ -95,7 +105,6 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const live = process.stdout.isTTY && !json;
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const warnings = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
-  const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   monitor.on('malformed', ({ from, reason }) => warnings.log(`malformed heartbeat from ${from.address}: ${reason}`));
   monitor.on('rejected', ({ from, reason }) => warnings.log(`rejected heartbeat from ${from.address}: ${reason}`));
   monitor.on('error', (error) => errors.log(`error: ${error.message}`));
@@ -133,11 +142,12 @@ export async function runListen(args: readonly string[]): Promise<number> {
   } catch (error) {
     dispose();
     await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS);
+    shared?.close();
     process.stderr.write(`heartmonitor: ${(error as Error).message}\n`);
     return 1;
   }
   const address = monitor.address();
-  const where = maxServers === 0 ? `writing ${storage}` : `keeping ${maxServers} slots in memory`;
+  const where = shared !== undefined ? `sharing the table through Redis as ${shared.store.keys.servers}` : maxServers === 0 ? `writing ${storage}` : `keeping ${maxServers} slots in memory`;
   const banner = `listening on ${listen}${values.interface === undefined ? '' : ` (interface ${values.interface})`}, bound port ${address?.port}, ${where}`;
   if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'listening', address: listen, port: address?.port, storage: maxServers === 0 ? storage : null }));
   else if (!live) out(`${new Date().toISOString()} ${banner}`);
@@ -150,7 +160,9 @@ export async function runListen(args: readonly string[]): Promise<number> {
   }
   dispose();
   // Final flush of the store, bounded: whatever the store does, a stop request ends the process.
-  if (!(await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS))) {
+  const closed = await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS);
+  shared?.close();
+  if (!closed) {
     process.stderr.write(`heartmonitor: listen: the store did not finish its final write within ${SHUTDOWN_TIMEOUT_MS} ms; stopping anyway\n`);
     return 1;
   }

@@ -7,10 +7,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { describeCause } from '../errors.js';
 import { APACHE_MAX_LASTSEEN, parseHeartbeatFile } from '../stores/hb-file.js';
 import { parseCommandArgs, positionals } from './args.js';
+import { runRedisStatus } from './redis.js';
 import { renderTable, serverRows } from './table.js';
 
 /** `heartmonitor status --help`. */
 export const STATUS_HELP = `Usage: heartmonitor status [PATH] [--json]
+       heartmonitor status --redis URL [--redis-prefix P] [--json]
 
 Print an hb.dat file (written by heartmonitor listen or by Apache's mod_heartmonitor)
 as a table, with the weight Apache's lbmethod=heartbeat gives each server: ready, or
@@ -21,16 +23,23 @@ Arguments:
   PATH                 the file (default logs/hb.dat)
 
 Options:
+  --redis URL          read the table shared through Redis instead (redis:// or
+                       rediss://), with the MONITOR that reported each server
+  --redis-prefix P     the shared table's name (default heartmonitor)
   --json               print { path, modified, servers, skipped } as JSON
   -h, --help           show this help
 `;
 
 /** Run `heartmonitor status`; resolves with the exit code. */
 export async function runStatus(args: readonly string[]): Promise<number> {
-  const { values, positionals: rest } = parseCommandArgs(args, { json: { type: 'boolean' } }, 'status');
+  const { values, positionals: rest } = parseCommandArgs(args, { json: { type: 'boolean' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' } }, 'status');
   if (values.help === true) {
     process.stdout.write(STATUS_HELP);
     return 0;
+  }
+  if (values.redis !== undefined) {
+    positionals('status', rest, 0, 0, '');
+    return runRedisStatus(values.redis, values['redis-prefix'], values.json === true);
   }
   const [path = 'logs/hb.dat'] = positionals('status', rest, 0, 1, '');
   let text: Buffer;

@@ -21,6 +21,8 @@ export interface ServerRow {
   readonly share: number;
   /** Share of requests actually routed to it (the demo only). */
   readonly routed?: number;
+  /** The monitor that reported it (a table shared through Redis only). */
+  readonly monitor?: string;
 }
 
 /** Rows for `servers`, sorted by IP, with weights as of `now`. */
@@ -46,7 +48,8 @@ export function serverRows(servers: readonly ServerStatus[], now: number, staleA
 /** Render rows as an aligned text table with a header. */
 export function renderTable(rows: readonly ServerRow[]): string {
   const withRouted = rows.some((row) => row.routed !== undefined);
-  const header = ['IP', 'PORT', 'READY', 'BUSY', 'WEIGHT', 'LAST SEEN', 'SHARE', ...(withRouted ? ['ROUTED'] : [])];
+  const withMonitor = rows.some((row) => row.monitor !== undefined);
+  const header = ['IP', 'PORT', 'READY', 'BUSY', 'WEIGHT', 'LAST SEEN', 'SHARE', ...(withRouted ? ['ROUTED'] : []), ...(withMonitor ? ['MONITOR'] : [])];
   const lines = rows.map((row) => [
     row.ip,
     String(row.port),
@@ -56,6 +59,7 @@ export function renderTable(rows: readonly ServerRow[]): string {
     `${row.lastSeen}s ago`,
     percent(row.share),
     ...(withRouted ? [percent(row.routed ?? 0)] : []),
+    ...(withMonitor ? [row.monitor ?? ''] : []),
   ]);
   const widths = header.map((title, col) => Math.max(title.length, ...lines.map((line) => (line[col] ?? '').length)));
   const format = (cells: readonly string[]): string =>

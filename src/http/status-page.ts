@@ -30,6 +30,18 @@ export interface StatusSnapshot {
   readonly servers: readonly ServerView[];
   /** Counters and gauges. */
   readonly metrics: HeartMonitorMetrics;
+  /** Where a view reads its table from, and whether it answers (views with a remote source, such as Redis). */
+  readonly source?: StatusSource;
+}
+
+/** A view's source as its status page shows it. */
+export interface StatusSource {
+  /** What the source is, e.g. `Redis table {heartmonitor}`. */
+  readonly description: string;
+  /** Whether the source answers now. */
+  readonly connected: boolean;
+  /** Seconds since it stopped answering (0 while connected). */
+  readonly downSeconds: number;
 }
 
 /** A `node:http` request listener (also fits Express/Connect-style routes). */
@@ -157,6 +169,7 @@ th { background: #f3f3f3; }
 .state { font-weight: 600; border-radius: .3rem; padding: .1rem .4rem; }
 .active { background: #d8f5d8; } .warming { background: #fff1c2; } .stale { background: #e6e6e6; }
 .failed { background: #ffd0d0; } .draining { background: #d9e8ff; } .disabled { background: #d0d0d0; }
+.source-down { background: #ffd0d0; padding: .3rem .5rem; font-weight: 600; color: #222; }
 .bar { display: inline-block; height: .6rem; background: #5b8def; vertical-align: middle; margin-right: .3rem; }
 </style>
 </head>
@@ -164,7 +177,7 @@ th { background: #f3f3f3; }
 <h1>${title}</h1>
 <p id="summary">${escapeHtml(summary)}</p>
 <p id="counters">${escapeHtml(counters)}</p>
-<p>Updated ${escapeHtml(new Date(snapshot.time).toISOString())}; refreshes every ${options.refreshSeconds} s. <a href="?format=json">JSON</a></p>
+${snapshot.source === undefined ? '' : renderSource(snapshot.source)}<p>Updated ${escapeHtml(new Date(snapshot.time).toISOString())}; refreshes every ${options.refreshSeconds} s. <a href="?format=json">JSON</a></p>
 <table id="servers">
 <thead><tr><th>Server</th><th>State</th><th>Ready</th><th>Busy</th><th>Weight</th><th>Reported weight</th><th>Age</th><th>Picks</th><th>Share</th><th>In flight</th><th>Failures</th></tr></thead>
 <tbody>
@@ -205,4 +218,12 @@ function formatNumber(value: number): string {
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+/** The source line: who the table comes from, and loudly when it does not answer. */
+function renderSource(source: StatusSource): string {
+  const what = escapeHtml(source.description);
+  if (source.connected) return `<p id="source" class="source-up">Source: ${what}, connected.</p>\n`;
+  const seconds = Math.round(source.downSeconds);
+  return `<p id="source" class="source-down">Source down: ${what} has not answered for ${seconds} s. Servers shown are the last known, aged by this host's clock; they turn stale and leave at their usual times.</p>\n`;
 }

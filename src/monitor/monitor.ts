@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, isIpLiteral, type BackendMember } from '../protocol/address.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
 import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
+import { targetKey } from '../balancer/targets.js';
 import { MistakeWatch, type MistakeWatchHost } from '../diagnostics/mistake-watch.js';
 import { defaultInterfaceMessage } from '../diagnostics/multicast-interface.js';
 import { WarnOnce } from '../diagnostics/warning.js';
@@ -375,6 +376,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   }
 
   private setAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
+    this.shareAdmin(server, state);
     const heldOut = state === undefined ? this.table.entriesOf(server).filter((entry) => this.table.adminOf(entry.key, entry.status.ip) !== undefined) : [];
     const entries = this.table.setAdmin(server, state);
     // Back from the operator, a server re-enters rotation now: its record says so, and views ramp it from here as this monitor does.
@@ -430,6 +432,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    */
   statusHandler(options?: StatusPageOptions): StatusHandler {
     return createStatusHandler(() => ({ time: this.options.clock.now(), servers: this.describe(), metrics: this.metrics() }), options);
+  }
+
+  /** Hand an administrative state to stores that share it with other processes or hosts (RedisStore). */
+  private shareAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
+    if (this.store.setAdmin === undefined) return;
+    try {
+      this.store.setAdmin(targetKey(server, this.options.keyBy), state);
+    } catch (cause) {
+      this.safeEmit('error', asStoreError(cause, 'setAdmin'));
+    }
   }
 
   private mistakeHost(): MistakeWatchHost {

@@ -2,6 +2,7 @@
  * The seam between the monitor and wherever the server table is shared or persisted.
  * @module
  */
+import type { AdminState } from '../balancer/server-state.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 
 /**
@@ -32,6 +33,11 @@ export interface HeartbeatStore {
   flush(): Promise<void>;
   /** Final flush; releases timers and handles. The store may be used again afterwards. */
   close(): Promise<void>;
+  /**
+   * Optional: share an administrative state set on the monitor (`drain`, `disable`;
+   * undefined for `enable`) with the store's readers. `key` is an `ip` or a server key.
+   */
+  setAdmin?(key: string, state: AdminState | undefined): void;
 }
 
 /**

@@ -101,6 +101,8 @@ export class BalancedTable {
   private journaling = false;
   /** Smallest seenAt among servers not marked stale (a lower bound): picks take out stale ones first once it is due. */
   private oldestFreshSeenAt = Infinity;
+  /** Smallest seenAt of any server (a lower bound): picks let expired servers go first once it is due. */
+  private oldestSeenAt = Infinity;
 
   constructor(
     private readonly settings: BalancedTableSettings,
@@ -195,6 +197,7 @@ export class BalancedTable {
     const fresh = heardWithin(seenAt, now, staleAfter);
     entry.stale = !fresh;
     if (fresh) this.oldestFreshSeenAt = Math.min(this.oldestFreshSeenAt, seenAt);
+    if (seenAt < this.oldestSeenAt) this.oldestSeenAt = seenAt;
     this.statusBySlot[entry.slot] = server;
     this.freshSeenAt.set(entry.slot, fresh ? seenAt : -Infinity);
     const admin = server.state === 'draining' || server.state === 'disabled' ? server.state : undefined;
@@ -281,12 +284,18 @@ export class BalancedTable {
     const now = this.settings.clock.monotonic();
     const { staleAfter, expireAfter } = this.settings;
     let oldest = Infinity;
+    let oldestKept = Infinity;
     for (const entry of this.table.values()) {
-      if (!heardWithin(entry.seenAt, now, expireAfter)) this.remove(entry.key);
-      else if (!heardWithin(entry.seenAt, now, staleAfter)) this.markStale(entry);
+      if (!heardWithin(entry.seenAt, now, expireAfter)) {
+        this.remove(entry.key);
+        continue;
+      }
+      if (entry.seenAt < oldestKept) oldestKept = entry.seenAt;
+      if (!heardWithin(entry.seenAt, now, staleAfter)) this.markStale(entry);
       else if (!entry.stale && entry.seenAt < oldest) oldest = entry.seenAt;
     }
     this.oldestFreshSeenAt = oldest;
+    this.oldestSeenAt = oldestKept;
     this.balancer.tick();
   }
 
@@ -406,7 +415,13 @@ export class BalancedTable {
    */
   private takeOutStaleServers(): void {
     const now = this.settings.clock.monotonic();
-    const staleAfter = this.settings.staleAfter;
+    const { staleAfter, expireAfter } = this.settings;
+    // An expired server is already out of servers(): it must not be drawn either (the last-known
+    // fallback draws among servers in the table) in the moments before the next sweep.
+    if (!heardWithin(this.oldestSeenAt, now, expireAfter)) {
+      this.sweep();
+      return;
+    }
     if (heardWithin(this.oldestFreshSeenAt, now, staleAfter)) return;
     let oldest = Infinity;
     for (const entry of this.table.values()) {

@@ -11,7 +11,7 @@ import { resolveBalancingOptions, type ResolvedBalancingOptions } from '../balan
 import type { ServerFailure, ServerView } from '../balancer/server-state.js';
 import type { Clock } from '../clock.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
-import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
+import { createStatusHandler, type StatusHandler, type StatusPageOptions, type StatusSource } from '../http/status-page.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import { checkTableOverrides, withOverrides, type TableSettings } from '../table-settings.js';
 import { expectClock, expectFunction, expectObject } from '../validate.js';
@@ -162,7 +162,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     }
   }
 
-  /** {@inheritDoc HeartbeatView.servers} */
+  /** The table now (fresh and stale servers); `state` marks servers out of rotation. */
   servers(): ServerStatus[] {
     this.sync();
     return this.tableNow?.servers() ?? [];
@@ -186,19 +186,19 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     return this.tableNow?.acquire(members);
   }
 
-  /** {@inheritDoc HeartbeatView.markFailed} */
+  /** Report a failed request to `server` (`ip`, `ip:port` or status); returns the servers it counted for. */
   markFailed(server: string | ServerStatus): number {
     this.sync();
     return this.tableNow?.markFailed(server) ?? 0;
   }
 
-  /** {@inheritDoc HeartbeatView.serverState} */
+  /** The extended view of one server, or undefined when unknown. */
   serverState(server: string | ServerStatus): ServerView | undefined {
     this.sync();
     return this.tableNow?.serverState(server);
   }
 
-  /** {@inheritDoc HeartbeatView.describe} */
+  /** Extended views of every server. */
   describe(): ServerView[] {
     this.sync();
     return this.tableNow?.describe() ?? [];
@@ -217,9 +217,18 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     return buildMetrics(stats, counters, table?.inFlight ?? 0, table?.describe() ?? []);
   }
 
-  /** {@inheritDoc HeartbeatView.statusHandler} */
+  /** A `node:http` listener serving the status page. */
   statusHandler(options?: StatusPageOptions): StatusHandler {
-    return createStatusHandler(() => ({ time: this.clock.now(), servers: this.describe(), metrics: this.metrics() }), options);
+    return createStatusHandler(() => {
+      const source = this.statusSource();
+      const snapshot = { time: this.clock.now(), servers: this.describe(), metrics: this.metrics() };
+      return source === undefined ? snapshot : { ...snapshot, source };
+    }, options);
+  }
+
+  /** The view's source for its status page (views that read a remote source show whether it answers). @internal */
+  protected statusSource(): StatusSource | undefined {
+    return undefined;
   }
 
   /** {@inheritDoc HeartbeatView.close} */

@@ -1,0 +1,385 @@
+/**
+ * The read side of a shared table, free of any balancing: subscribe to the change channel,
+ * take a snapshot, apply every change message in sequence on top of it, and take a new
+ * snapshot whenever the sequence shows a gap (a reconnect, a restarted Redis, a lost
+ * message). Ages are converted to this host's clock on arrival, so no two hosts' clocks
+ * ever need to agree.
+ * @module
+ */
+import type { AdminState } from '../../balancer/server-state.js';
+import type { ServerStatus } from '../../protocol/server-status.js';
+import type { RedisSubscriber, RedisViewClient } from './client.js';
+import type { RedisTableKeys } from './keys.js';
+import { decodeChanges, readChangeHeader, type ChangeVisitor } from './changes.js';
+import { MAX_RECORD_LENGTH, parseFields, parseRecord, readCountsAfterIdentity, recordIdentity, type RecordCounts } from './record.js';
+import { RedisScript, SNAPSHOT_SCRIPT, snapshotKeys } from './scripts.js';
+
+/** One server as a source delivers it: the status with `lastSeen` on this host's clock. */
+export interface SourceEntry {
+  /** Table key. */
+  readonly key: string;
+  /** Last report; `lastSeen` is this host's wall time minus the report's age. */
+  readonly status: ServerStatus;
+  /** The monitor that reported it. */
+  readonly monitor: string;
+}
+
+/** Where a source delivers the table. */
+export interface TableSink {
+  /** A full snapshot: replaces everything held before. */
+  reset(entries: readonly SourceEntry[], admin: ReadonlyMap<string, AdminState>): void;
+  /** A newer report of one server (`status.lastSeen` on this host's clock). */
+  put(key: string, status: ServerStatus, monitor: string): void;
+  /** A server left the table. */
+  remove(key: string): void;
+  /** An administrative state was set (undefined: cleared). */
+  admin(key: string, state: AdminState | undefined): void;
+  /** The source became reachable or unreachable. */
+  connection(up: boolean): void;
+  /** A record or message was refused (counted by the source). */
+  refused(reason: string): void;
+}
+
+/** Settings of a {@link RedisTableSource}. */
+export interface TableSourceOptions {
+  readonly client: RedisViewClient;
+  readonly keys: RedisTableKeys;
+  /** This host's wall clock. */
+  readonly now: () => number;
+  /** ms between liveness probes (which also catch missed messages). */
+  readonly probeInterval: number;
+  /** A probe or snapshot not answered within this many ms marks the source down. */
+  readonly timeout: number;
+  /** Most servers accepted; records beyond are refused. */
+  readonly maxServers: number;
+}
+
+/** Counters of a source. */
+export interface TableSourceStats {
+  /** Whether the last probe or snapshot succeeded. */
+  readonly connected: boolean;
+  /** Full snapshots taken. */
+  readonly snapshots: number;
+  /** Change messages applied. */
+  readonly messages: number;
+  /** Records and messages refused (unparsable, over the bound). */
+  readonly refused: number;
+  /** This host's time the source went down (undefined while up). */
+  readonly downSince: number | undefined;
+}
+
+/**
+ * What a source holds per key: the newest report's time and the checked identity of its
+ * record, so the next report of the server is compared, not checked again.
+ */
+interface Known {
+  /** Time newest-wins compares, on this host's clock. */
+  order: number;
+  /** `ip TAB port TAB monitor TAB`: the record's identity, checked when it was first seen. */
+  readonly identity: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly monitor: string;
+  /** Text and parsed value of the extra fields (undefined: none). */
+  fieldsText: string | undefined;
+  fields: Readonly<Record<string, string>> | undefined;
+}
+
+const PROBE_SCRIPT = `return redis.call('GET', KEYS[1]) or '0'`;
+
+/** Follows one shared table in Redis and feeds a {@link TableSink}. */
+export class RedisTableSource {
+  private readonly snapshotScript = new RedisScript(SNAPSHOT_SCRIPT);
+  private readonly probeScript = new RedisScript(PROBE_SCRIPT);
+  private subscriber: RedisSubscriber | undefined;
+  /** Sequence number of the last message applied (or of the snapshot). */
+  private sequence = -1;
+  /** While a snapshot is taken, messages wait here. */
+  private buffered: string[] | undefined;
+  private resyncRequested = false;
+  /** The sequence a probe saw ahead of ours; still ahead at the next probe means messages were lost. */
+  private probeAhead: number | undefined;
+  /** Our sequence when that probe ran. */
+  private sequenceAtProbe = -1;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** The probe command still waiting for Redis (a frozen Redis gets one, not one per interval). */
+  private probing: Promise<unknown> | undefined;
+  private closed = false;
+  /** Per key: the time of the report held (newest wins) and its record, text and parsed (a repeated text is not parsed again). */
+  private readonly known = new Map<string, Known>();
+  private counts = { snapshots: 0, messages: 0, refused: 0 };
+  /** The time of the message being applied (this host's clock). */
+  private receivedAt = 0;
+  /** Counts of the record read last (kept here: reading a record allocates nothing when its identity is known). */
+  private readonly scratch: RecordCounts = { ready: 0, busy: 0, inRotationMs: Number.NaN, fieldsAt: -1 };
+  private readonly visitor: ChangeVisitor = {
+    put: (key, age, message, start, end) => this.putRecord(key, message, start, end, this.receivedAt - age),
+    remove: (key) => {
+      if (this.known.delete(key)) this.sink.remove(key);
+    },
+    admin: (key, state) => this.sink.admin(key, state),
+    refused: (reason) => this.refuse(reason),
+  };
+  private downSince: number | undefined;
+
+  constructor(
+    private readonly options: TableSourceOptions,
+    private readonly sink: TableSink,
+  ) {}
+
+  /** Subscribe, take the first snapshot and start probing. Rejects when Redis cannot be reached. */
+  async open(): Promise<void> {
+    const subscriber = this.options.client.duplicate();
+    this.subscriber = subscriber;
+    // Reconnects are followed by probes and snapshots; the error itself is only state.
+    subscriber.on('error', () => this.markDown());
+    subscriber.on('ready', () => {
+      if (this.sequence >= 0) void this.resync();
+    });
+    await subscriber.connect();
+    await subscriber.sSubscribe(this.options.keys.changes, (message) => this.receive(message));
+    await this.resync(true);
+    this.probeTimer = setInterval(() => void this.probe(), this.options.probeInterval).unref();
+  }
+
+  /** Stop probing and drop the subscriber. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.probeTimer);
+    this.subscriber?.destroy();
+    this.subscriber = undefined;
+  }
+
+  /** Counters and connection state. */
+  stats(): TableSourceStats {
+    return { connected: this.downSince === undefined, ...this.counts, downSince: this.downSince };
+  }
+
+  /** Forget a server the reader expired by its own clock (a later report brings it back). */
+  forget(key: string): void {
+    this.known.delete(key);
+  }
+
+  /** Take a full snapshot now and apply the messages that arrive meanwhile on top of it. */
+  async resync(strict = false): Promise<void> {
+    if (this.buffered !== undefined) {
+      this.resyncRequested = true;
+      return;
+    }
+    this.buffered = [];
+    try {
+      const reply = await withTimeout(this.snapshotScript.run(this.options.client, snapshotKeys(this.options.keys), []), this.options.timeout);
+      const receivedAt = this.options.now();
+      this.applySnapshot(reply, receivedAt);
+      this.markUp();
+    } catch (error) {
+      this.buffered = undefined;
+      this.markDown();
+      if (strict) throw error;
+      return;
+    }
+    const waiting = this.buffered;
+    this.buffered = undefined;
+    for (const message of waiting) this.receive(message);
+    if (this.resyncRequested) {
+      this.resyncRequested = false;
+      await this.resync();
+    }
+  }
+
+  private receive(message: string): void {
+    if (this.closed) return;
+    if (this.buffered !== undefined) {
+      this.buffered.push(message);
+      return;
+    }
+    const header = readChangeHeader(message);
+    if (header === undefined) {
+      this.refuse('change message without a valid header');
+      return;
+    }
+    const { sequence } = header;
+    if (sequence <= this.sequence) return; // already in the snapshot
+    if (sequence !== this.sequence + 1) {
+      void this.resync();
+      return;
+    }
+    this.sequence = sequence;
+    this.counts.messages++;
+    // One clock reading per message: every report in it is `age` ms older than its arrival.
+    // The report's Redis time is unknown here, only its age: newest-wins compares on this host's clock.
+    this.receivedAt = this.options.now();
+    decodeChanges(message, header.bodyAt, this.visitor);
+  }
+
+  /** Apply the record in `text[start, end)`; `seenAt` is its time on this host's clock (newest wins). */
+  private putRecord(key: string, text: string, start: number, end: number, seenAt: number): void {
+    const known = this.known.get(key);
+    if (known !== undefined && known.order > seenAt) return;
+    if (known === undefined && this.known.size >= this.options.maxServers) {
+      this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
+      return;
+    }
+    const read = this.readRecord(key, text, start, end, known);
+    if (typeof read === 'string') {
+      this.refuse(read);
+      return;
+    }
+    read.order = seenAt;
+    if (read !== known) this.known.set(key, read);
+    this.sink.put(key, toStatus(read, this.scratch, seenAt), read.monitor);
+  }
+
+  /**
+   * Read the record in `text[start, end)` of `key`. When it has the identity of the record
+   * held (`known`), only the counts and fields are read and `known` is updated in place;
+   * otherwise the whole record is parsed and checked.
+   * @returns the entry to hold, or a reason the record was refused
+   */
+  private readRecord(key: string, text: string, start: number, end: number, known: Known | undefined): Known | string {
+    if (end - start > MAX_RECORD_LENGTH) return `record longer than ${MAX_RECORD_LENGTH} characters`;
+    if (known !== undefined && text.startsWith(known.identity, start)) {
+      const counts = this.scratch;
+      const refused = readCountsAfterIdentity(text, start + known.identity.length, end, counts);
+      if (refused !== undefined) return refused;
+      if (counts.fieldsAt < 0) {
+        known.fieldsText = undefined;
+        known.fields = undefined;
+      } else {
+        const length = end - counts.fieldsAt;
+        const same = known.fieldsText !== undefined && known.fieldsText.length === length && text.startsWith(known.fieldsText, counts.fieldsAt);
+        if (!same) {
+          const fieldsText = text.slice(counts.fieldsAt, end);
+          const fields = parseFields(fieldsText);
+          if (typeof fields === 'string') return fields;
+          known.fieldsText = fieldsText;
+          known.fields = fields;
+        }
+      }
+      return known;
+    }
+    const recordText = start === 0 && end === text.length ? text : text.slice(start, end);
+    const record = parseRecord(key, recordText);
+    if (typeof record === 'string') return record;
+    const { ip, port, monitor, fields } = record;
+    this.scratch.ready = record.ready;
+    this.scratch.busy = record.busy;
+    this.scratch.inRotationMs = record.inRotationMs ?? Number.NaN;
+    // The fields' text is not kept: the next report with fields parses them once more.
+    return { order: -Infinity, identity: recordIdentity(record), ip, port, monitor, fieldsText: undefined, fields };
+  }
+
+  private applySnapshot(reply: unknown, receivedAt: number): void {
+    if (!Array.isArray(reply) || reply.length !== 5) throw new Error('unexpected snapshot reply');
+    const [nowText, sequenceText, records, seen, admin] = reply as unknown[];
+    const redisNow = Number(nowText);
+    const sequence = Number(sequenceText);
+    if (!Number.isFinite(redisNow) || !Number.isInteger(sequence) || !Array.isArray(records) || !Array.isArray(seen) || !Array.isArray(admin)) {
+      throw new Error('unexpected snapshot reply');
+    }
+    const seenByKey = new Map<string, number>();
+    for (let i = 0; i + 1 < seen.length; i += 2) seenByKey.set(String(seen[i]), Number(seen[i + 1]));
+    const entries: SourceEntry[] = [];
+    const previous = new Map(this.known);
+    this.known.clear();
+    for (let i = 0; i + 1 < records.length; i += 2) {
+      const key = String(records[i]);
+      const reportedAt = seenByKey.get(key);
+      if (reportedAt === undefined || !Number.isFinite(reportedAt)) continue; // written between the two reads of a trim
+      if (entries.length >= this.options.maxServers) {
+        this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
+        break;
+      }
+      const text = String(records[i + 1]);
+      const read = this.readRecord(key, text, 0, text.length, previous.get(key));
+      if (typeof read === 'string') {
+        this.refuse(read);
+        continue;
+      }
+      const lastSeen = receivedAt - Math.max(0, redisNow - reportedAt);
+      read.order = lastSeen;
+      this.known.set(key, read);
+      entries.push({ key, status: toStatus(read, this.scratch, lastSeen), monitor: read.monitor });
+    }
+    const states = new Map<string, AdminState>();
+    for (let i = 0; i + 1 < admin.length; i += 2) {
+      const state: unknown = admin[i + 1];
+      if (state === 'draining' || state === 'disabled') states.set(String(admin[i]), state);
+      else this.refuse('admin entry with an unknown state');
+    }
+    this.sequence = sequence;
+    this.probeAhead = undefined;
+    this.counts.snapshots++;
+    this.sink.reset(entries, states);
+  }
+
+  /** Liveness, and missed messages: the sequence in Redis may not stay ahead of ours. */
+  private async probe(): Promise<void> {
+    if (this.probing !== undefined || this.closed) return;
+    // Messages applied while the probe is on its way move our sequence past what it read:
+    // only a value below the sequence we had when sending it means Redis went back.
+    const sentAt = this.sequence;
+    const command = this.probeScript.run(this.options.client, [this.options.keys.sequence], []);
+    const settled = (): void => {
+      this.probing = undefined;
+    };
+    this.probing = command.then(settled, settled);
+    try {
+      const reply = await withTimeout(command, this.options.timeout);
+      // Coming back from a timeout alone needs no snapshot: a stalled Redis (or a busy view)
+      // loses no message while the subscriber stays connected; a dropped subscriber
+      // resynchronises on its `ready`, and gaps show in the sequence.
+      this.markUp();
+      const latest = Number(reply);
+      // A view with a backlog lags but moves on (and a gap shows on its next message); one
+      // that stood still since Redis was seen ahead missed the last message(s).
+      const stoodStill = this.probeAhead !== undefined && this.sequence === this.sequenceAtProbe && this.sequence < this.probeAhead;
+      if (latest < sentAt || stoodStill) await this.resync();
+      else {
+        this.probeAhead = latest > this.sequence ? latest : undefined;
+        this.sequenceAtProbe = this.sequence;
+      }
+    } catch {
+      this.markDown();
+    }
+  }
+
+  private markDown(): void {
+    if (this.downSince !== undefined || this.closed) return;
+    this.downSince = this.options.now();
+    this.sink.connection(false);
+  }
+
+  private markUp(): void {
+    if (this.downSince === undefined) return;
+    this.downSince = undefined;
+    this.sink.connection(true);
+  }
+
+  private refuse(reason: string): void {
+    this.counts.refused++;
+    this.sink.refused(reason);
+  }
+}
+
+/**
+ * The status a view holds: `lastSeen` on this host's clock, and the time the monitor put
+ * the server into rotation on the same clock (`lastSeen` minus the ms the record carries).
+ */
+function toStatus(known: Known, counts: RecordCounts, lastSeen: number): ServerStatus {
+  const { ip, port, fields } = known;
+  const { ready, busy, inRotationMs } = counts;
+  // One object per report (this runs for every report a view applies).
+  if (Number.isNaN(inRotationMs)) return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen }) : Object.freeze({ ip, port, ready, busy, lastSeen, fields });
+  const inRotationSince = lastSeen - inRotationMs;
+  return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince }) : Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince, fields });
+}
+
+/** `promise`, or a rejection after `ms` (the promise itself keeps running). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

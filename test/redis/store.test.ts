@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { createClient } from 'redis';
+import { HeartMonitor } from '../../src/index.js';
+import { parseRecord, RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/wait.js';
+import { storeContract } from '../stores/store-contract.js';
+import { server } from '../stores/helpers.js';
+import { Clients, uniquePrefix } from './support.js';
+
+let redis: RedisServer;
+const clients = new Clients();
+let shared: ReturnType<typeof createClient>;
+
+before(async () => {
+  redis = await RedisServer.start();
+  shared = await clients.connect(redis.url);
+});
+const views: RedisView[] = [];
+after(async () => {
+  // Closed here too: a view left open by a failing test would keep its subscriber reconnecting, and the file would never end.
+  for (const view of views.splice(0)) await view.close();
+  clients.closeAll();
+  await redis.stop();
+});
+
+async function attach(prefix: string): Promise<RedisView> {
+  const view = await RedisStore.attach({ client: shared, prefix });
+  views.push(view);
+  return view;
+}
+
+storeContract('RedisStore', { create: (maxServers) => new RedisStore({ client: shared, prefix: uniquePrefix('contract'), maxServers }) });
+
+describe('RedisStore writes one shared table', () => {
+  it('stores records with the reporting monitor, on the Redis clock, with a TTL of expireAfter', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore({ client: shared, prefix, monitorId: 'segment-a', expireAfter: 5000 });
+    store.put(server('10.0.0.1', { ready: 7, busy: 2, port: 8080 }));
+    await store.flush();
+    const keys = tableKeys(prefix);
+    const text = (await shared.hGet(keys.servers, '10.0.0.1')) ?? '';
+    assert.equal(text, '10.0.0.1\t8080\tsegment-a\t7\t2');
+    assert.deepEqual(parseRecord('10.0.0.1', text), { ip: '10.0.0.1', port: 8080, ready: 7, busy: 2, monitor: 'segment-a' });
+    const [seconds] = await shared.time();
+    const seen = await shared.zScore(keys.seen, '10.0.0.1');
+    assert.ok(seen !== null && Math.abs(seen - Number(seconds) * 1000) < 2000, `seen ${seen} is on the Redis clock`);
+    const ttl = await shared.pTTL(keys.servers);
+    assert.ok(ttl > 0 && ttl <= 5000, `ttl ${ttl}`);
+    await store.close();
+  });
+
+  it('batches: a thousand heartbeats in one interval are one script run', async () => {
+    const store = new RedisStore({ client: shared, prefix: uniquePrefix(), batchInterval: 50 });
+    for (let i = 0; i < 1000; i++) store.put(server(`10.1.${i >> 8}.${i & 255}`));
+    await store.flush();
+    assert.equal(store.stats().writes, 1);
+    assert.equal(store.stats().reportsSent, 1000);
+    assert.equal(await shared.hLen(store.keys.servers), 1000);
+    await store.close();
+  });
+
+  it('keeps the newest report whichever monitor made it; a monitor deletes only what it reported last', async () => {
+    const prefix = uniquePrefix();
+    const a = new RedisStore({ client: shared, prefix, monitorId: 'a' });
+    const b = new RedisStore({ client: shared, prefix, monitorId: 'b' });
+    a.put(server('10.0.0.1', { ready: 1 }));
+    await a.flush();
+    b.put(server('10.0.0.1', { ready: 2 }));
+    await b.flush();
+    const view = await attach(prefix);
+    assert.equal(view.records()[0]?.monitor, 'b');
+    assert.equal(view.records()[0]?.server.ready, 2);
+    // a expires the server in its own table: b's newer report stays.
+    a.delete('10.0.0.1');
+    await a.flush();
+    assert.equal(await shared.hExists(a.keys.servers, '10.0.0.1'), 1);
+    b.delete('10.0.0.1');
+    await b.flush();
+    await waitFor('removal reaches the view', () => view.servers().length === 0);
+    view.close();
+    await a.close();
+    await b.close();
+  });
+
+  it('an older report arriving later does not overwrite a newer one', async () => {
+    const prefix = uniquePrefix();
+    const keys = tableKeys(prefix);
+    const fresh = new RedisStore({ client: shared, prefix, monitorId: 'fresh' });
+    fresh.put(server('10.0.0.9', { ready: 5 }));
+    await fresh.flush();
+    // A monitor whose report waited 3 s before it could be sent (its age says so) writes after it.
+    const slow = new RedisStore({ client: shared, prefix, monitorId: 'slow' });
+    const internals = slow as unknown as { held: Map<string, { seenAt: number }> };
+    slow.put(server('10.0.0.9', { ready: 1 }));
+    const held = internals.held.get('10.0.0.9');
+    assert.ok(held);
+    held.seenAt -= 3000;
+    await slow.flush();
+    const record = parseRecord('10.0.0.9', (await shared.hGet(keys.servers, '10.0.0.9')) ?? '');
+    assert.equal(typeof record === 'string' ? record : record.monitor, 'fresh');
+    await fresh.close();
+    await slow.close();
+  });
+
+  it('trims servers no monitor reported for expireAfter, and the keys expire when nobody writes', async () => {
+    const prefix = uniquePrefix();
+    const gone = new RedisStore({ client: shared, prefix, monitorId: 'gone', expireAfter: 1000 });
+    gone.put(server('10.0.0.1'));
+    await gone.flush();
+    const alive = new RedisStore({ client: shared, prefix, monitorId: 'alive', expireAfter: 1000 });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    alive.put(server('10.0.0.2'));
+    await alive.flush();
+    assert.deepEqual(await shared.hKeys(alive.keys.servers), ['10.0.0.2']);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    assert.equal(await shared.exists(alive.keys.servers), 0);
+    await gone.close();
+    await alive.close();
+  });
+
+  it('drain and disable on a monitor reach the view; enable clears them', async () => {
+    const prefix = uniquePrefix();
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: shared, prefix }) });
+    monitor.ingest('v=1&ready=8&busy=2', { address: '10.0.0.1' });
+    monitor.ingest('v=1&ready=8&busy=2', { address: '10.0.0.2' });
+    await monitor.store.flush();
+    const view = await attach(prefix);
+    const members = ['http://10.0.0.1:80', 'http://10.0.0.2:80'];
+    monitor.disable('10.0.0.1');
+    monitor.drain('10.0.0.2');
+    await waitFor('admin states', () => view.servers().every((s) => s.state !== undefined));
+    assert.equal(view.pickBackend(members), undefined);
+    // A view attached later reads them from the snapshot.
+    const late = await attach(prefix);
+    assert.deepEqual(late.servers().map((s) => s.state).sort(), ['disabled', 'draining']);
+    monitor.enable('10.0.0.1');
+    await waitFor('enabled', () => view.pickBackend(members) === 'http://10.0.0.1:80');
+    view.close();
+    late.close();
+    await monitor.close();
+  });
+
+  it('rejects bad options naming them', () => {
+    assert.throws(() => new RedisStore({ client: shared, prefix: 'a{b}' }), /`prefix`/);
+    assert.throws(() => new RedisStore({ client: shared, expireAfter: 10 }), /`expireAfter`/);
+    assert.throws(() => new RedisStore({ client: shared, monitorId: 'a\nb' }), /`monitorId`/);
+    assert.throws(() => new RedisStore({ client: {} as never }), /`client`/);
+  });
+});
