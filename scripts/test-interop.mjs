@@ -51,7 +51,7 @@ const runner = [process.execPath, '--test', '--import=tsx/esm', '--test-concurre
 const child = spawn('unshare', ['-n', '--', 'bash', '-c', `set -e; ${setup}; exec ${runner}`], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, HEARTMONITOR_INTEROP_NETNS: '1' },
+  env: { ...process.env, HM_IN_NETNS: '1' }, // what test/helpers/netns.ts checks
 });
 // SIGTERM lets each test file's exit hook stop its httpd and backends by PID.
 const timer = setTimeout(() => {

@@ -1,9 +1,6 @@
 // Smoke tests: each example starts as its header comment says, serves, and stops.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -11,26 +8,10 @@ import { createClient } from 'redis';
 import { HeartbeatSender, HeartMonitor } from '../src/index.js';
 import { RedisStore } from '../src/redis.js';
 import { RedisServer } from './helpers/redis-server.js';
-import { httpRequest, startNode, waitFor, type RunningChild } from './helpers/node-side.js';
+import { announcedOrigin, httpRequest, startNode, type RunningChild } from './helpers/node-side.js';
+import { waitFor } from './helpers/wait.js';
 
 const TSX = ['--import', 'tsx/esm'];
-
-/** An origin played inside the test: an HTTP server on `host` plus its heartbeat sender. */
-async function origin(host: string, ready: number, busy: number): Promise<{ server: Server; url: string; announce(address: string): Promise<HeartbeatSender> }> {
-  const server = createServer((_req, res) => res.end(host));
-  server.listen(0, host);
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  return {
-    server,
-    url: `http://${host}:${port}`,
-    async announce(address) {
-      const sender = new HeartbeatSender({ address, localAddress: host, port, interval: 100, status: () => ({ ready, busy }) });
-      await sender.start();
-      return sender;
-    },
-  };
-}
 
 describe('examples', () => {
   const children: RunningChild[] = [];
@@ -50,7 +31,7 @@ describe('examples', () => {
     const res = await httpRequest(`${url}/hello`);
     assert.equal(res.status, 200);
     assert.match(res.body, /hello from 127\.0\.0\.4, you asked for \/hello/);
-    await waitFor(() => monitor.servers().length === 1, 'the origin heartbeat');
+    await waitFor('the origin heartbeat', () => monitor.servers().length === 1);
     const [server] = monitor.servers();
     assert.deepEqual([server?.ip, server?.port, (server?.ready ?? 0) + (server?.busy ?? 0)], ['127.0.0.4', Number(new URL(url ?? '').port), 20]);
     assert.equal(await child.exited, 0);
@@ -58,8 +39,8 @@ describe('examples', () => {
   });
 
   it('proxy.ts routes by heartbeat and retries on another backend when one fails', async () => {
-    const a = await origin('127.0.0.2', 10, 1);
-    const b = await origin('127.0.0.3', 10, 1);
+    const a = await announcedOrigin('127.0.0.2');
+    const b = await announcedOrigin('127.0.0.3');
     cleanups.push(() => a.server.close(), () => b.server.close());
     const child = startNode([...TSX, 'examples/proxy.ts', '--heartbeat', '127.0.0.1:0', '--listen', '127.0.0.1:0', '--members', `${a.url},${b.url}`, '--duration', '20']);
     children.push(child);
@@ -93,7 +74,7 @@ describe('examples', () => {
   it('redis-proxy.ts routes by the table a monitor shares through Redis', async () => {
     const redis = await RedisServer.start();
     cleanups.push(() => redis.stop());
-    const a = await origin('127.0.0.7', 10, 1);
+    const a = await announcedOrigin('127.0.0.7');
     cleanups.push(() => a.server.close());
     const client = createClient({ url: redis.url });
     client.on('error', () => undefined);
@@ -117,8 +98,8 @@ describe('examples', () => {
   });
 
   it('fetch-balancer.ts spreads fetch() calls by heartbeat weight', async () => {
-    const a = await origin('127.0.0.5', 30, 10);
-    const b = await origin('127.0.0.6', 10, 10);
+    const a = await announcedOrigin('127.0.0.5', { status: { ready: 30, busy: 10 } });
+    const b = await announcedOrigin('127.0.0.6', { status: { ready: 10, busy: 10 } });
     cleanups.push(() => a.server.close(), () => b.server.close());
     const child = startNode([...TSX, 'examples/fetch-balancer.ts', '--heartbeat', '127.0.0.1:0', '--members', `${a.url},${b.url}`, '--requests', '200', '--duration', '20']);
     children.push(child);
@@ -144,6 +125,6 @@ describe('examples', () => {
     await sender.stop();
     await child.waitForOutput(/server 127\.0\.0\.7 \(port 80\) is now in/);
     assert.equal(await child.exited, 0, child.stderr());
-    assert.match(await readFile(storage, 'utf8'), /^127\.0\.0\.7 &ready=75&busy=0&lastseen=\d+&port=80\n$/);
+    assert.match(await readFile(storage, 'utf8'), /^127\.0\.0\.7 &ready=75&busy=0&lastseen=\d+&port=80&inrotationms=\d+\n$/);
   });
 });

@@ -34,10 +34,21 @@ export async function freshnessBench(ctx: BenchContext): Promise<void> {
     file: { p50: [] as number[], p99: [] as number[] },
   };
   const tail = { over: [] as number[], gc: [] as number[], switched: [] as number[], waited: [] as number[], quietP99: [] as number[], quiet: [] as number[] };
+  const localTail = { over: [] as number[], gc: [] as number[], waited: [] as number[], unexplained: [] as number[], quiet: [] as number[], quietP99: [] as number[] };
   const dir = mkdtempSync(join(tmpdir(), 'hm-bench-fresh-'));
   try {
     for (let run = 0; run < ctx.repeats; run++) {
       const { local, worker, handoff, disturbed } = await inProcessAndWorker(samples, run);
+      // The same for the monitor's own thread: a same-process sample waits only on it.
+      const localOver = local.map((us, i) => ({ us, why: disturbed[i] })).filter(({ us }) => us > TAIL_GOAL_US);
+      localTail.over.push(localOver.length);
+      localTail.gc.push(localOver.filter(({ why }) => why?.mainGc === true).length);
+      const waitedLong = ({ us, why }: { us: number; why: Disturbance | undefined }): boolean => (why?.mainRunqueueUs ?? 0) >= us - TAIL_GOAL_US;
+      localTail.waited.push(localOver.filter(waitedLong).length);
+      localTail.unexplained.push(localOver.filter((sample) => sample.why?.mainGc !== true && !waitedLong(sample)).length);
+      const localQuiet = local.filter((_, i) => disturbed[i]?.mainGc === false && (disturbed[i]?.mainRunqueueUs ?? 0) < RUNQUEUE_WAIT_US).sort((a, b) => a - b);
+      localTail.quiet.push(localQuiet.length);
+      if (localQuiet.length >= 20) localTail.quietP99.push(percentile(localQuiet, 0.99));
       const overGoal = worker.map((us, i) => ({ us, why: disturbed[i] })).filter(({ us }) => us > TAIL_GOAL_US);
       tail.over.push(overGoal.length);
       tail.gc.push(overGoal.filter(({ why }) => why?.gc === true).length);
@@ -61,6 +72,15 @@ export async function freshnessBench(ctx: BenchContext): Promise<void> {
   }
   ctx.record(`${samples} heartbeats`, 'same process: pickBackend() in the update event, p50', 'µs', series.local.p50);
   ctx.record(`${samples} heartbeats`, 'same process: pickBackend() in the update event, p99', 'µs', series.local.p99);
+  // Where the same-process tail comes from (a shared machine's CPU waits, or GC): samples
+  // over 1 ms, those during a GC of the monitor's thread, those whose thread waited for a
+  // CPU at least as long as the overrun; the p99 of samples with neither.
+  ctx.record(`${samples} heartbeats`, 'same process: samples over 1 ms', 'count', localTail.over);
+  ctx.record(`${samples} heartbeats`, 'same process: … of those, during a GC of its thread', 'count', localTail.gc);
+  ctx.record(`${samples} heartbeats`, "same process: … of those, its thread's CPU wait ≥ the overrun", 'count', localTail.waited);
+  ctx.record(`${samples} heartbeats`, 'same process: … of those, neither (unexplained)', 'count', localTail.unexplained);
+  ctx.record(`${samples} heartbeats`, 'same process: samples with no GC and no CPU wait of its thread', 'count', localTail.quiet);
+  if (localTail.quietP99.length > 0) ctx.record(`${samples} heartbeats`, 'same process: p99 of those undisturbed samples (runs with ≥ 20)', 'µs', localTail.quietP99);
   ctx.record(`${samples} heartbeats`, 'worker thread: SlotStore view pickBackend(), p50', 'µs', series.worker.p50);
   ctx.record(`${samples} heartbeats`, 'worker thread: SlotStore view pickBackend(), p99', 'µs', series.worker.p99);
   ctx.record(`${samples} heartbeats`, "worker thread: after the monitor's update event, p50", 'µs', series.handoff.p50);
@@ -107,6 +127,10 @@ interface Disturbance {
   readonly switched: boolean;
   /** µs its threads spent runnable but waiting for a CPU meanwhile (Linux schedstat; 0 elsewhere). */
   readonly runqueueUs: number;
+  /** A garbage collection of the monitor's thread overlapped it. */
+  mainGc: boolean;
+  /** µs the monitor's thread alone spent runnable but waiting for a CPU meanwhile. */
+  readonly mainRunqueueUs: number;
 }
 
 /** A sample with less run-queue time than this (all threads together) counts as undisturbed. */
@@ -117,9 +141,18 @@ const RUNQUEUE_WAIT_US = 100;
  * of /proc/self/task/<tid>/schedstat); 0 where that file does not exist.
  */
 function runqueueNs(): number {
+  return schedWaitNs(() => readdirSync('/proc/self/task'));
+}
+
+/** The same for this process's main thread (its thread id is the process id). */
+function mainRunqueueNs(): number {
+  return schedWaitNs(() => [String(process.pid)]);
+}
+
+function schedWaitNs(threadIds: () => readonly string[]): number {
   try {
     let total = 0;
-    for (const tid of readdirSync('/proc/self/task')) total += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[1] ?? 0);
+    for (const tid of threadIds()) total += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[1] ?? 0);
     return total;
   } catch {
     return 0;
@@ -167,6 +200,7 @@ async function inProcessAndWorker(samples: number, run: number): Promise<{ local
       const seen = once(thread, 'message') as Promise<[{ seenAt: number }]>;
       const switchesBefore = process.resourceUsage().involuntaryContextSwitches;
       const waitBefore = runqueueNs();
+      const mainWaitBefore = mainRunqueueNs();
       const windowStart = performance.now();
       sentAt = send(expected);
       const [{ seenAt }] = await seen;
@@ -176,7 +210,13 @@ async function inProcessAndWorker(samples: number, run: number): Promise<{ local
         continue;
       }
       windows.push({ start: windowStart, end: performance.now() });
-      disturbed.push({ gc: false, switched: process.resourceUsage().involuntaryContextSwitches > switchesBefore, runqueueUs: (runqueueNs() - waitBefore) / 1000 });
+      disturbed.push({
+        gc: false,
+        switched: process.resourceUsage().involuntaryContextSwitches > switchesBefore,
+        runqueueUs: (runqueueNs() - waitBefore) / 1000,
+        mainGc: false,
+        mainRunqueueUs: (mainRunqueueNs() - mainWaitBefore) / 1000,
+      });
       assert.ok(Number.isFinite(seenAt), `the worker did not see ready=${expected} within 2 s`);
       worker.push(seenAt / 1000 - sentAt);
       handoff.push(seenAt / 1000 - updatedAt);
@@ -193,7 +233,11 @@ async function inProcessAndWorker(samples: number, run: number): Promise<{ local
     await sleep(10);
     windows.forEach((window, i) => {
       const sample = disturbed[i];
-      if (sample !== undefined && collections.some((gc) => gc.end > window.start && gc.start < window.end)) sample.gc = true;
+      if (sample !== undefined && collections.some((gc) => gc.end > window.start && gc.start < window.end)) {
+        // `collections` are the monitor's thread's own; the worker's come with its messages.
+        sample.gc = true;
+        sample.mainGc = true;
+      }
     });
   } finally {
     gcObserver.disconnect();

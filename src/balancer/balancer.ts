@@ -178,6 +178,45 @@ export class Balancer<E extends BalancedEntry> {
     this.setWeight(entry);
   }
 
+  /**
+   * Run `entry`'s slow-start ramp from monotonic time `since` instead of from when this
+   * table saw it: the monitor's moment the server entered rotation, carried with the data,
+   * so every view ramps a server in step with the monitor.
+   */
+  rampFrom(entry: E, since: number): void {
+    this.ramps.start(entry, since);
+    this.setWeight(entry);
+  }
+
+  /**
+   * Take `entry` out of rotation until monotonic time `until` on another view's evidence
+   * (failures shared through the store). It counts as an ejection and a trip here (so this
+   * view's next trip backs off further, as the other's does), unless this view already has
+   * the server out: then it only stays out until the later of the two times.
+   * @returns the `failed` payload when this took the server out, else undefined
+   */
+  ejectUntil(entry: E, until: number): ServerFailure | undefined {
+    const now = this.settings.clock.monotonic();
+    if (until <= now) return undefined;
+    let record = this.failures.get(entry.key);
+    if (record === undefined) {
+      record = newFailureRecord();
+      this.failures.set(entry.key, record);
+    }
+    if (record.outUntil !== undefined) {
+      record.outUntil = Math.max(record.outUntil, until);
+      return undefined;
+    }
+    record.consecutive = 0;
+    record.trips++;
+    record.outUntil = until;
+    this.counters.ejections++;
+    this.nextRetryAt = Math.min(this.nextRetryAt, until);
+    this.ramps.stop(entry);
+    this.setWeight(entry);
+    return { failures: record.total, trips: record.trips, retryAfter: until - now };
+  }
+
   /** `entry` left the table. */
   removed(entry: E): void {
     entry.balance.removed = true;

@@ -5,7 +5,7 @@
  * Apache's lbmethod=heartbeat behaviour (SPEC 1.8).
  * @module
  */
-import { expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
+import { expectBoolean, expectInteger, expectNumber, expectObject, expectOneOf } from '../validate.js';
 
 /** Envoy-style slow start: a (re)joining server ramps up to its full weight. */
 export interface SlowStartOptions {
@@ -152,46 +152,48 @@ export const DEFAULT_RETRY_AFTER = 60_000;
 /** Backoff cap: ten minutes. */
 export const DEFAULT_MAX_RETRY_AFTER = 600_000;
 
+/** Defaults of what the presets leave alone: Apache's behaviour, or off. */
+const DEFAULTS = {
+  balancing: 'apache',
+  proxies: 1,
+  noFreshServer: 'fail',
+  slowStart: { aggression: 1, minWeightPercent: 10 },
+  failure: { retryAfter: DEFAULT_RETRY_AFTER, maxRetryAfter: DEFAULT_MAX_RETRY_AFTER, threshold: 1 },
+} as const;
+
 /**
  * Apply defaults and validate; throws TypeError/RangeError naming the option.
  * @internal
  */
 export function resolveBalancingOptions(options: BalancingOptions): ResolvedBalancingOptions {
-  const mode = expectOneOf('balancing', options.balancing === undefined ? 'apache' : options.balancing, BALANCING_MODES);
+  expectObject('options', options);
+  const mode = expectOneOf('balancing', options.balancing === undefined ? DEFAULTS.balancing : options.balancing, BALANCING_MODES);
   const preset = PRESETS[mode];
-  const inFlightCorrection = options.inFlightCorrection === undefined ? preset.inFlightCorrection : options.inFlightCorrection;
-  if (typeof inFlightCorrection !== 'boolean') {
-    throw new TypeError(`Expected \`inFlightCorrection\` to be a boolean, got ${show(inFlightCorrection)}`);
-  }
   return {
     slowStart: options.slowStart === undefined ? undefined : resolveSlowStart(options.slowStart),
-    inFlightCorrection,
     // `=== undefined`, not `??`: a null is a mistake to report, not a request for the default.
+    inFlightCorrection: expectBoolean('inFlightCorrection', options.inFlightCorrection === undefined ? preset.inFlightCorrection : options.inFlightCorrection),
     pickMode: expectOneOf('pickMode', options.pickMode === undefined ? preset.pickMode : options.pickMode, ['weighted', 'p2c'] as const),
     whenAllBusy: expectOneOf('whenAllBusy', options.whenAllBusy === undefined ? preset.whenAllBusy : options.whenAllBusy, ['refuse', 'most-headroom'] as const),
-    proxies: expectInteger('proxies', options.proxies === undefined ? 1 : options.proxies, 1, MAX_PROXIES),
+    proxies: expectInteger('proxies', options.proxies === undefined ? DEFAULTS.proxies : options.proxies, 1, MAX_PROXIES),
     failure: resolveFailure(options.failure === undefined ? {} : options.failure),
-    noFreshServer: expectOneOf('noFreshServer', options.noFreshServer === undefined ? 'fail' : options.noFreshServer, ['fail', 'last-known', 'round-robin'] as const),
+    noFreshServer: expectOneOf('noFreshServer', options.noFreshServer === undefined ? DEFAULTS.noFreshServer : options.noFreshServer, ['fail', 'last-known', 'round-robin'] as const),
   };
 }
 
 function resolveSlowStart(slowStart: SlowStartOptions): ResolvedSlowStart {
   expectObject('slowStart', slowStart);
   const window = expectNumber('slowStart.window', slowStart.window, 1);
-  const aggression = expectNumber('slowStart.aggression', slowStart.aggression ?? 1, Number.MIN_VALUE);
-  const minWeightPercent = expectNumber('slowStart.minWeightPercent', slowStart.minWeightPercent ?? 10, 0);
-  if (minWeightPercent > 100) throw new RangeError(`Expected \`slowStart.minWeightPercent\` to be a number in 0..100, got ${show(minWeightPercent)}`);
+  const aggression = expectNumber('slowStart.aggression', slowStart.aggression ?? DEFAULTS.slowStart.aggression, Number.MIN_VALUE);
+  const minWeightPercent = expectNumber('slowStart.minWeightPercent', slowStart.minWeightPercent ?? DEFAULTS.slowStart.minWeightPercent, 0, 100);
   return { window, aggression, minWeightPercent };
 }
 
 function resolveFailure(failure: FailureOptions): Required<FailureOptions> {
   expectObject('failure', failure);
-  const retryAfter = expectInteger('failure.retryAfter', failure.retryAfter ?? DEFAULT_RETRY_AFTER, 1);
-  const maxRetryAfter = expectInteger('failure.maxRetryAfter', failure.maxRetryAfter ?? Math.max(retryAfter, DEFAULT_MAX_RETRY_AFTER), retryAfter);
-  const threshold = expectInteger('failure.threshold', failure.threshold ?? 1, 1);
+  const retryAfter = expectInteger('failure.retryAfter', failure.retryAfter ?? DEFAULTS.failure.retryAfter, 1);
+  const maxRetryAfter = expectInteger('failure.maxRetryAfter', failure.maxRetryAfter ?? Math.max(retryAfter, DEFAULTS.failure.maxRetryAfter), retryAfter);
+  const threshold = expectInteger('failure.threshold', failure.threshold ?? DEFAULTS.failure.threshold, 1);
   return { retryAfter, maxRetryAfter, threshold };
 }
 
-function expectObject(name: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null) throw new TypeError(`Expected \`${name}\` to be an object, got ${show(value)}`);
-}

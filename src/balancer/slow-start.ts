@@ -54,10 +54,18 @@ export class SlowStartRamps<T> {
     return this.ramping.size > 0;
   }
 
-  /** Begin (or restart) an item's ramp; nothing when slow start is off. */
-  start(item: T): void {
+  /**
+   * Begin (or restart) an item's ramp, now or from an earlier monotonic time `since` (a
+   * time carried with the data, so every view ramps in step); a ramp from `since` that is
+   * already over ends the item's ramp. Nothing when slow start is off.
+   */
+  start(item: T, since = this.now()): void {
     if (this.slowStart === undefined) return;
-    this.stateOf(item).rampSince = this.now();
+    if (this.now() - since >= this.slowStart.window) {
+      this.stop(item);
+      return;
+    }
+    this.stateOf(item).rampSince = since;
     this.ramping.add(item);
   }
 

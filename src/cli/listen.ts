@@ -6,6 +6,8 @@
 import { networkInterfaces } from 'node:os';
 import { parseSocketAddress } from '../protocol/address.js';
 import { HeartMonitor } from '../monitor/monitor.js';
+import { DEFAULT_STORAGE } from '../monitor/options.js';
+import { MAX_TIMER_DELAY } from '../validate.js';
 import { FileStore } from '../stores/file-store.js';
 import { heartbeatWeight } from '../picking/selection.js';
 import type { ServerStatus } from '../protocol/server-status.js';
@@ -75,9 +77,9 @@ export async function runListen(args: readonly string[]): Promise<number> {
   }
   const [listen] = positionals('listen', rest, 1, 1, 'the address to listen on, addr:port');
   const maxServers = integerOption('listen', 'max-servers', values['max-servers'], 0) ?? 0;
-  const storage = values.storage ?? 'logs/hb.dat';
+  const storage = values.storage ?? DEFAULT_STORAGE;
   // Node's timers cap at 2^31-1 ms (the monitor's own limit for flushInterval).
-  const flushInterval = integerOption('listen', 'flush-interval', values['flush-interval'], 1, 2 ** 31 - 1);
+  const flushInterval = integerOption('listen', 'flush-interval', values['flush-interval'], 1, MAX_TIMER_DELAY);
   const secret = secretFileOption('listen', values['secret-file']);
   const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const shared = values.redis === undefined ? undefined : await redisStoreFor(values.redis, values['redis-prefix'], (error) => errors.log(`redis: ${error.message}`));

@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { describeCause } from '../errors.js';
-import { parseHeartbeatFile } from '../stores/hb-file.js';
+import { APACHE_MAX_LASTSEEN, parseHeartbeatFile } from '../stores/hb-file.js';
 import { parseCommandArgs, positionals } from './args.js';
 import { runRedisStatus } from './redis.js';
 import { renderTable, serverRows } from './table.js';
@@ -30,8 +30,6 @@ Options:
   -h, --help           show this help
 `;
 
-const APACHE_STALE_MS = 10_000;
-
 /** Run `heartmonitor status`; resolves with the exit code. */
 export async function runStatus(args: readonly string[]): Promise<number> {
   const { values, positionals: rest } = parseCommandArgs(args, { json: { type: 'boolean' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' } }, 'status');
@@ -55,7 +53,7 @@ export async function runStatus(args: readonly string[]): Promise<number> {
   const now = Date.now();
   // Apache reads `lastseen` as written and never ages it by the file's age: show its view.
   const { servers, skipped } = parseHeartbeatFile(text, { writtenAt: now });
-  const rows = serverRows(servers, now, APACHE_STALE_MS);
+  const rows = serverRows(servers, now, APACHE_MAX_LASTSEEN * 1000);
   const ageSeconds = Math.max(0, Math.floor((now - modified) / 1000));
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify({ path, modified: new Date(modified).toISOString(), servers: rows, skipped })}\n`);

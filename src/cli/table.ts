@@ -3,7 +3,8 @@
  * @module
  */
 import { heardWithin } from '../picking/freshness.js';
-import { heartbeatWeight, DEFAULT_STALE_AFTER } from '../picking/selection.js';
+import { heartbeatWeight } from '../picking/selection.js';
+import { DEFAULT_STALE_AFTER } from '../table-settings.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 
 /** One printed row, also the shape of `--json` output. */

@@ -5,8 +5,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIpLiteral } from '../protocol/address.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/heartbeat.js';
 import type { HeartbeatSource, RefusalCode } from '../monitor/events.js';
-import { expectInteger, show } from '../validate.js';
+import { expectBoolean, expectDelay, expectInteger, expectObject } from '../validate.js';
 
 /** Options of {@link HeartMonitor.httpHandler}. */
 export interface HttpHandlerOptions {
@@ -62,11 +63,10 @@ export const DEFAULT_BODY_TIMEOUT = 10_000;
  * @internal
  */
 export function createHttpHandler(sink: HttpHeartbeatSink, options: HttpHandlerOptions = {}): HttpHandler {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
-  const maxBytes = expectInteger('maxBodyBytes', options.maxBodyBytes ?? 1000, 1);
-  const bodyTimeout = expectInteger('bodyTimeout', options.bodyTimeout ?? DEFAULT_BODY_TIMEOUT, 1, 2 ** 31 - 1);
-  const trustProxy = options.trustProxy ?? false;
-  if (typeof trustProxy !== 'boolean') throw new TypeError(`Expected \`trustProxy\` to be a boolean, got ${show(trustProxy)}`);
+  expectObject('options', options);
+  const maxBytes = expectInteger('maxBodyBytes', options.maxBodyBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 1);
+  const bodyTimeout = expectDelay('bodyTimeout', options.bodyTimeout ?? DEFAULT_BODY_TIMEOUT);
+  const trustProxy = expectBoolean('trustProxy', options.trustProxy ?? false);
 
   return (request, response) => {
     // No request may throw out of a listener the library hands out: it would end the process.

@@ -20,9 +20,6 @@ export interface LeasingView {
   acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined;
 }
 
-/** Seconds a proxy suggests in `Retry-After` when no member can be picked. */
-export const DEFAULT_NO_MEMBER_RETRY_AFTER = 1;
-
 /**
  * No member could be picked (none fresh, all failed, drained or disabled): what a proxy
  * answers with `503 Service Unavailable`. `statusCode` is 503 for frameworks that read it.

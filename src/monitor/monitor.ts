@@ -11,7 +11,7 @@ import type { RemoteInfo } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { canonicalHost, canonicalSource, isIpLiteral, type BackendMember } from '../protocol/address.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
-import type { AdminState, ServerView } from '../balancer/server-state.js';
+import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
 import { targetKey } from '../balancer/targets.js';
 import { MistakeWatch, type MistakeWatchHost } from '../diagnostics/mistake-watch.js';
 import { defaultInterfaceMessage } from '../diagnostics/multicast-interface.js';
@@ -25,11 +25,12 @@ import { parseHeartbeat, type ParsedHeartbeat } from '../protocol/heartbeat.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
-import type { HeartbeatStore } from '../stores/store.js';
+import { sharedEjectionsOf, type HeartbeatStore, type SharedEjections } from '../stores/store.js';
 import { show } from '../validate.js';
 import { Admission, isRefusal, publishedFields, type Refusal, type SignedHeartbeat } from './admission.js';
 import { asStoreError, checkStore, StoreWriter } from './store-guard.js';
 import { BalancedTable } from '../views/balanced-table.js';
+import { toMonotonic } from '../views/carried-ramp.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
 import type { HeartbeatView } from '../views/view.js';
 
@@ -77,6 +78,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     return true;
   });
   private readonly mistakes: MistakeWatch;
+  /** The store's shared failure ejections, when it shares them (a SlotStore with `failures: 'shared'`). */
+  private readonly sharedEjections: SharedEjections | undefined;
   /** Picks in progress: events they cause wait until the pick's result is fixed. */
   private picking = 0;
   private deferredEvents: (() => void)[] = [];
@@ -90,6 +93,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     this.options = resolveOptions(options);
     this.store = options.store === undefined ? createDefaultStore(this.options) : checkStore(options.store);
     this.admission = new Admission(this.options);
+    this.sharedEjections = sharedEjectionsOf(this.store);
     const monotonic = (): number => this.options.clock.monotonic();
     this.writer = new StoreWriter(this.store, this.options.reportInterval, monotonic, () => this.table.size, (error) => this.safeEmit('error', error));
     const { balancing, clock, random, keyBy, warmupDivisor, staleAfter, expireAfter } = this.options;
@@ -100,7 +104,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
         update: (server) => this.safeEmit('update', server),
         stale: (server) => this.safeEmit('stale', server),
         remove: (server, key) => this.removed(server, key),
-        failed: (server, failure) => this.safeEmit('failed', server, failure),
+        failed: (server, failure, shared) => {
+          if (!shared) this.publishEjection(server, failure);
+          this.safeEmit('failed', server, failure);
+        },
         recovered: (server) => this.safeEmit('recovered', server),
       },
     );
@@ -286,6 +293,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
    * is fixed, so a listener cannot change the members array under it.
    */
   private beginPick(): void {
+    this.takeSharedEjections();
     this.picking++;
   }
 
@@ -369,12 +377,30 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
 
   private setAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
     this.shareAdmin(server, state);
+    const heldOut = state === undefined ? this.table.entriesOf(server).filter((entry) => this.table.adminOf(entry.key, entry.status.ip) !== undefined) : [];
+    const entries = this.table.setAdmin(server, state);
+    // Back from the operator, a server re-enters rotation now: its record says so, and views ramp it from here as this monitor does.
+    for (const entry of heldOut) {
+      if (this.table.adminOf(entry.key, entry.status.ip) === undefined) this.table.restamp(entry.key, Object.freeze({ ...entry.status, inRotationSince: this.options.clock.now() }));
+    }
     // Rewrite the affected records so the store's readers learn the state now, not with the next heartbeat.
-    for (const entry of this.table.setAdmin(server, state)) {
+    for (const entry of entries) {
       const shared = this.shared(entry.status, entry.key);
       for (const share of this.shares) share.put(entry.key, shared);
       this.writer.rewrite(shared, entry.key, (error) => this.safeEmit('error', error));
     }
+  }
+
+  /** With failures shared through the store (a SlotStore's `failures: 'shared'`): this monitor's ejection reaches every view. */
+  private publishEjection(server: ServerStatus, failure: ServerFailure): void {
+    this.sharedEjections?.publish(serverKey(server.ip, server.port, this.options.keyBy), this.options.clock.now() + failure.retryAfter);
+  }
+
+  /** Ejections the store's views shared since the last look: the monitor takes those servers out too. */
+  private takeSharedEjections(): void {
+    const ejected = this.sharedEjections?.poll();
+    if (ejected === undefined) return;
+    for (const [key, until] of ejected) this.table.ejectShared(key, toMonotonic(until, this.options.clock));
   }
 
   /** The record the store keeps for a server: its status plus the operator's state, which travels with the data. */
@@ -385,11 +411,13 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
 
   /** The extended view of one server (`ip`, `ip:port` or status), or undefined when unknown. */
   serverState(server: string | ServerStatus): ServerView | undefined {
+    this.takeSharedEjections();
     return this.table.serverState(server);
   }
 
   /** Extended views of every server: state, weights, age, picks, leases, failures. */
   describe(): ServerView[] {
+    this.takeSharedEjections();
     return this.table.describe();
   }
 
@@ -478,10 +506,16 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     // Only possible under keyBy 'ip' (the key holds the port otherwise).
     if (entry !== undefined && entry.status.port !== port) this.mistakes.portChanged(ip, entry.status.port, port);
     const lastSeen = this.options.clock.now();
+    // One clock read: fresh from now (monotonic), and whether this heartbeat puts the server into rotation.
+    const seenAt = this.options.clock.monotonic();
+    // When it entered rotation travels with the record, so every view ramps it in step with this monitor.
+    const inRotationSince = this.table.entersRotation(entry, seenAt) ? lastSeen : (entry?.status.inRotationSince ?? lastSeen);
     // Two literal shapes instead of a spread: this runs once per datagram.
     const published = publishedFields(fields);
     const status: ServerStatus =
-      published !== undefined ? Object.freeze({ ip, port, ready, busy, lastSeen, fields: published }) : Object.freeze({ ip, port, ready, busy, lastSeen });
+      published !== undefined
+        ? Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince, fields: published })
+        : Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince });
     const shared = this.shared(status, key);
     if (!this.writer.put(shared, key, entry !== undefined, this.table.size)) {
       // Counted (and `rejected` emitted) before the store-full report, which reads the counters.
@@ -496,8 +530,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     this.counts.accepted++;
     // The table changed after a close: the next close() must flush it to the store again.
     this.closed = false;
-    // Fresh from now (monotonic); the table emits `add` (a new server) and `update`.
-    this.table.receive(key, status, this.options.clock.monotonic());
+    // The table emits `add` (a new server) and `update`.
+    this.table.receive(key, status, seenAt);
     return ACCEPTED;
   }
 
@@ -511,6 +545,7 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
 
   /** Expire and mark stale (the table), report pending drops, forget old signatures. */
   private sweep(): void {
+    this.takeSharedEjections();
     this.table.sweep();
     this.writer.tick();
     this.mistakes.tick();

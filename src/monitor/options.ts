@@ -10,13 +10,13 @@ import { resolveBalancingOptions, type BalancingOptions, type ResolvedBalancingO
 import { createSourceFilter, type AllowOption, type SourceFilter } from './allowlist.js';
 import { systemClock, type Clock } from '../clock.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/heartbeat.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
 import { DEFAULT_MAX_SKEW, normalizeSecrets, type HeartbeatSecrets } from '../protocol/signature.js';
 import type { KeyBy } from '../protocol/server-status.js';
 import { FileStore } from '../stores/file-store.js';
 import { SlotStore } from '../stores/slot-store.js';
 import type { HeartbeatStore } from '../stores/store.js';
-import { expectFunction, expectInteger, expectNumber, expectOneOf, expectString, show } from '../validate.js';
+import { resolveTableSettings } from '../table-settings.js';
+import { expectClock, expectDelay, expectFunction, expectInteger, expectObject, expectString, show } from '../validate.js';
 
 /** Options of {@link HeartMonitor}. Every one is optional; see {@link BalancingOptions} for the balancing ones. */
 export interface HeartMonitorOptions extends BalancingOptions {
@@ -146,18 +146,18 @@ export interface ResolvedOptions {
   readonly maxSkew: number;
 }
 
+/** `HeartbeatStorage`'s default, relative to `root`. @internal */
+export const DEFAULT_STORAGE = 'logs/hb.dat';
+
 /** Apache's message for `HeartbeatMaxServers` 1..9. */
 export const MAX_SERVERS_MESSAGE = 'HeartbeatMaxServers: Should be 0 for file storage, or greater or equal than 10 for slotmem';
 
+/** The monitor's own defaults; the table settings' (staleAfter, expireAfter, warmupDivisor, keyBy) are `TABLE_DEFAULTS` (table-settings.ts). */
 const defaults = {
   maxServers: 10,
-  storage: 'logs/hb.dat',
+  storage: DEFAULT_STORAGE,
   flushInterval: 5000,
-  staleAfter: DEFAULT_STALE_AFTER,
-  expireAfter: 30_000,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  keyBy: 'ip',
-  warmupDivisor: DEFAULT_WARMUP_DIVISOR,
   recvBufferSize: 4 * 1024 * 1024,
   reportInterval: 5000,
   maxSkew: DEFAULT_MAX_SKEW,
@@ -168,15 +168,13 @@ const defaults = {
  * @internal
  */
 export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
+  expectObject('options', options);
   const merged = { ...defaults, ...withoutUndefined(options) };
   const listen = options.listen === undefined ? undefined : parseSocketAddress(options.listen, 'listen');
   const maxServers = expectInteger('maxServers', merged.maxServers, 0);
   if (maxServers > 0 && maxServers < 10) throw new RangeError(`${MAX_SERVERS_MESSAGE}, got \`maxServers\` ${maxServers}`);
-  const expireAfter = expectNumber('expireAfter', merged.expireAfter, 1);
-  const staleAfter = expectNumber('staleAfter', merged.staleAfter, 1);
-  // A server must go stale before it expires: the other order would pick servers already removed from the store.
-  if (expireAfter < staleAfter) throw new RangeError(`Expected \`expireAfter\` (${expireAfter}) to be at least \`staleAfter\` (${staleAfter})`);
+  const table = resolveTableSettings(merged);
+  const { expireAfter } = table;
   const secrets = options.secret === undefined ? undefined : normalizeSecrets(options.secret, 'secret');
   const maxSkew = expectInteger('maxSkew', merged.maxSkew, 0);
   if (secrets !== undefined && maxSkew > expireAfter) {
@@ -189,17 +187,14 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
     maxServers,
     storage: expectString('storage', merged.storage),
     root: options.root === undefined ? process.cwd() : expectString('root', options.root),
-    // Node runs a timer longer than 2^31-1 ms after 1 ms instead: refuse it rather than flush in a loop.
-    flushInterval: expectInteger('flushInterval', merged.flushInterval, 1, 2 ** 31 - 1),
-    staleAfter,
-    expireAfter,
+    // A timer delay: refused beyond 2^31-1 ms rather than flushing in a loop (Node fires such a timer after 1 ms).
+    flushInterval: expectDelay('flushInterval', merged.flushInterval),
+    ...table,
     maxMessageBytes: expectInteger('maxMessageBytes', merged.maxMessageBytes, 1, 65507),
-    keyBy: expectOneOf('keyBy', merged.keyBy, ['ip', 'ip:port'] as const),
-    warmupDivisor: expectInteger('warmupDivisor', merged.warmupDivisor, 1),
     recvBufferSize: expectInteger('recvBufferSize', merged.recvBufferSize, 0),
     reportInterval: expectInteger('reportInterval', merged.reportInterval, 0),
     random: options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random),
-    clock: options.clock === undefined ? systemClock : checkClock(options.clock),
+    clock: options.clock === undefined ? systemClock : expectClock('clock', options.clock),
     balancing: resolveBalancingOptions(options),
     sourceFilter: options.allow === undefined ? undefined : createSourceFilter(options.allow, 'allow'),
     secrets,
@@ -240,13 +235,6 @@ function checkInterface(value: string, listen: SocketAddress | undefined): strin
     throw new TypeError(`Expected \`interface\` to be ${expected}, got ${show(value)}`);
   }
   return value;
-}
-
-function checkClock(clock: Clock): Clock {
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function' || typeof clock.monotonic !== 'function') {
-    throw new TypeError(`Expected \`clock\` to be an object with now() and monotonic(), got ${show(clock)}`);
-  }
-  return clock;
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

@@ -5,14 +5,10 @@
  */
 import type { BackendMember } from '../protocol/address.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
+import { checkTableOverrides, DEFAULT_WARMUP_DIVISOR, TABLE_DEFAULTS } from '../table-settings.js';
 import { heardWithin } from './freshness.js';
 import { memberKey } from './member-key.js';
-import { expectFunction, expectInteger, expectNumber, expectOneOf } from '../validate.js';
-
-/** Apache ignores servers whose lastseen is 10 s or more. */
-export const DEFAULT_STALE_AFTER = 10_000;
-/** A server with busy = 0 gets ready / 4: it probably just started. */
-export const DEFAULT_WARMUP_DIVISOR = 4;
+import { expectFunction } from '../validate.js';
 
 /** Options of the pure {@link pickBackend}. */
 export interface PickOptions {
@@ -108,9 +104,8 @@ export function pickBackend<M extends BackendMember>(
 ): ServerStatus | M | undefined {
   const random = options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random);
   const now = typeof options.now === 'function' ? options.now() : (options.now ?? Date.now());
-  const staleAfter = options.staleAfter === undefined ? DEFAULT_STALE_AFTER : expectNumber('staleAfter', options.staleAfter, 1);
-  const divisor = options.warmupDivisor === undefined ? DEFAULT_WARMUP_DIVISOR : expectInteger('warmupDivisor', options.warmupDivisor, 1);
-  const keyBy = options.keyBy === undefined ? 'ip' : expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const);
+  const given = checkTableOverrides({ staleAfter: options.staleAfter, warmupDivisor: options.warmupDivisor, keyBy: options.keyBy });
+  const { staleAfter, warmupDivisor: divisor, keyBy } = { ...TABLE_DEFAULTS, ...given };
   const weightOf = (server: ServerStatus): number => pickWeight(server, now, staleAfter, divisor);
 
   if (members === undefined) {

@@ -22,6 +22,15 @@ export interface ServerStatus {
    * `drain()` / `disable()`, or `'failed'` after failure feedback. See `monitor.describe()`.
    */
   readonly state?: 'draining' | 'disabled' | 'failed';
+  /**
+   * Wall-clock time (ms since the epoch) the server last entered rotation, by the monitor's
+   * account: its first heartbeat, its first after it went stale, or `enable()` after a
+   * drain or disable. It travels with the data (SlotStore, cluster share, hb.dat) so every
+   * view starts a server's slow-start ramp from the monitor's moment instead of from the
+   * moment the view first saw it. Absent in records of older writers and of Apache's
+   * hb.dat; views then ramp from first sight.
+   */
+  readonly inRotationSince?: number;
 }
 
 /**

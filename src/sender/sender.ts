@@ -12,7 +12,7 @@ import { SenderError } from '../errors.js';
 import { interfaceFor } from '../monitor/heartbeat-socket.js';
 import { formatHeartbeat, MAX_COUNT } from '../protocol/heartbeat.js';
 import { normalizeSecrets, signHeartbeat, type HeartbeatSecrets } from '../protocol/signature.js';
-import { expectFunction, expectInteger, expectString, show } from '../validate.js';
+import { expectFunction, expectInteger, expectObject, expectString, show } from '../validate.js';
 
 /** What an origin reports: idle and busy workers. */
 export interface HeartbeatStatus {
@@ -113,7 +113,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
    */
   constructor(options: HeartbeatSenderOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
+    expectObject('options', options);
     const list: readonly unknown[] = typeof options.address === 'string' ? [options.address] : Array.isArray(options.address) ? options.address : [options.address];
     if (list.length === 0) throw new TypeError('Expected `address` to be "addr:port" or a non-empty array of them, got []');
     this.destinations = list.map((text) => ({ text: String(text), address: parseSocketAddress(text, 'address') }));

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { HeartbeatStatus } from './sender.js';
-import { expectInteger, show } from '../validate.js';
+import { expectInteger, expectObject } from '../validate.js';
 
 /** Options of {@link trackServerLoad}. */
 export interface ServerLoadOptions {
@@ -39,7 +39,7 @@ export interface ServerLoad {
  * @param options - the declared capacity
  */
 export function trackServerLoad(server: Pick<Server, 'on' | 'off'>, options: ServerLoadOptions): ServerLoad {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be { capacity }, got ${show(options)}`);
+  expectObject('options', options, '{ capacity }');
   const capacity = expectInteger('capacity', options.capacity, 0);
   let inFlight = 0;
   const onRequest = (_request: IncomingMessage, response: ServerResponse): void => {

@@ -9,11 +9,12 @@ import { lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/p
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER, formatHeartbeatFile } from './hb-file.js';
+import { formatHeartbeatFile } from './hb-file.js';
 import { isIpLiteral } from '../protocol/address.js';
 import { heardWithin } from '../picking/freshness.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import { expectInteger, expectNumber, expectString, show } from '../validate.js';
+import { checkTableOverrides, DEFAULT_EXPIRE_AFTER } from '../table-settings.js';
+import { expectClock, expectInteger, expectObject, expectString } from '../validate.js';
 import { MemoryStore } from './memory-store.js';
 import { HeartbeatFileReader, type HeartbeatFileReaderOptions } from '../views/file-reader.js';
 import type { HeartbeatStore } from './store.js';
@@ -82,13 +83,13 @@ export class FileStore implements HeartbeatStore {
 
   /** @param options - path and limits; invalid values throw TypeError/RangeError */
   constructor(options: FileStoreOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object with a \`path\`, got ${show(options)}`);
+    expectObject('options', options, 'an object with a `path`');
     this.path = resolve(expectString('path', options.path));
     this.table = new MemoryStore({ maxServers: options.maxServers });
     this.maxServers = this.table.maxServers;
-    this.expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
+    this.expireAfter = checkTableOverrides({ expireAfter: options.expireAfter }).expireAfter ?? DEFAULT_EXPIRE_AFTER;
     this.mode = expectInteger('mode', options.mode ?? DEFAULT_FILE_MODE, 0, 0o777);
-    this.clock = options.clock ?? { now: Date.now };
+    this.clock = options.clock === undefined ? { now: Date.now } : expectClock('clock', options.clock, 'optional');
   }
 
   /**

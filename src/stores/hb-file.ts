@@ -10,19 +10,20 @@ import { StoreError } from '../errors.js';
 import { badNumber, DEFAULT_PORT, MAX_COUNT, parseFieldTable, toInteger } from '../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, RefusedFileError } from './bounded-read.js';
+import { DEFAULT_EXPIRE_AFTER } from '../table-settings.js';
 import { expectInteger } from '../validate.js';
 
-/** A server not seen for more than 30 s is left out of the file (SPEC 1.4). */
-export const DEFAULT_FILE_EXPIRE_AFTER = 30_000;
+/** A server not seen for more than 30 s is left out of the file (SPEC 1.4): the table's `expireAfter` default. */
+export const DEFAULT_FILE_EXPIRE_AFTER = DEFAULT_EXPIRE_AFTER;
 
 /** Keys of an hb.dat line that map to {@link ServerStatus} properties. */
-const LINE_KEYS = new Set(['ready', 'busy', 'lastseen', 'port', 'state', 'age']);
+const LINE_KEYS = new Set(['ready', 'busy', 'lastseen', 'port', 'state', 'age', 'inrotationms']);
 
 /**
  * mod_lbmethod_heartbeat leaves out every server whose `lastseen` is this many seconds or
  * more (`LBM_HEARTBEAT_MAX_LASTSEEN`), whatever its `ready`.
  */
-const APACHE_MAX_LASTSEEN = 10;
+export const APACHE_MAX_LASTSEEN = 10;
 
 /**
  * One hb.dat line for `server`, exactly as mod_heartmonitor writes it (trailing `\n`
@@ -35,6 +36,11 @@ const APACHE_MAX_LASTSEEN = 10;
  * enough: its draw can still land on it), and ignores the two extra keys; our readers take
  * the state, and the real age from `age`.
  *
+ * A server whose record carries `inRotationSince` gets `&inrotationms=<ms>` last: the ms
+ * between then and the write (relative to the writer's clock, like `lastseen`, so a
+ * reader on another host needs no agreement on wall time), at most 2147483647. Apache
+ * ignores it; our readers start the slow-start ramp from it.
+ *
  * @param server - the server's last status
  * @param now - wall-clock time of the write, ms since the epoch
  */
@@ -46,12 +52,15 @@ export function formatHeartbeatLine(server: ServerStatus, now: number): string {
   checkLineNumber('ready', server.ready, 0, MAX_COUNT);
   checkLineNumber('busy', server.busy, 0, MAX_COUNT);
   const lastseen = Math.max(0, Math.floor((now - server.lastSeen) / 1000));
+  const since = server.inRotationSince;
+  // Finite numbers only (a record from any store may reach this); a time ahead of the write reads as 0.
+  const inRotation = typeof since === 'number' && Number.isFinite(since) ? `&inrotationms=${Math.min(MAX_COUNT, Math.max(0, Math.round(now - since)))}` : '';
   const state = server.state;
   if (state === 'draining' || state === 'disabled') {
     const hidden = Math.max(APACHE_MAX_LASTSEEN, lastseen);
-    return `${server.ip} &ready=${server.ready}&busy=${server.busy}&lastseen=${hidden}&port=${server.port}&state=${state}&age=${lastseen}\n`;
+    return `${server.ip} &ready=${server.ready}&busy=${server.busy}&lastseen=${hidden}&port=${server.port}&state=${state}&age=${lastseen}${inRotation}\n`;
   }
-  return `${server.ip} &ready=${server.ready}&busy=${server.busy}&lastseen=${lastseen}&port=${server.port}\n`;
+  return `${server.ip} &ready=${server.ready}&busy=${server.busy}&lastseen=${lastseen}&port=${server.port}${inRotation}\n`;
 }
 
 /**
@@ -135,8 +144,8 @@ function parseLine(line: string, writtenAt: number): ServerStatus | string {
   const ipText = line.slice(0, space);
   if (isIP(ipText.split('%')[0] ?? '') === 0) return `${JSON.stringify(ipText)} is not an IP address`;
   const table = parseFieldTable(line.slice(space + 1));
-  const numbers: Record<'ready' | 'busy' | 'lastseen' | 'port' | 'age', number> = { ready: 0, busy: 0, lastseen: 0, port: DEFAULT_PORT, age: -1 };
-  for (const key of ['ready', 'busy', 'lastseen', 'port', 'age'] as const) {
+  const numbers: Record<'ready' | 'busy' | 'lastseen' | 'port' | 'age' | 'inrotationms', number> = { ready: 0, busy: 0, lastseen: 0, port: DEFAULT_PORT, age: -1, inrotationms: -1 };
+  for (const key of ['ready', 'busy', 'lastseen', 'port', 'age', 'inrotationms'] as const) {
     const value = table.get(key);
     if (value === undefined) continue;
     const min = key === 'port' ? 1 : 0;
@@ -163,6 +172,8 @@ function parseLine(line: string, writtenAt: number): ServerStatus | string {
     ready: numbers.ready,
     busy: numbers.busy,
     lastSeen: writtenAt - age * 1000,
+    // When the writer put the server into rotation, by the same clock as lastSeen.
+    ...(numbers.inrotationms >= 0 ? { inRotationSince: writtenAt - numbers.inrotationms } : {}),
     ...(hasFields ? { fields: Object.freeze(fields) } : {}),
     ...(state === undefined ? {} : { state }),
   });

@@ -14,18 +14,35 @@
  * size in bytes, 4 generation (bumped after every change), 5 keyBy (0 ip, 1 ip:port),
  * 6 warmupDivisor, 7 high-water mark (slots at or above it were never used, so readers
  * skip them), 8–9 staleAfter and 10–11 expireAfter (Float64 bit patterns), 12 number of
- * change ring entries (a power of two).
+ * change ring entries (a power of two), 13 failure sharing (0 local, 1 shared), 14
+ * ejections published so far (any thread bumps it; see below), 15 spare.
  *
  * Slot (Int32 words): 0 sequence (odd while the writer is inside), 1 in use (0/1),
  * 2 ready, 3 busy, 4 port, 5 address length in bytes, 6–7 lastSeen (Float64 bit
  * pattern), 8–23 address text (64 bytes: an IPv6 literal with a zone fits), 24 the
  * operator's administrative state (0 none, 1 draining, 2 disabled: it travels with the
- * data, so `drain()` on the monitor reaches every view with the same write), 25–31 spare.
- * Version 3 added the administrative state word.
+ * data, so `drain()` on the monitor reaches every view with the same write), 25 occupant
+ * (bumped whenever the writer puts a new server into the slot), 26–27 inRotationSince
+ * (Float64; NaN when the record carries none): when the monitor put the server into
+ * rotation, so every view ramps it from the monitor's moment, not from when it first read
+ * the slot. Words 0–27 belong to the one writer and the seqlock.
+ *
+ * Words 28–29 are the one part of a slot every thread may write: an "ejected until" (one
+ * BigInt64, so a single atomic store or compare-and-swap moves it whole): wall-clock ms
+ * since the epoch × 2^20 + the occupant (mod 2^20) it is about. With failure sharing, a
+ * view whose failures take a server out of rotation raises it (to the later of the two
+ * times) and then bumps header word 14, so every other view and the monitor take the
+ * server out until then too. Wall time, because each thread's monotonic clock has its own
+ * origin; the occupant, because the writer may have given the slot to another server
+ * since the view last read it. Words 30–31 spare.
+ *
+ * Version 3 added the administrative state word; version 4 the occupant, inRotationSince,
+ * "ejected until" and the header's failure sharing words.
  * @module
  */
 import type { AdminState } from '../balancer/server-state.js';
-import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import type { ServerStatus } from '../protocol/server-status.js';
+import type { TableSettings } from '../table-settings.js';
 
 /** Fewest and most change ring entries: enough to absorb bursts, small next to the slots. */
 const MIN_RING_ENTRIES = 64;
@@ -39,14 +56,19 @@ export const SLOT_BYTES = 128;
 export const MAX_ADDRESS_BYTES = 64;
 
 const MAGIC = 0x48425354; // "HBST"
-const VERSION = 3;
+const VERSION = 4;
 const WORDS_PER_SLOT = SLOT_BYTES / 4;
 const HEADER_WORDS = HEADER_BYTES / 4;
 
 /** Header word indices. */
-const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10, ringEntries: 12 } as const;
+const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10, ringEntries: 12, failures: 13, ejections: 14 } as const;
 /** Slot word offsets. */
-const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8, admin: 24 } as const;
+const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8, admin: 24, occupant: 25, inRotationSince: 26, ejectedUntil: 28 } as const;
+/** Bits of an "ejected until" value that hold the occupant. */
+const OCCUPANT_BITS = 20n;
+const OCCUPANT_MASK = (1n << OCCUPANT_BITS) - 1n;
+/** Latest "ejected until" that fits beside the occupant in a positive BigInt64. */
+const MAX_UNTIL = 2 ** 43 - 1;
 
 /** The administrative state word: index is the stored number. */
 const ADMIN_CODES: readonly (AdminState | undefined)[] = [undefined, 'draining', 'disabled'];
@@ -59,14 +81,15 @@ function adminCode(state: ServerStatus['state']): number {
 /** A bounded number of tries before a reader gives up on a slot whose writer stopped mid-write. */
 const MAX_READ_ATTEMPTS = 100_000;
 
-/** The settings stored in the header, read by every view. */
-export interface SlotHeader {
+/** The settings stored in the header, read by every view: the table's, and the slot count. */
+export interface SlotHeader extends TableSettings {
   readonly maxServers: number;
-  readonly keyBy: KeyBy;
-  readonly warmupDivisor: number;
-  readonly staleAfter: number;
-  readonly expireAfter: number;
+  /** Whether a view's failure ejections are shared with every view and the monitor. */
+  readonly failures: FailureSharing;
 }
+
+/** `'local'`: each view keeps its own failure state (Apache's children); `'shared'`: one view's ejection takes the server out for all. */
+export type FailureSharing = 'local' | 'shared';
 
 // Scratch space for moving Float64 values and address bytes through Int32 words.
 // Each thread (module instance) has its own, and nothing here is shared.
@@ -120,6 +143,7 @@ export function writeHeader(words: Int32Array, header: SlotHeader): void {
   Atomics.store(words, H.ringEntries, ringEntries(header.maxServers));
   storeFloat(words, H.staleAfter, header.staleAfter);
   storeFloat(words, H.expireAfter, header.expireAfter);
+  Atomics.store(words, H.failures, header.failures === 'shared' ? 1 : 0);
 }
 
 /**
@@ -146,6 +170,7 @@ export function readHeader(buffer: SharedArrayBuffer): SlotHeader {
     warmupDivisor: Atomics.load(words, H.warmupDivisor),
     staleAfter: loadFloat(words, H.staleAfter),
     expireAfter: loadFloat(words, H.expireAfter),
+    failures: Atomics.load(words, H.failures) === 1 ? 'shared' : 'local',
   };
 }
 
@@ -169,7 +194,8 @@ export function encodeAddress(ip: string): Uint8Array | undefined {
  * Write (or, with `server` undefined, free) a slot. Only one thread may write a buffer.
  * @param address - `encodeAddress(server.ip)`
  * @param addressInPlace - the slot already holds exactly these address bytes (this
- * writer put them there and nothing freed the slot since): skip rewriting them
+ * writer put them there and nothing freed the slot since): skip rewriting them; otherwise
+ * a new server moves in, and the slot's occupant number changes
  */
 export function writeSlot(words: Int32Array, slot: number, server: ServerStatus | undefined, address: Uint8Array | undefined, addressInPlace = false): void {
   const base = HEADER_WORDS + slot * WORDS_PER_SLOT;
@@ -190,7 +216,11 @@ export function writeSlot(words: Int32Array, slot: number, server: ServerStatus 
     storeChanged(words, base + S.lastSeen, scratchWords[0] ?? 0);
     storeChanged(words, base + S.lastSeen + 1, scratchWords[1] ?? 0);
     storeChanged(words, base + S.admin, adminCode(server.state));
+    scratchFloat[0] = server.inRotationSince ?? Number.NaN;
+    storeChanged(words, base + S.inRotationSince, scratchWords[0] ?? 0);
+    storeChanged(words, base + S.inRotationSince + 1, scratchWords[1] ?? 0);
     if (!addressInPlace) {
+      Atomics.store(words, base + S.occupant, (Atomics.load(words, base + S.occupant) + 1) | 0);
       scratchBytes.fill(0);
       scratchBytes.set(address);
       for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) Atomics.store(words, base + S.address + i, scratchWords[i] ?? 0);
@@ -241,6 +271,8 @@ export interface SlotReading {
   readonly sequence: number;
   /** The server, or undefined for a free slot. */
   readonly server: ServerStatus | undefined;
+  /** Which server this is, as "ejected until" values name it. */
+  readonly occupant: number;
 }
 
 /**
@@ -254,7 +286,7 @@ export function readSlot(words: Int32Array, slot: number): SlotReading | undefin
     const before = Atomics.load(words, base + S.sequence);
     if ((before & 1) !== 0) continue;
     if (Atomics.load(words, base + S.inUse) === 0) {
-      if (Atomics.load(words, base + S.sequence) === before) return { sequence: before, server: undefined };
+      if (Atomics.load(words, base + S.sequence) === before) return { sequence: before, server: undefined, occupant: -1 };
       continue;
     }
     const ready = Atomics.load(words, base + S.ready);
@@ -263,11 +295,56 @@ export function readSlot(words: Int32Array, slot: number): SlotReading | undefin
     const length = Atomics.load(words, base + S.addressLength);
     const lastSeen = loadFloat(words, base + S.lastSeen);
     const state = ADMIN_CODES[Atomics.load(words, base + S.admin)];
+    const occupant = Atomics.load(words, base + S.occupant);
+    const carried = loadFloat(words, base + S.inRotationSince);
     for (let i = 0; i < MAX_ADDRESS_BYTES / 4; i++) scratchWords[i] = Atomics.load(words, base + S.address + i);
     if (Atomics.load(words, base + S.sequence) !== before) continue;
     const ip = decoder.decode(scratchBytes.subarray(0, Math.min(Math.max(length, 0), MAX_ADDRESS_BYTES)));
-    const server: ServerStatus = state === undefined ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, state };
-    return { sequence: before, server: Object.freeze(server) };
+    const server: ServerStatus = Number.isNaN(carried) ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, inRotationSince: carried };
+    return { sequence: before, server: Object.freeze(state === undefined ? server : { ...server, state }), occupant };
   }
   return undefined;
+}
+
+/** Ejections published so far: a reader that saw this count has seen every ejection up to it. */
+export function ejectionCount(words: Int32Array): number {
+  return Atomics.load(words, H.ejections);
+}
+
+/** The occupant number of a slot now (read by the writer, which owns it). */
+export function slotOccupant(words: Int32Array, slot: number): number {
+  return Atomics.load(words, HEADER_WORDS + slot * WORDS_PER_SLOT + S.occupant);
+}
+
+/** Index of a slot's "ejected until" in a BigInt64Array over the buffer (8-byte aligned: 64 + slot × 128 + 112). */
+function ejectionIndex(slot: number): number {
+  return (HEADER_WORDS + slot * WORDS_PER_SLOT + S.ejectedUntil) / 2;
+}
+
+/**
+ * Publish that the server in `slot` (as `occupant` names it) is out of rotation until
+ * wall-clock time `until`. Any thread may call it: a compare-and-swap keeps the later of
+ * two times, and the header's count moves after the value is in place.
+ * @param big - a BigInt64Array over the whole buffer
+ * @returns false when the slot already said as much
+ */
+export function publishEjection(words: Int32Array, big: BigInt64Array, slot: number, occupant: number, until: number): boolean {
+  const index = ejectionIndex(slot);
+  const tag = BigInt(occupant) & OCCUPANT_MASK;
+  // 43 bits of ms reach the year 2248; a longer time out is clamped, never wrapped into the sign bit.
+  const value = (BigInt(Math.min(MAX_UNTIL, Math.max(0, Math.ceil(until)))) << OCCUPANT_BITS) | tag;
+  for (;;) {
+    const current = Atomics.load(big, index);
+    if ((current & OCCUPANT_MASK) === tag && current >= value) return false;
+    if (Atomics.compareExchange(big, index, current, value) === current) break;
+  }
+  Atomics.add(words, H.ejections, 1);
+  return true;
+}
+
+/** Wall-clock time the server in `slot` (named by `occupant`) is out of rotation until, or undefined. */
+export function readEjection(big: BigInt64Array, slot: number, occupant: number): number | undefined {
+  const value = Atomics.load(big, ejectionIndex(slot));
+  if (value === 0n || (value & OCCUPANT_MASK) !== (BigInt(occupant) & OCCUPANT_MASK)) return undefined;
+  return Number(value >> OCCUPANT_BITS);
 }

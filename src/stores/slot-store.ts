@@ -5,15 +5,14 @@
  * @module
  */
 import { StoreError } from '../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER } from './hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
-import { expectInteger, expectNumber, expectOneOf, show } from '../validate.js';
-import { bufferBytes, encodeAddress, MAX_ADDRESS_BYTES, writeHeader, writeSlot, type SlotHeader } from './slot-layout.js';
-import type { HeartbeatStore } from './store.js';
+import { resolveTableSettings } from '../table-settings.js';
+import { expectInteger, expectObject, expectOneOf, show } from '../validate.js';
+import { bufferBytes, ejectionCount, encodeAddress, MAX_ADDRESS_BYTES, publishEjection, readEjection, slotOccupant, writeHeader, writeSlot, type FailureSharing, type SlotHeader } from './slot-layout.js';
+import type { HeartbeatStore, SharedEjections } from './store.js';
 import { SlotStoreView, type SlotStoreViewOptions } from '../views/slot-store-view.js';
 
-export { SLOT_BYTES } from './slot-layout.js';
+export { SLOT_BYTES, type FailureSharing } from './slot-layout.js';
 export { SlotStoreView, type SlotStoreViewOptions } from '../views/slot-store-view.js';
 
 /** Apache's default `HeartbeatMaxServers`. */
@@ -52,6 +51,14 @@ export interface SlotStoreOptions {
    * @default 'ip'
    */
   readonly keyBy?: KeyBy;
+  /**
+   * Failure state of the views: `'local'` (each view keeps its own, as each Apache child
+   * keeps its own worker state) or `'shared'`: when one view's failures (`markFailed`,
+   * `release({ failed: true })`) take a server out of rotation, every view of this store
+   * and the monitor take it out until the same moment. A view may override it.
+   * @default 'local'
+   */
+  readonly failures?: FailureSharing;
 }
 
 interface Held {
@@ -87,23 +94,49 @@ export class SlotStore implements HeartbeatStore {
   private readonly words: Int32Array;
   private readonly held = new Map<string, Held>();
   private readonly freeSlots: number[];
+  /**
+   * With `failures: 'shared'`: how the monitor publishes its ejections into the slots and
+   * learns those of the views. @internal
+   */
+  readonly sharedEjections: SharedEjections | undefined;
 
   /** @param options - slot count and view settings; invalid values throw TypeError/RangeError */
   constructor(options: SlotStoreOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
+    expectObject('options', options);
     this.maxServers = expectInteger('maxServers', options.maxServers ?? DEFAULT_SLOT_COUNT, 1, 1_000_000);
     const header: SlotHeader = {
       maxServers: this.maxServers,
-      staleAfter: expectNumber('staleAfter', options.staleAfter ?? DEFAULT_STALE_AFTER, 1),
-      expireAfter: expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1),
-      warmupDivisor: expectInteger('warmupDivisor', options.warmupDivisor ?? DEFAULT_WARMUP_DIVISOR, 1, 2 ** 31 - 1),
-      keyBy: expectOneOf('keyBy', options.keyBy ?? 'ip', ['ip', 'ip:port'] as const),
+      ...resolveTableSettings(options),
+      failures: expectOneOf('failures', options.failures ?? 'local', ['local', 'shared'] as const),
     };
     this.buffer = new SharedArrayBuffer(bufferBytes(this.maxServers));
     this.words = new Int32Array(this.buffer);
     writeHeader(this.words, header);
     // Popped from the end: slot 0 is handed out first.
     this.freeSlots = Array.from({ length: this.maxServers }, (_, i) => this.maxServers - 1 - i);
+    this.sharedEjections = header.failures === 'shared' ? this.ejectionSharing() : undefined;
+  }
+
+  private ejectionSharing(): SharedEjections {
+    const big = new BigInt64Array(this.buffer);
+    let seen = ejectionCount(this.words);
+    return {
+      publish: (key, until) => {
+        const held = this.held.get(key);
+        if (held !== undefined) publishEjection(this.words, big, held.slot, slotOccupant(this.words, held.slot), until);
+      },
+      poll: () => {
+        const count = ejectionCount(this.words);
+        if (count === seen) return undefined;
+        seen = count;
+        const ejected: [string, number][] = [];
+        for (const [key, held] of this.held) {
+          const until = readEjection(big, held.slot, slotOccupant(this.words, held.slot));
+          if (until !== undefined) ejected.push([key, until]);
+        }
+        return ejected;
+      },
+    };
   }
 
   /**

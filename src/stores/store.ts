@@ -39,3 +39,24 @@ export interface HeartbeatStore {
    */
   setAdmin?(key: string, state: AdminState | undefined): void;
 }
+
+/**
+ * What a store that shares failure ejections between the monitor and its views offers
+ * the monitor (a SlotStore made with `failures: 'shared'`).
+ * @internal
+ */
+export interface SharedEjections {
+  /** The monitor's failures took the server under `key` out of rotation until wall-clock time `until`. */
+  publish(key: string, until: number): void;
+  /**
+   * Ejections views published since the last call, as `[key, until]` (wall-clock ms);
+   * undefined when nothing was published since (one shared-memory load).
+   */
+  poll(): [key: string, until: number][] | undefined;
+}
+
+/** The store's shared ejections, when it has them. @internal */
+export function sharedEjectionsOf(store: HeartbeatStore): SharedEjections | undefined {
+  const candidate = (store as { readonly sharedEjections?: unknown }).sharedEjections;
+  return typeof candidate === 'object' && candidate !== null ? (candidate as SharedEjections) : undefined;
+}

@@ -21,6 +21,7 @@ import { drawWeighted } from '../picking/selection.js';
 import { SlotNumbers } from '../picking/slot-numbers.js';
 import { WeightedIndex } from '../picking/weighted-index.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import { carriedRampStart } from './carried-ramp.js';
 
 /** What a table needs to know. @internal */
 export interface BalancedTableSettings {
@@ -46,7 +47,8 @@ export interface BalancedTableEvents {
   stale(server: ServerStatus): void;
   /** `key` left the table (expired, or gone from the data). */
   remove(server: ServerStatus, key: string): void;
-  failed(server: ServerStatus, failure: ServerFailure): void;
+  /** `shared`: the ejection came from another view through the store (not this table's evidence). */
+  failed(server: ServerStatus, failure: ServerFailure, shared: boolean): void;
   recovered(server: ServerStatus): void;
 }
 
@@ -109,7 +111,7 @@ export class BalancedTable {
     this.memberKeys = new MemberKeys(settings.keyBy);
     const { clock, random, keyBy, warmupDivisor } = settings;
     this.balancer = new Balancer(settings.balancing, { clock, random, keyBy, warmupDivisor }, this.balancerTable(), {
-      failed: (server, failure) => events.failed(server, failure),
+      failed: (server, failure) => events.failed(server, failure, false),
       recovered: (server) => events.recovered(server),
     });
   }
@@ -200,12 +202,51 @@ export class BalancedTable {
     this.freshSeenAt.set(entry.slot, fresh ? seenAt : -Infinity);
     const admin = server.state === 'draining' || server.state === 'disabled' ? server.state : undefined;
     if (this.balancer.adminState(key) !== admin) this.balancer.setAdmin(key, admin);
-    if (heartbeat) this.balancer.heartbeat(entry, isNew, returning && fresh);
+    // A record carrying when the monitor put its server into rotation ramps from that moment
+    // (in step with the monitor), not from what this view happened to see.
+    const carried = server.inRotationSince !== undefined;
+    if (heartbeat) this.balancer.heartbeat(entry, isNew, returning && fresh && !carried);
+    const rampSince = carried ? carriedRampStart(before, server, this.settings.balancing.slowStart, clock) : undefined;
+    if (rampSince !== undefined) this.balancer.rampFrom(entry, rampSince);
     if (isNew) this.events.add(server);
     this.events.update(server);
     // A record can arrive already stale (an hb.dat rewritten while its server is silent).
     if (wasFresh && !fresh) this.events.stale(server);
     return true;
+  }
+
+  /**
+   * Whether a heartbeat at monotonic `seenAt` puts the server of `entry` (as `get()`
+   * returned it; undefined: not in the table) into rotation: it is new, or returns after
+   * going stale (the monitor records the moment with the data).
+   */
+  entersRotation(entry: TableEntry | undefined, seenAt: number): boolean {
+    // Every TableEntry is one of this table's entries: no second lookup per heartbeat.
+    const known = entry as Entry | undefined;
+    return known === undefined || known.stale || !heardWithin(known.seenAt, seenAt, this.settings.staleAfter);
+  }
+
+  /** Replace the status of the server with `key` without a heartbeat (the monitor's `enable()` restamps `inRotationSince`). */
+  restamp(key: string, server: ServerStatus): void {
+    const entry = this.table.get(key);
+    if (entry === undefined) return;
+    entry.status = server;
+    this.statusBySlot[entry.slot] = server;
+  }
+
+  /** Servers `target` (`ip`, `ip:port` or a status) names now. */
+  entriesOf(target: string | ServerStatus): TableEntry[] {
+    return this.balancer.entriesOf(target);
+  }
+
+  /**
+   * Another view's failures took the server under `key` out of rotation until monotonic
+   * time `until` (failures shared through the store).
+   */
+  ejectShared(key: string, until: number): void {
+    const entry = this.table.get(key);
+    const failure = entry === undefined ? undefined : this.balancer.ejectUntil(entry, until);
+    if (entry !== undefined && failure !== undefined) this.events.failed(entry.status, failure, true);
   }
 
   /** A key left the data (or expired). */

@@ -8,26 +8,19 @@ import { performance } from 'node:perf_hooks';
 import type { BackendMember } from '../protocol/address.js';
 import type { Lease, MemberLease } from '../balancer/leases.js';
 import { resolveBalancingOptions, type ResolvedBalancingOptions } from '../balancer/options.js';
-import type { ServerView } from '../balancer/server-state.js';
+import type { ServerFailure, ServerView } from '../balancer/server-state.js';
 import type { Clock } from '../clock.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions, type StatusSource } from '../http/status-page.js';
-import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
-import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf } from '../validate.js';
+import type { ServerStatus } from '../protocol/server-status.js';
+import { checkTableOverrides, withOverrides, type TableSettings } from '../table-settings.js';
+import { expectClock, expectFunction, expectObject } from '../validate.js';
 import { BalancedTable } from './balanced-table.js';
+import { toMonotonic } from './carried-ramp.js';
 import type { HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
 
 /** A view's selection settings: the monitor's (carried with the data), with the view's overrides. */
-export interface ViewSettings {
-  /** Never pick servers whose last heartbeat is this many ms old. */
-  readonly staleAfter: number;
-  /** Leave out servers whose last heartbeat is this many ms old. */
-  readonly expireAfter: number;
-  /** Warm-up divisor of the weight rule. */
-  readonly warmupDivisor: number;
-  /** How members are matched to servers. */
-  readonly keyBy: KeyBy;
-}
+export type ViewSettings = TableSettings;
 
 const SWEEP_MIN_MS = 10;
 const SWEEP_MAX_MS = 1000;
@@ -44,7 +37,8 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   /** @internal */
   protected readonly random: () => number;
   private readonly balancing: ResolvedBalancingOptions;
-  private readonly overrides: HeartbeatViewOptions;
+  /** The settings this view was given; the rest come with the data (`expireAfter` always does). */
+  private readonly overrides: Partial<TableSettings>;
   private tableNow: BalancedTable | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private applied = 0;
@@ -55,29 +49,18 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     super();
     expectObject('options', options);
     this.balancing = resolveBalancingOptions(options);
-    const clock = options.clock;
-    if (clock !== undefined) {
-      expectObject('clock', clock);
-      expectFunction('clock.now', clock.now);
-    }
+    const clock = options.clock === undefined ? undefined : expectClock('clock', options.clock, 'optional');
     const now = clock === undefined ? () => Date.now() : () => clock.now();
     const monotonic = clock === undefined ? () => performance.now() : clock.monotonic === undefined ? now : () => (clock.monotonic as () => number)();
     this.clock = { now, monotonic };
     this.random = options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random);
-    if (options.staleAfter !== undefined) expectNumber('staleAfter', options.staleAfter, 1);
-    if (options.warmupDivisor !== undefined) expectInteger('warmupDivisor', options.warmupDivisor, 1, 2 ** 31 - 1);
-    if (options.keyBy !== undefined) expectOneOf('keyBy', options.keyBy, ['ip', 'ip:port'] as const);
-    this.overrides = options;
+    const { staleAfter, warmupDivisor, keyBy } = options;
+    this.overrides = checkTableOverrides({ staleAfter, warmupDivisor, keyBy });
   }
 
   /** The table's settings with this view's overrides, once the data told them. */
-  protected effectiveSettings(shared: ViewSettings): ViewSettings {
-    return {
-      staleAfter: this.overrides.staleAfter ?? shared.staleAfter,
-      expireAfter: shared.expireAfter,
-      warmupDivisor: this.overrides.warmupDivisor ?? shared.warmupDivisor,
-      keyBy: this.overrides.keyBy ?? shared.keyBy,
-    };
+  protected effectiveSettings(shared: TableSettings): TableSettings {
+    return withOverrides(shared, this.overrides);
   }
 
   /**
@@ -102,7 +85,10 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
         update: (server) => safeEmit('update', server),
         stale: (server) => safeEmit('stale', server),
         remove: (server) => safeEmit('remove', server),
-        failed: (server, failure) => safeEmit('failed', server, failure),
+        failed: (server, failure, shared) => {
+          if (!shared) this.ejected(server, failure);
+          safeEmit('failed', server, failure);
+        },
         recovered: (server) => safeEmit('recovered', server),
       },
     );
@@ -141,6 +127,19 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     } catch {
       // a throwing error listener must not break the reader
     }
+  }
+
+  /**
+   * This view's own failures took `server` out of rotation (views that share failures
+   * publish it here). @internal
+   */
+  protected ejected(_server: ServerStatus, _failure: ServerFailure): void {
+    // views that keep their failures to themselves have nothing to do
+  }
+
+  /** Another view's failures took the server under `key` out until wall-clock time `until`. @internal */
+  protected ejectShared(key: string, until: number): void {
+    this.tableNow?.ejectShared(key, toMonotonic(until, this.clock));
   }
 
   /** Bring the table up to date before a read (pull-based views). @internal */

@@ -5,26 +5,27 @@
  * Node's default `json` serialization as well as `advanced`.
  * @module
  */
-import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
+import { MAX_COUNT } from '../protocol/heartbeat.js';
+import type { ServerStatus } from '../protocol/server-status.js';
+import { resolveTableSettings, type TableSettings } from '../table-settings.js';
 
 /** The channel name used when none is given. */
 export const DEFAULT_CHANNEL = 'heartmonitor';
 
 /**
- * One server on the wire: `[key, ip, port, ready, busy, lastSeen, admin]`, with admin 0
- * (none), 1 (draining) or 2 (disabled) — an array, because a batch of 10,000 servers
- * repeats no property names.
+ * One server on the wire: `[key, ip, port, ready, busy, lastSeen, admin, inRotationSince?]`,
+ * with admin 0 (none), 1 (draining) or 2 (disabled), and the wall-clock time the monitor
+ * put the server into rotation when the record carries it (views ramp from it; primary
+ * and workers share one host's clock, as `lastSeen` already assumes) — an array, because
+ * a batch of 10,000 servers repeats no property names.
  * @internal
  */
-export type ServerRow = [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number];
+export type ServerRow =
+  | [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number]
+  | [key: string, ip: string, port: number, ready: number, busy: number, lastSeen: number, admin: number, inRotationSince: number];
 
 /** The selection settings the primary's monitor uses, sent with every snapshot. @internal */
-export interface SharedSettings {
-  readonly staleAfter: number;
-  readonly expireAfter: number;
-  readonly warmupDivisor: number;
-  readonly keyBy: KeyBy;
-}
+export type SharedSettings = TableSettings;
 
 /** Worker → primary: send me a snapshot, then changes. @internal */
 export interface HelloMessage {
@@ -56,19 +57,24 @@ const ADMIN_STATES = [undefined, 'draining', 'disabled'] as const;
 /** The row for a server (its `state`, if draining or disabled, travels with it). @internal */
 export function toRow(key: string, server: ServerStatus): ServerRow {
   const admin = server.state === 'draining' ? 1 : server.state === 'disabled' ? 2 : 0;
-  return [key, server.ip, server.port, server.ready, server.busy, server.lastSeen, admin];
+  const since = server.inRotationSince;
+  return since === undefined
+    ? [key, server.ip, server.port, server.ready, server.busy, server.lastSeen, admin]
+    : [key, server.ip, server.port, server.ready, server.busy, server.lastSeen, admin, since];
 }
 
 /** The frozen status a row describes, or undefined when the row is not well-formed. @internal */
 export function fromRow(row: unknown): ServerStatus | undefined {
-  if (!Array.isArray(row) || row.length !== 7) return undefined;
-  const [key, ip, port, ready, busy, lastSeen, admin] = row as unknown[];
+  if (!Array.isArray(row) || (row.length !== 7 && row.length !== 8)) return undefined;
+  const [key, ip, port, ready, busy, lastSeen, admin, since] = row as unknown[];
   if (typeof key !== 'string' || typeof ip !== 'string' || ip.length === 0 || ip.length > 64) return undefined;
   if (!isCount(port) || port < 1 || port > 65535 || !isCount(ready) || !isCount(busy)) return undefined;
   if (typeof lastSeen !== 'number' || !Number.isFinite(lastSeen)) return undefined;
   if (admin !== 0 && admin !== 1 && admin !== 2) return undefined;
+  if (since !== undefined && (typeof since !== 'number' || !Number.isFinite(since))) return undefined;
   const state = ADMIN_STATES[admin];
-  return Object.freeze(state === undefined ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, state });
+  const server: ServerStatus = since === undefined ? { ip, port, ready, busy, lastSeen } : { ip, port, ready, busy, lastSeen, inRotationSince: since };
+  return Object.freeze(state === undefined ? server : { ...server, state });
 }
 
 /** Whether `message` belongs to `channel` (other IPC traffic of the application is left alone). @internal */
@@ -80,15 +86,17 @@ export function isOnChannel(message: unknown, channel: string): message is { rea
 export function readSettings(value: unknown): SharedSettings | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { staleAfter, expireAfter, warmupDivisor, keyBy } = value as Record<string, unknown>;
-  if (!isPositive(staleAfter) || !isPositive(expireAfter) || !isCount(warmupDivisor) || warmupDivisor < 1) return undefined;
-  if (keyBy !== 'ip' && keyBy !== 'ip:port') return undefined;
-  return { staleAfter, expireAfter, warmupDivisor, keyBy };
+  // Every setting must be sent: a missing one would silently take this side's default.
+  if (staleAfter === undefined || expireAfter === undefined || warmupDivisor === undefined || keyBy === undefined) return undefined;
+  try {
+    // The monitor's own checks: what it accepted passes, anything else is not its snapshot.
+    return resolveTableSettings({ staleAfter, expireAfter, warmupDivisor, keyBy });
+  } catch {
+    return undefined;
+  }
 }
 
 function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2 ** 31 - 1;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_COUNT;
 }
 
-function isPositive(value: unknown): value is number {
-  return typeof value === 'number' && value > 0 && !Number.isNaN(value);
-}

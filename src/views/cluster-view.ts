@@ -4,6 +4,7 @@
  * answer to its hello and applies the primary's change batches as they arrive.
  * @module
  */
+import { TABLE_DEFAULTS } from '../table-settings.js';
 import { expectInteger, expectString } from '../validate.js';
 import { BalancedView, type ViewSettings } from './balanced-view.js';
 import { DEFAULT_CHANNEL, fromRow, isOnChannel, readSettings, type HelloMessage, type SharedSettings } from './cluster-messages.js';
@@ -97,7 +98,7 @@ export class ClusterView extends BalancedView implements HeartbeatView {
 
   /** The selection settings in use: the primary's, with this view's overrides applied. */
   get settings(): ViewSettings {
-    return this.effectiveSettings(this.settingsNow ?? { staleAfter: 10_000, expireAfter: 30_000, warmupDivisor: 4, keyBy: 'ip' });
+    return this.effectiveSettings(this.settingsNow ?? TABLE_DEFAULTS);
   }
 
   /**

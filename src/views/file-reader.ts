@@ -7,11 +7,11 @@ import { statSync, type Stats } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { StoreError } from '../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER, parseHeartbeatFile, type SkippedHeartbeatLine } from '../stores/hb-file.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
+import { parseHeartbeatFile, type SkippedHeartbeatLine } from '../stores/hb-file.js';
+import { resolveTableSettings, TABLE_DEFAULTS } from '../table-settings.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, readBoundedSync, RefusedFileError, refusalOf, type BoundedRead } from '../stores/bounded-read.js';
-import { expectInteger, expectNumber, expectString, show } from '../validate.js';
+import { expectInteger, expectObject, expectString } from '../validate.js';
 import { BalancedView } from './balanced-view.js';
 import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
@@ -108,13 +108,11 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
 
   /** @param options - path, check interval and selection parameters */
   constructor(options: HeartbeatFileReaderOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object with a \`path\`, got ${show(options)}`);
-    super(options);
+    super(expectObject('options', options, 'an object with a `path`'));
     this.path = resolve(expectString('path', options.path));
     this.checkInterval = expectInteger('checkInterval', options.checkInterval ?? DEFAULT_CHECK_INTERVAL, 0);
-    const expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
     // An hb.dat does not say how its writer was configured: Apache's defaults unless overridden.
-    const shared = { staleAfter: DEFAULT_STALE_AFTER, expireAfter, warmupDivisor: DEFAULT_WARMUP_DIVISOR, keyBy: 'ip' as const };
+    const shared = { ...TABLE_DEFAULTS, expireAfter: resolveTableSettings({ expireAfter: options.expireAfter, staleAfter: options.staleAfter }).expireAfter };
     this.startTable(shared);
     this.keyBy = this.effectiveSettings(shared).keyBy;
     this.maxFileBytes = expectInteger('maxFileBytes', options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, 1);

@@ -6,15 +6,14 @@
  * @module
  */
 import type { AdminState } from '../balancer/server-state.js';
-import { DEFAULT_FILE_EXPIRE_AFTER } from '../stores/hb-file.js';
 import type { HeartMonitorMetrics } from '../http/metrics.js';
 import type { StatusSource } from '../http/status-page.js';
-import { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from '../picking/selection.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import type { RedisViewClient } from '../stores/redis/client.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys } from '../stores/redis/keys.js';
 import { RedisTableSource, type SourceEntry, type TableSink } from '../stores/redis/table-source.js';
-import { expectInteger, expectNumber, show } from '../validate.js';
+import { resolveTableSettings, TABLE_DEFAULTS } from '../table-settings.js';
+import { expectInteger, expectNumber, expectObject, show } from '../validate.js';
 import { BalancedView } from './balanced-view.js';
 import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
@@ -116,15 +115,15 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
   private readonly pruneTimer: NodeJS.Timeout;
 
   private constructor(options: RedisViewOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
-    super({ ...options, noFreshServer: options.noFreshServer ?? 'last-known' });
+    super({ ...expectObject('options', options, 'an object with a `client`'), noFreshServer: options.noFreshServer ?? 'last-known' });
     const { client } = options;
     if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function' || typeof client.evalSha !== 'function') {
       throw new TypeError(`Expected \`client\` to be a connected node-redis client or cluster, got ${show(client)}`);
     }
-    const expireAfter = expectNumber('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1);
-    this.startTable({ staleAfter: DEFAULT_STALE_AFTER, expireAfter, warmupDivisor: DEFAULT_WARMUP_DIVISOR, keyBy: 'ip' });
-    this.settings = { staleAfter: options.staleAfter ?? DEFAULT_STALE_AFTER, expireAfter };
+    // The table does not say how its monitors were configured: Apache's defaults unless overridden.
+    const { staleAfter, expireAfter } = resolveTableSettings({ staleAfter: options.staleAfter, expireAfter: options.expireAfter });
+    this.startTable({ ...TABLE_DEFAULTS, expireAfter });
+    this.settings = { staleAfter, expireAfter };
     const keys = tableKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.table = keys.servers;
     this.source = new RedisTableSource(

@@ -5,7 +5,22 @@
  */
 import type { ServerStatus } from '../protocol/server-status.js';
 import { serverKey } from '../protocol/server-status.js';
-import { changedSlots, generation, highWater, readHeader, readSlot, ringEntries, slotSequence, type SlotHeader } from '../stores/slot-layout.js';
+import type { ServerFailure } from '../balancer/server-state.js';
+import { expectOneOf } from '../validate.js';
+import {
+  changedSlots,
+  ejectionCount,
+  generation,
+  highWater,
+  publishEjection,
+  readEjection,
+  readHeader,
+  readSlot,
+  ringEntries,
+  slotSequence,
+  type FailureSharing,
+  type SlotHeader,
+} from '../stores/slot-layout.js';
 import { BalancedView, type ViewSettings } from './balanced-view.js';
 import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
@@ -13,15 +28,24 @@ import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
  * Options of `SlotStore.attach()`: the monitor's balancing options, and per-view
  * overrides of the selection settings the buffer's header carries.
  */
-export type SlotStoreViewOptions = HeartbeatViewOptions;
+export interface SlotStoreViewOptions extends HeartbeatViewOptions {
+  /**
+   * `'shared'`: this view's failure ejections reach every view of the store and the
+   * monitor, and theirs reach it; `'local'`: it keeps its failures to itself.
+   * @default the store's `failures` option
+   */
+  readonly failures?: FailureSharing;
+}
 
 /**
  * A view of a {@link SlotStore}'s buffer, usually in a worker thread, with the balancing
- * API of the monitor (SPEC 3.1): picks, leases, failure feedback (this view's own), slow
- * start, fallbacks, metrics and the status page. It follows the writer without locks:
- * before each read it checks the buffer's generation, and when it moved it replays the
- * slots the writer listed in the change ring since (scanning every slot only on its first
- * look or when lapped). The operator's drain/disable arrive with the slot they change.
+ * API of the monitor (SPEC 3.1): picks, leases, failure feedback (this view's own, or
+ * with `failures: 'shared'` every view's), slow start (ramps from when the monitor put
+ * the server into rotation, carried in the slot), fallbacks, metrics and the status page.
+ * It follows the writer without locks: before each read it checks the buffer's
+ * generation, and when it moved it replays the slots the writer listed in the change ring
+ * since (scanning every slot only on its first look or when lapped). The operator's
+ * drain/disable arrive with the slot they change.
  */
 export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Number of slots. */
@@ -38,6 +62,13 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   private readonly owner = new Map<string, number>();
   private readonly changed: Int32Array;
   private snapshotGeneration: number | undefined;
+  /** Whether failure ejections are shared with the other views and the monitor. */
+  readonly failures: FailureSharing;
+  /** Each slot's occupant number as last read (what an ejection names). */
+  private readonly occupants: Int32Array;
+  /** The buffer as BigInt64 words, for "ejected until" values (with shared failures). */
+  private readonly ejections: BigInt64Array | undefined;
+  private ejectionsSeen = 0;
 
   /**
    * @param buffer - `store.buffer`
@@ -55,6 +86,9 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
     this.changed = new Int32Array(ringEntries(header.maxServers));
+    this.occupants = new Int32Array(header.maxServers).fill(-1);
+    this.failures = options.failures === undefined ? header.failures : expectOneOf('failures', options.failures, ['local', 'shared'] as const);
+    this.ejections = this.failures === 'shared' ? new BigInt64Array(buffer) : undefined;
   }
 
   /** Stop the view's timer; the buffer is not touched. */
@@ -63,13 +97,38 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
     return Promise.resolve();
   }
 
-  /** Replay what the writer changed since the last look. @internal */
+  /** Replay what the writer changed since the last look, then ejections other views shared. @internal */
   protected override sync(): void {
     const seen = generation(this.words);
-    if (seen === this.snapshotGeneration) return;
-    const count = this.snapshotGeneration === undefined ? false : changedSlots(this.words, this.header, this.snapshotGeneration, seen, this.changed);
-    if (count === false || !this.replay(count)) this.scan();
-    this.snapshotGeneration = seen;
+    if (seen !== this.snapshotGeneration) {
+      const count = this.snapshotGeneration === undefined ? false : changedSlots(this.words, this.header, this.snapshotGeneration, seen, this.changed);
+      if (count === false || !this.replay(count)) this.scan();
+      this.snapshotGeneration = seen;
+    }
+    if (this.ejections !== undefined && ejectionCount(this.words) !== this.ejectionsSeen) this.readEjections(this.ejections);
+  }
+
+  /** Publish this view's ejection of `server` for every view and the monitor (shared failures). @internal */
+  protected override ejected(server: ServerStatus, failure: ServerFailure): void {
+    if (this.ejections === undefined) return;
+    const slot = this.owner.get(serverKey(server.ip, server.port, this.settings.keyBy));
+    if (slot === undefined) return;
+    publishEjection(this.words, this.ejections, slot, this.occupants[slot] ?? -1, this.clock.now() + failure.retryAfter);
+  }
+
+  /**
+   * Every slot's "ejected until" (rare: only after some view published one). The count is
+   * read first, so an ejection published meanwhile moves it again and is read next time.
+   */
+  private readEjections(ejections: BigInt64Array): void {
+    this.ejectionsSeen = ejectionCount(this.words);
+    const now = this.clock.now();
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      const key = this.keys[slot];
+      if (key === undefined || this.owner.get(key) !== slot) continue;
+      const until = readEjection(ejections, slot, this.occupants[slot] ?? -1);
+      if (until !== undefined && until > now) this.ejectShared(key, until);
+    }
   }
 
   /** Read every used slot (first look, or lapped by the writer). */
@@ -93,6 +152,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
     const reading = readSlot(this.words, slot);
     if (reading === undefined) return; // the writer died mid-write: keep what we had
     this.sequences[slot] = reading.sequence;
+    this.occupants[slot] = reading.occupant;
     const server = reading.server;
     if (server === this.records[slot]) return;
     this.records[slot] = server;

@@ -33,8 +33,9 @@ export interface HeartbeatViewEvents {
 /**
  * The balancing API shared by `HeartMonitor` and every view (`SlotStoreView`,
  * `ClusterView`, `HeartbeatFileReader`): code written against it runs wherever the proxy
- * runs. Leases, in-flight counts and failures are each view's own; the operator's
- * `drain`/`disable` come with the data.
+ * runs. Leases, in-flight counts and failures are each view's own (a SlotStore can share
+ * failure ejections: its `failures` option); the operator's `drain`/`disable`, and when a
+ * server entered rotation (slow-start ramps run in step), come with the data.
  */
 export interface HeartbeatView {
   /** The table now (fresh and stale servers); `state` marks servers out of rotation. */

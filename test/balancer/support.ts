@@ -1,16 +1,12 @@
 /** Shared fixtures of the balancing tests: a hand-driven clock and deterministic randoms. */
 import { HeartMonitor, type HeartMonitorOptions } from '../../src/index.js';
+import { FakeClock } from '../helpers/clock.js';
 import { seededRandom } from '../helpers/random.js';
 
-/** A clock the test moves by hand. */
-export class ManualClock {
-  wall = 1_700_000_000_000;
-  mono = 1_000_000;
-  now = (): number => this.wall;
-  monotonic = (): number => this.mono;
-  advance(ms: number): void {
-    this.wall += ms;
-    this.mono += ms;
+/** The balancing tests' clock: the tests' own, started where these tests expect it. */
+export class ManualClock extends FakeClock {
+  constructor() {
+    super(1_700_000_000_000, 1_000_000);
   }
 }
 

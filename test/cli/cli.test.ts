@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { startNode, waitFor } from '../helpers/node-side.js';
+import { startNode } from '../helpers/node-side.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = resolve('dist/esm/cli.js');
 
@@ -106,7 +107,7 @@ describe('heartmonitor CLI', () => {
     assert.match(listen.stdout(), /stopped: 3 heartbeats received, 3 accepted, 0 malformed/);
     // The final flush on SIGTERM wrote Apache's format.
     const text = await readFile(storage, 'utf8');
-    assert.match(text, /^127\.0\.0\.2 &ready=5&busy=1&lastseen=\d+&port=8080\n$/);
+    assert.match(text, /^127\.0\.0\.2 &ready=5&busy=1&lastseen=\d+&port=8080&inrotationms=\d+\n$/);
     assert.equal((await stat(storage)).mode & 0o777, 0o444);
 
     const status = await run(['status', storage]);
@@ -128,11 +129,11 @@ describe('heartmonitor CLI', () => {
       assert.equal(sent.code, 0, sent.stderr);
       // The default period (5 s) would not have written it yet; no SIGTERM flush happened.
       let text = '';
-      await waitFor(() => {
+      await waitFor('hb.dat written by the periodic flush', () => {
         text = readFileOrEmpty(storage);
         return text.includes('127.0.0.2 &ready=7&busy=2');
-      }, 'hb.dat written by the periodic flush', 3000);
-      assert.match(text, /^127\.0\.0\.2 &ready=7&busy=2&lastseen=\d+&port=80\n$/);
+      }, { timeoutMs: 3000 });
+      assert.match(text, /^127\.0\.0\.2 &ready=7&busy=2&lastseen=\d+&port=80&inrotationms=\d+\n$/);
     } finally {
       assert.equal(await listen.stop(), 0, listen.stderr());
     }
@@ -178,7 +179,7 @@ describe('heartmonitor CLI', () => {
       await new Promise((done) => socket.once('listening', done));
       socket.setMulticastInterface('127.0.0.1');
       for (let i = 0; i < 50; i++) socket.send('v=1&ready=oops&busy=0', port, '239.255.42.19');
-      await waitFor(() => listen.stderr().includes('malformed heartbeat'), 'a malformed log line');
+      await waitFor('a malformed log line', () => listen.stderr().includes('malformed heartbeat'));
       socket.close();
       await new Promise((done) => setTimeout(done, 200));
     } finally {
@@ -206,7 +207,7 @@ describe('heartmonitor CLI', () => {
       await listen.waitForOutput(/add\s+127\.0\.0\.2 port=80 ready=6 busy=1 weight=6/);
       const unsigned = await run(['send', `127.0.0.1:${port}`, '--ready', '9', '--busy', '1', '--source', '127.0.0.4', '--count', '1']);
       assert.equal(unsigned.code, 0, unsigned.stderr);
-      await waitFor(() => listen.stderr().includes('rejected heartbeat from 127.0.0.4'), 'a rejected log line');
+      await waitFor('a rejected log line', () => listen.stderr().includes('rejected heartbeat from 127.0.0.4'));
     } finally {
       assert.equal(await listen.stop(), 0, listen.stderr());
     }
@@ -220,7 +221,7 @@ describe('heartmonitor CLI', () => {
       const [, port] = await listen.waitForOutput(/bound port (\d+)/);
       const outside = await run(['send', `127.0.0.1:${port}`, '--ready', '3', '--busy', '1', '--source', '127.0.0.3', '--count', '1']);
       assert.equal(outside.code, 0, outside.stderr);
-      await waitFor(() => listen.stderr().includes('rejected heartbeat from 127.0.0.3'), 'a rejected log line');
+      await waitFor('a rejected log line', () => listen.stderr().includes('rejected heartbeat from 127.0.0.3'));
       const inside = await run(['send', `127.0.0.1:${port}`, '--ready', '4', '--busy', '1', '--source', '127.0.0.2', '--count', '1']);
       assert.equal(inside.code, 0, inside.stderr);
       await listen.waitForOutput(/add\s+127\.0\.0\.2 port=80 ready=4 busy=1 weight=4/);

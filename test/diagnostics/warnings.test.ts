@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import { HeartMonitor, type HeartMonitorWarning } from '../../src/index.js';
 import { defaultInterfaceMessage, defaultMulticastInterface } from '../../src/diagnostics/multicast-interface.js';
 import { IN_NETNS, netnsUnavailable, runInNamespace, setUpLoopback } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Collect a monitor's warnings. */
 function collect(monitor: HeartMonitor): HeartMonitorWarning[] {
@@ -15,10 +16,10 @@ function collect(monitor: HeartMonitor): HeartMonitorWarning[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Call `step` every 10 ms until `done()` or `ms` passed (bounded). */
-async function repeat(ms: number, step: () => void, done: () => boolean = () => false): Promise<void> {
+/** Call `step` every 10 ms for `ms` (what must keep holding meanwhile). */
+async function during(ms: number, step: () => void): Promise<void> {
   const end = Date.now() + ms;
-  while (Date.now() < end && !done()) {
+  while (Date.now() < end) {
     step();
     await sleep(10);
   }
@@ -40,14 +41,13 @@ if (!IN_NETNS) {
       const monitor = make({ staleAfter: 200, expireAfter: 5000 });
       const warnings = collect(monitor);
       const members = ['http://localhost:8080', 'http://[::1]:8080'];
-      await repeat(
-        1500,
-        () => {
+      await waitFor('the warning', () => warnings.length > 0, {
+        timeoutMs: 1500,
+        onTick: () => {
           monitor.ingest('v=1&ready=50&busy=1&port=8080', { address: '127.0.0.1' });
           assert.equal(monitor.pickBackend(members), undefined);
         },
-        () => warnings.length > 0,
-      );
+      });
       assert.equal(warnings.length, 1);
       const [warning] = warnings;
       assert.equal(warning?.code, 'HM_MEMBERS_UNMATCHED');
@@ -55,7 +55,7 @@ if (!IN_NETNS) {
       assert.match(warning?.message ?? '', /table holds 127\.0\.0\.1/);
       assert.match(warning?.message ?? '', /not resolved/);
       // Once only.
-      await repeat(300, () => void monitor.pickBackend(members));
+      await during(300, () => void monitor.pickBackend(members));
       assert.equal(warnings.length, 1);
     });
 
@@ -63,7 +63,7 @@ if (!IN_NETNS) {
       const monitor = make({ staleAfter: 10_000 });
       const warnings = collect(monitor);
       monitor.ingest('v=1&ready=50&busy=1', { address: '127.0.0.1' });
-      await repeat(300, () => {
+      await during(300, () => {
         assert.equal(monitor.pickBackend(['http://127.0.0.1:8080']), 'http://127.0.0.1:8080');
         assert.equal(monitor.pickBackend(['http://localhost:8080']), undefined);
       });
@@ -98,7 +98,7 @@ if (!IN_NETNS) {
       const warnings = collect(monitor);
       monitor.ingest('v=1&ready=3&busy=0', { address: '127.0.0.2' });
       monitor.ingest('v=1&ready=2&busy=0', { address: '127.0.0.3' });
-      await repeat(1500, () => assert.equal(monitor.pickBackend(), undefined), () => warnings.length > 0);
+      await waitFor('the warning', () => warnings.length > 0, { timeoutMs: 1500, onTick: () => assert.equal(monitor.pickBackend(), undefined) });
       assert.equal(warnings.length, 1);
       assert.equal(warnings[0]?.code, 'HM_ZERO_WEIGHTS');
       assert.match(warnings[0]?.message ?? '', /ready\/4/);

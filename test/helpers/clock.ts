@@ -1,21 +1,25 @@
 import type { Clock } from '../../src/index.js';
 
-/** A clock that only moves when the test says so. */
+/**
+ * The tests' clock: it only moves when the test says so. Its methods are bound, so
+ * `clock.now` can be handed on alone.
+ */
 export class FakeClock implements Clock {
   private wall: number;
-  private mono = 1_000;
+  private mono: number;
 
-  constructor(start = Date.UTC(2026, 0, 1)) {
+  /**
+   * @param start - the wall clock's first reading (ms since the epoch)
+   * @param monotonicStart - the monotonic clock's first reading
+   */
+  constructor(start = Date.UTC(2026, 0, 1), monotonicStart = 1_000) {
     this.wall = start;
+    this.mono = monotonicStart;
   }
 
-  now(): number {
-    return this.wall;
-  }
+  readonly now = (): number => this.wall;
 
-  monotonic(): number {
-    return this.mono;
-  }
+  readonly monotonic = (): number => this.mono;
 
   /** Move both clocks forward. */
   advance(ms: number): void {

@@ -1,16 +1,11 @@
 // Shared test helpers for the sender, HTTP handler, CLI and example tests.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { request, type IncomingMessage } from 'node:http';
-
-/** Resolve once `predicate()` is true; reject after `timeoutMs` naming `what`. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeartbeatSender } from '../../src/index.js';
+import { waitFor } from './wait.js';
 
 /** An HTTP response read in full. */
 export interface HttpResult {
@@ -61,7 +56,7 @@ export function startNode(args: readonly string[], options: { env?: NodeJS.Proce
     stderr: () => err,
     exited,
     async waitForOutput(pattern, timeoutMs = 10_000) {
-      await waitFor(() => pattern.test(out) || status !== undefined, `output ${String(pattern)}`, timeoutMs).catch((error: Error) => {
+      await waitFor(`output ${String(pattern)}`, () => pattern.test(out) || status !== undefined, { timeoutMs }).catch((error: Error) => {
         throw new Error(`${error.message}\nstdout:\n${out}\nstderr:\n${err}`);
       });
       const match = pattern.exec(out);
@@ -78,6 +73,54 @@ export function startNode(args: readonly string[], options: { env?: NodeJS.Proce
         clearTimeout(timer);
       }
       return exited;
+    },
+  };
+}
+
+/**
+ * Run `node <args>` to its end, as an example runs by itself: fails unless it exits 0
+ * within `timeoutMs` (then it is killed); resolves with its stdout.
+ */
+export async function runNodeToEnd(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+  const running = startNode(args, options);
+  const killer = setTimeout(() => void running.stop('SIGKILL'), options.timeoutMs ?? 90_000);
+  try {
+    const code = await running.exited;
+    assert.equal(code, 0, `exit ${code}\n${running.stdout()}\n${running.stderr()}`);
+  } finally {
+    clearTimeout(killer);
+  }
+  return running.stdout();
+}
+
+/** An origin server for the example tests, and how it announces itself. */
+export interface AnnouncedOrigin {
+  readonly server: Server;
+  readonly url: string;
+  /** Start a HeartbeatSender from the origin's host to `address` (every 100 ms). */
+  announce(address: string): Promise<HeartbeatSender>;
+}
+
+/**
+ * An HTTP origin on `host` (a free port) answering with `answer(request)` (its host by
+ * default), announcing `status` when asked to.
+ */
+export async function announcedOrigin(
+  host: string,
+  options: { status?: { ready: number; busy: number }; answer?: (request: IncomingMessage, host: string) => string } = {},
+): Promise<AnnouncedOrigin> {
+  const { status = { ready: 10, busy: 1 }, answer = () => host } = options;
+  const server = createServer((req, res) => res.end(answer(req, host)));
+  server.listen(0, host);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    url: `http://${host}:${port}`,
+    async announce(address) {
+      const sender = new HeartbeatSender({ address, localAddress: host, port, interval: 100, status: () => status });
+      await sender.start();
+      return sender;
     },
   };
 }

@@ -27,21 +27,60 @@ export function nextEvent<E extends keyof HeartMonitorEvents>(
   });
 }
 
+/** How {@link waitFor} polls. */
+export interface WaitOptions {
+  /** Give up after this many ms (counted from the last progress when `progress` is given). */
+  readonly timeoutMs?: number;
+  /** Pause between two probes, in ms (0: the next event-loop turn). */
+  readonly intervalMs?: number;
+  /** Called before each probe (to resend a datagram, say). */
+  readonly onTick?: () => void;
+  /**
+   * A probe that throws is tried again until the deadline (a server still starting), and
+   * its last error is named in the timeout; by default the error fails the wait at once.
+   */
+  readonly retryErrors?: boolean;
+  /**
+   * A counter of work done: while it moves the wait goes on, and `timeoutMs` bounds only a
+   * stall (a flood that takes long but keeps progressing).
+   */
+  readonly progress?: () => number;
+}
+
 /**
- * Poll `condition` every `intervalMs` (calling `onTick` first, e.g. to resend a datagram)
- * until it holds; reject after `timeoutMs` with `what` in the message.
+ * The one way tests wait for a condition: poll `probe` (sync or async) until it returns
+ * something other than `undefined` or `false`, and resolve with that; reject after
+ * `timeoutMs` with `what` in the message, so a condition that never holds fails the test
+ * instead of hanging it.
  */
-export async function waitUntil(
+export async function waitFor<T>(
   what: string,
-  condition: () => boolean,
-  options: { timeoutMs?: number; intervalMs?: number; onTick?: () => void } = {},
-): Promise<void> {
-  const { timeoutMs = 5000, intervalMs = 25, onTick } = options;
-  const deadline = Date.now() + timeoutMs;
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  options: WaitOptions = {},
+): Promise<T> {
+  const { timeoutMs = 5000, intervalMs = 10, onTick, retryErrors = false, progress } = options;
+  let deadline = Date.now() + timeoutMs;
+  let lastProgress = progress?.();
+  let lastError: unknown;
   for (;;) {
     onTick?.();
-    if (condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      if (!retryErrors) throw error;
+      lastError = error;
+    }
+    const now = progress?.();
+    if (now !== lastProgress) {
+      lastProgress = now;
+      deadline = Date.now() + timeoutMs;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`Timed out after ${timeoutMs} ms ${progress === undefined ? '' : 'without progress '}waiting for ${what}${detail}`);
+    }
+    // 0: the next turn of the event loop, for waits measured in datagrams rather than ms.
+    await new Promise((resolve) => (intervalMs === 0 ? setImmediate(resolve) : setTimeout(resolve, intervalMs)));
   }
 }

@@ -1,29 +1,12 @@
 // The integration examples, run as their header comments say, against real origins on
 // loopback that announce themselves with HeartbeatSender.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { after, describe, it } from 'node:test';
-import { HeartbeatSender } from '../../src/index.js';
-import { httpRequest, startNode, type RunningChild } from '../helpers/node-side.js';
+import { announcedOrigin, httpRequest, startNode, type RunningChild } from '../helpers/node-side.js';
 
-/** An origin answering with its host, plus its heartbeat sender. */
-async function origin(host: string): Promise<{ server: Server; url: string; announce(address: string): Promise<HeartbeatSender> }> {
-  const server = createServer((req, res) => res.end(`${host} ${req.method} ${req.url}`));
-  server.listen(0, host);
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  return {
-    server,
-    url: `http://${host}:${port}`,
-    async announce(address) {
-      const sender = new HeartbeatSender({ address, localAddress: host, port, interval: 100, status: () => ({ ready: 10, busy: 1 }) });
-      await sender.start();
-      return sender;
-    },
-  };
-}
+/** Origins answer with their host, and the method and path they were sent. */
+const answer = (req: IncomingMessage, host: string): string => `${host} ${req.method} ${req.url}`;
 
 const examples = [
   { file: 'examples/undici-proxy.ts', path: '/hello?x=1', upstream: '/hello?x=1' },
@@ -41,8 +24,8 @@ describe('integration examples', () => {
 
   for (const example of examples) {
     it(`${example.file} balances over announced origins, and answers 503 with none`, async () => {
-      const a = await origin('127.0.0.2');
-      const b = await origin('127.0.0.3');
+      const a = await announcedOrigin('127.0.0.2', { answer });
+      const b = await announcedOrigin('127.0.0.3', { answer });
       cleanups.push(() => a.server.close(), () => b.server.close());
       const child = startNode(['--import', 'tsx/esm', example.file, '--heartbeat', '127.0.0.1:0', '--listen', '127.0.0.1:0', '--members', `${a.url},${b.url}`, '--duration', '20']);
       children.push(child);

@@ -1,29 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HeartMonitor } from '../../src/index.js';
 import heartmonitorProxy from '../../src/integrations/fastify/index.js';
-import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { waitFor } from '../helpers/wait.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, originPair, type Seen } from './origins.js';
 
 describe('heartmonitor/fastify plugin', () => {
-  let a: Origin;
-  let b: Origin;
   let monitor: HeartMonitor;
   let app: FastifyInstance;
-
-  before(async () => {
-    a = await startOrigin('a');
-    b = await startOrigin('b');
-  });
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-  afterEach(async () => {
+  const [a, b] = originPair(async () => {
     await app.close();
     await monitor.close();
-    a.behaviour = b.behaviour = 'ok';
-    a.seen.length = b.seen.length = 0;
   });
 
   /** Serve the plugin (plus one route of the app's own) in front of `monitor`. */
@@ -84,25 +72,17 @@ describe('heartmonitor/fastify plugin', () => {
   it('releases the lease when the client goes away mid-response', async () => {
     monitor = loopbackMonitor();
     announce(monitor, a.port);
-    a.behaviour = 'slow';
-    let finish: (() => void) | undefined;
-    const arrived = new Promise<void>((resolve) => {
-      a.onSlow = (done) => {
-        finish = done;
-        resolve();
-      };
-    });
+    const held = a.holdResponses();
     const base = await start({ members: [a.url] });
     const controller = new AbortController();
     const response = await fetch(`${base}/slow`, { signal: controller.signal });
-    await arrived;
+    const finish = await held;
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 1);
     controller.abort();
     await response.body?.cancel().catch(() => undefined);
-    // The abort travels proxy → undici; wait for the lease to end (bounded).
-    for (let i = 0; i < 100 && monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    finish?.();
-    assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 0);
+    // The abort travels proxy → undici before the lease ends.
+    await waitFor('the lease to end', () => monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight === 0, { timeoutMs: 2000 });
+    finish();
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.failures, 0, 'a client abort is not the server failing');
   });
 

@@ -2,35 +2,23 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import httpProxy from 'http-proxy';
 import type { HeartMonitor } from '../../src/index.js';
 import { createProxyHandler, type ProxyHandlerOptions } from '../../src/integrations/http-proxy/index.js';
-import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { waitFor } from '../helpers/wait.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, originPair, type Seen } from './origins.js';
 
 describe('heartmonitor/http-proxy createProxyHandler with the real http-proxy', () => {
-  let a: Origin;
-  let b: Origin;
   let monitor: HeartMonitor;
   let server: Server;
   let proxy: httpProxy;
-
-  before(async () => {
-    a = await startOrigin('a');
-    b = await startOrigin('b');
-  });
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-  afterEach(async () => {
+  const [a, b] = originPair(async () => {
     server.closeAllConnections();
     server.close();
     await once(server, 'close');
     proxy.close();
     await monitor.close();
-    a.behaviour = b.behaviour = 'ok';
-    a.seen.length = b.seen.length = 0;
   });
 
   async function start(members: string[] | undefined, options?: ProxyHandlerOptions): Promise<string> {
@@ -72,22 +60,14 @@ describe('heartmonitor/http-proxy createProxyHandler with the real http-proxy', 
   it('holds the lease until the response is over', async () => {
     monitor = loopbackMonitor();
     announce(monitor, a.port);
-    a.behaviour = 'slow';
-    let finish: (() => void) | undefined;
-    const arrived = new Promise<void>((resolve) => {
-      a.onSlow = (done) => {
-        finish = done;
-        resolve();
-      };
-    });
+    const held = a.holdResponses();
     const base = await start([a.url]);
     const response = await fetch(`${base}/`);
-    await arrived;
+    const finish = await held;
     assert.equal(state(a.port)?.inFlight, 1);
-    finish?.();
+    finish();
     assert.equal(await response.text(), 'partial done');
-    for (let i = 0; i < 50 && state(a.port)?.inFlight !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.equal(state(a.port)?.inFlight, 0);
+    await waitFor('the lease to end', () => state(a.port)?.inFlight === 0, { timeoutMs: 500 });
   });
 
   it('tries another member for a GET whose connection is refused, and reports the failure', async () => {
@@ -122,7 +102,7 @@ describe('heartmonitor/http-proxy createProxyHandler with the real http-proxy', 
     const response = await fetch(`${base}/`);
     assert.equal(response.status, 500);
     await response.text();
-    for (let i = 0; i < 50 && state(a.port)?.inFlight !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor('the lease to end', () => state(a.port)?.inFlight === 0, { timeoutMs: 500 });
     assert.equal(state(a.port)?.failures, 1);
   });
 });

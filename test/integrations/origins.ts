@@ -3,6 +3,7 @@
  * what it received, and can be told to answer slowly, fail, or reset the connection.
  */
 import { once } from 'node:events';
+import { after, afterEach, before } from 'node:test';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { HeartMonitor } from '../../src/index.js';
@@ -25,21 +26,52 @@ export interface Origin {
   readonly url: string;
   readonly seen: Seen[];
   behaviour: Behaviour;
-  /** Called when a 'slow' request arrives, after its headers and a first chunk went out; `finish` ends the body. */
-  onSlow: ((finish: () => void) => void) | undefined;
+  /**
+   * From now on answer with headers and a first chunk only; resolves, when the next request
+   * has got that far, with the function that ends its body.
+   */
+  holdResponses(): Promise<() => void>;
   close(): Promise<void>;
 }
 
-/** Start an origin on 127.0.0.1 and a free port. */
-export async function startOrigin(name: string): Promise<Origin> {
+/**
+ * Two origins, `a` and `b`, for the tests of the enclosing `describe`: started before them,
+ * closed after them, and after each test — once `cleanUp` (the test's own teardown) ran —
+ * reset to answer normally with nothing seen.
+ */
+export function originPair(cleanUp: () => Promise<void>): readonly [Origin, Origin] {
+  const pair = [createOrigin('a'), createOrigin('b')] as const;
+  before(async () => {
+    for (const { listen } of pair) await listen();
+  });
+  after(async () => {
+    for (const { origin } of pair) await origin.close();
+  });
+  afterEach(async () => {
+    await cleanUp();
+    for (const { origin } of pair) {
+      origin.behaviour = 'ok';
+      origin.seen.length = 0;
+    }
+  });
+  return [pair[0].origin, pair[1].origin];
+}
+
+/** An origin on 127.0.0.1; its `port` and `url` are set once `listen()` resolved. */
+function createOrigin(name: string): { origin: Origin; listen: () => Promise<void> } {
   const sockets = new Set<Socket>();
+  /** Hands the next held response's `finish` to the test waiting for it. */
+  let onHeld: ((finish: () => void) => void) | undefined;
   const origin: Origin = {
     name,
     port: 0,
     url: '',
     seen: [],
     behaviour: 'ok',
-    onSlow: undefined,
+    holdResponses: () => {
+      origin.behaviour = 'slow';
+      return new Promise((resolve) => (onHeld = resolve));
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       server.close();
@@ -57,11 +89,12 @@ export async function startOrigin(name: string): Promise<Origin> {
       };
       if (origin.behaviour === 'reset') req.socket.destroy();
       else if (origin.behaviour === 'fail') answer(500);
-      else if (origin.behaviour === 'slow' && origin.onSlow !== undefined) {
-        // Headers and a first chunk now, the rest when the test says so.
+      else if (origin.behaviour === 'slow' && onHeld !== undefined) {
+        // Headers and a first chunk now, the rest when the test says so (one request per holdResponses()).
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('partial ');
-        origin.onSlow(() => res.end('done'));
+        onHeld(() => res.end('done'));
+        onHeld = undefined;
       }
       else answer(200);
     });
@@ -70,10 +103,13 @@ export async function startOrigin(name: string): Promise<Origin> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  return Object.assign(origin, { port, url: `http://127.0.0.1:${port}` });
+  const listen = async (): Promise<void> => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    Object.assign(origin, { port, url: `http://127.0.0.1:${port}` });
+  };
+  return { origin, listen };
 }
 
 /** A free loopback port with nothing listening on it (connections are refused). */

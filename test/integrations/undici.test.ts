@@ -1,30 +1,17 @@
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fetch, request, stream, type Dispatcher } from 'undici';
 import type { BackendMember, HeartMonitor, Lease, MemberLease } from '../../src/index.js';
 import { createDispatcher, NoMemberError, type HeartbeatDispatcher, type LeasingView } from '../../src/integrations/undici/index.js';
-import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, startOrigin, type Origin, type Seen } from './origins.js';
+import { announce, announceFirst, announceLast, loopbackMonitor, refusedPort, originPair, type Seen } from './origins.js';
 
 describe('heartmonitor/undici createDispatcher', () => {
-  let a: Origin;
-  let b: Origin;
   let monitor: HeartMonitor;
   let dispatcher: HeartbeatDispatcher;
-
-  before(async () => {
-    a = await startOrigin('a');
-    b = await startOrigin('b');
-  });
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-  afterEach(async () => {
+  const [a, b] = originPair(async () => {
     await dispatcher.close();
     await monitor.close();
-    a.behaviour = b.behaviour = 'ok';
-    a.seen.length = b.seen.length = 0;
   });
 
   function setUp(members: string[], options?: Parameters<typeof createDispatcher>[2], monitorOptions?: Parameters<typeof loopbackMonitor>[0]): void {
@@ -91,20 +78,13 @@ describe('heartmonitor/undici createDispatcher', () => {
 
   it('holds the lease until the response ends', async () => {
     setUp([a.url]);
-    a.behaviour = 'slow';
-    let finish: (() => void) | undefined;
-    const arrived = new Promise<void>((resolve) => {
-      a.onSlow = (done) => {
-        finish = done;
-        resolve();
-      };
-    });
+    const held = a.holdResponses();
     const response = await request('http://backend.invalid/', { dispatcher });
-    await arrived;
+    const finish = await held;
     // Headers are in, the body is not finished: still in flight.
     assert.equal(response.statusCode, 200);
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 1);
-    finish?.();
+    finish();
     assert.equal(await response.body.text(), 'partial done');
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 0);
   });
@@ -230,12 +210,9 @@ describe('heartmonitor/undici createDispatcher', () => {
 
   it('destroy() fails the requests in flight and ends their leases', async () => {
     setUp([a.url]);
-    a.behaviour = 'slow';
-    const arrived = new Promise<void>((resolve) => {
-      a.onSlow = () => resolve();
-    });
+    const held = a.holdResponses();
     const response = await request('http://backend.invalid/', { dispatcher });
-    await arrived;
+    await held;
     assert.equal(monitor.serverState(`127.0.0.1:${a.port}`)?.inFlight, 1);
     await dispatcher.destroy();
     await assert.rejects(response.body.text());

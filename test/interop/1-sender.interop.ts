@@ -9,8 +9,9 @@ import { connect, type Socket as TcpSocket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HeartMonitor, MemoryStore, type ServerStatus } from '../../src/index.js';
 import { FIXED_WORKERS, Httpd } from './httpd.js';
-import { assertPrivateNetwork } from './netns.js';
-import { sleep, waitFor } from './wait.js';
+import { assertPrivateNetwork } from '../helpers/netns.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../helpers/wait.js';
 
 const GROUP = '239.0.0.1';
 const HEARTBEAT_PORT = 27101;
@@ -58,7 +59,7 @@ describe('interop 1: httpd mod_heartbeat → HeartMonitor', () => {
   });
 
   it('is seen within 3 s of starting httpd, as 127.0.0.1 port 80', async () => {
-    const first = await waitFor('the first heartbeat from httpd', () => updates[0], 3000 - (Date.now() - startedAt));
+    const first = await waitFor('the first heartbeat from httpd', () => updates[0], { timeoutMs: 3000 - (Date.now() - startedAt) });
     const latency = first.at - startedAt;
     console.log(`  first heartbeat ${latency} ms after \`apache2 -k start\`: ${JSON.stringify(first.server)}`);
     assert.equal(first.server.ip, '127.0.0.1');
@@ -67,7 +68,7 @@ describe('interop 1: httpd mod_heartbeat → HeartMonitor', () => {
   });
 
   it('sends exactly `v=1&ready=<u>&busy=<u>` and ready + busy equals the 20 fixed workers', async () => {
-    await waitFor('three heartbeats', () => updates.length >= 3 && datagrams.length >= 3, 5000);
+    await waitFor('three heartbeats', () => updates.length >= 3 && datagrams.length >= 3, { timeoutMs: 5000 });
     for (const text of datagrams) assert.match(text, WIRE_FORMAT, `datagram from httpd: ${JSON.stringify(text)}`);
     // Children may still be starting for the very first beat; once up, the count is fixed.
     const settled = updates.slice(1);
@@ -90,11 +91,7 @@ describe('interop 1: httpd mod_heartbeat → HeartMonitor', () => {
         socket.write('GET / HTTP/1.1\r\nHost: interop\r\n');
         held.push(socket);
       }
-      const loaded = await waitFor(
-        'a heartbeat with busy >= 3',
-        () => updates.find(({ at, server }) => at > Date.now() - 1500 && server.busy >= 3),
-        5000,
-      );
+      const loaded = await waitFor('a heartbeat with busy >= 3', () => updates.find(({ at, server }) => at > Date.now() - 1500 && server.busy >= 3), { timeoutMs: 5000 });
       console.log(`  with 3 unfinished requests: ready=${loaded.server.ready} busy=${loaded.server.busy}`);
       assert.equal(loaded.server.ready + loaded.server.busy, FIXED_WORKERS);
     } finally {

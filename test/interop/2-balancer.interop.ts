@@ -11,9 +11,9 @@ import { apacheShares, apacheWeight, percent, proportionalShares } from './apach
 import { byIp, readHb } from './hb-lines.js';
 import { Httpd } from './httpd.js';
 import { makeTempDir, removeTempDir } from './cleanup.js';
-import { assertPrivateNetwork, originAddress } from './netns.js';
-import { countResponses, HeartbeatOrigin, startBackend, type Backend } from './origins.js';
-import { waitFor } from './wait.js';
+import { assertPrivateNetwork } from '../helpers/netns.js';
+import { countResponses, HeartbeatOrigin, originAddress, startBackend, type Backend } from './origins.js';
+import { waitFor } from '../helpers/wait.js';
 
 const GROUP = '239.0.0.1';
 const HEARTBEAT_PORT = 27201;
@@ -69,7 +69,7 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     await monitor.listen();
     await beat();
     beatTimer = setInterval(() => void beat(), BEAT_MS);
-    await waitFor('hb.dat with all three origins', () => readHb(hbPath).lines.length === 3, 5000);
+    await waitFor('hb.dat with all three origins', () => readHb(hbPath).lines.length === 3, { timeoutMs: 5000, retryErrors: true });
 
     const members = ORIGINS.map(({ address }) => `  BalancerMember http://${address}:${BACKEND_PORT}`);
     httpd = await Httpd.start({
@@ -96,6 +96,8 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
       const line = lines.get(origin.address);
       assert.ok(line !== undefined, `no line for ${origin.address} in hb.dat`);
       assert.deepEqual({ ready: line.ready, busy: line.busy, port: line.port }, { ready: origin.ready, busy: origin.busy, port: 80 }, line.text);
+      // Every line httpd balances over below carries the extra key it must ignore.
+      assert.match(line.text, /&port=80&inrotationms=\d+$/);
     }
   });
 
@@ -126,7 +128,7 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     const members = ORIGINS.map(({ address }) => `http://${address}:${BACKEND_PORT}`);
     announced.set(last.address, { ready: 0, busy: 12 });
     try {
-      await waitFor('ready=0 for the last origin in hb.dat', () => byIp(readHb(hbPath).lines).get(last.address)?.ready === 0, 5000, 50);
+      await waitFor('ready=0 for the last origin in hb.dat', () => byIp(readHb(hbPath).lines).get(last.address)?.ready === 0, { timeoutMs: 5000, intervalMs: 50, retryErrors: true });
       const requests = 1000;
       const counts = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, requests);
       const weights = [apacheWeight(ORIGINS[0].ready, ORIGINS[0].busy), apacheWeight(ORIGINS[1].ready, ORIGINS[1].busy), 0];
@@ -138,7 +140,7 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     } finally {
       announced.set(last.address, { ready: last.ready, busy: last.busy });
     }
-    await waitFor('the last origin back at its counts', () => byIp(readHb(hbPath).lines).get(last.address)?.ready === last.ready, 5000, 50);
+    await waitFor('the last origin back at its counts', () => byIp(readHb(hbPath).lines).get(last.address)?.ready === last.ready, { timeoutMs: 5000, intervalMs: 50, retryErrors: true });
   });
 
   it('stops routing to a drained or disabled origin once hb.dat is flushed, and routes to it again after enable', async () => {
@@ -150,13 +152,13 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
       const line = await waitFor(`a ${state} line for ${target}`, () => {
         const found = byIp(readHb(hbPath).lines).get(target);
         return found?.text.includes(`&state=${state}&`) === true ? found : undefined;
-      }, 5000, 50);
+      }, { timeoutMs: 5000, intervalMs: 50, retryErrors: true });
       const counts = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, 600);
       console.log(`  ${state} (${line.text.trimEnd()}): ${JSON.stringify(Object.fromEntries(counts))}`);
       assert.equal(counts.get(target) ?? 0, 0, `httpd still routes to the ${state} ${target}: ${JSON.stringify(Object.fromEntries(counts))}`);
       assert.ok(line.lastseen >= 10, line.text);
       monitor?.enable(target);
-      await waitFor(`the line for ${target} back in rotation`, () => byIp(readHb(hbPath).lines).get(target)?.text.includes('&state=') === false, 5000, 50);
+      await waitFor(`the line for ${target} back in rotation`, () => byIp(readHb(hbPath).lines).get(target)?.text.includes('&state=') === false, { timeoutMs: 5000, intervalMs: 50, retryErrors: true });
       const back = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, 600);
       assert.ok((back.get(target) ?? 0) > 0, `httpd routes to ${target} again after enable: ${JSON.stringify(Object.fromEntries(back))}`);
     }
@@ -169,7 +171,7 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     const silentSince = lastBeat.get(silent) ?? Date.now();
 
     // Still routed while its lastseen is below 10 (Apache: lastseen 9 is used).
-    await waitFor('lastseen >= 4 for the silent origin', () => (byIp(readHb(hbPath).lines).get(silent)?.lastseen ?? 0) >= 4, 8000, 100);
+    await waitFor('lastseen >= 4 for the silent origin', () => (byIp(readHb(hbPath).lines).get(silent)?.lastseen ?? 0) >= 4, { timeoutMs: 8000, intervalMs: 100, retryErrors: true });
     const during = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, 300);
     console.log(`  silent for ${((Date.now() - silentSince) / 1000).toFixed(1)} s: ${JSON.stringify(Object.fromEntries(during))}`);
     assert.ok((during.get(silent) ?? 0) > 0, `an origin silent for < 10 s still gets requests: ${JSON.stringify(Object.fromEntries(during))}`);
@@ -177,7 +179,7 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     const stale = await waitFor('lastseen >= 10 in our hb.dat', () => {
       const line = byIp(readHb(hbPath).lines).get(silent);
       return line !== undefined && line.lastseen >= 10 ? line : undefined;
-    }, 14_000, 100);
+    }, { timeoutMs: 14_000, intervalMs: 100, retryErrors: true });
     const afterwards = await countResponses(`http://127.0.0.1:${PROXY_PORT}/`, 300);
     console.log(`  silent for ${((Date.now() - silentSince) / 1000).toFixed(1)} s (${stale.text}): ${JSON.stringify(Object.fromEntries(afterwards))}`);
     assert.equal(afterwards.get(silent) ?? 0, 0, `httpd still routes to ${silent}: ${JSON.stringify(Object.fromEntries(afterwards))}`);

@@ -19,9 +19,10 @@ import { apacheWeight } from './apache-model.js';
 import { byIp, parseHbText, readHb, type HbLine } from './hb-lines.js';
 import { Httpd } from './httpd.js';
 import { makeTempDir, removeTempDir } from './cleanup.js';
-import { assertPrivateNetwork } from './netns.js';
+import { assertPrivateNetwork } from '../helpers/netns.js';
 import { HeartbeatOrigin } from './origins.js';
-import { sleep, waitFor } from './wait.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../helpers/wait.js';
 
 const GROUP = '239.0.0.1';
 const HEARTBEAT_PORT = 27301;
@@ -144,8 +145,7 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
           return false;
         }
       },
-      APACHE_WRITE_EVERY_MS + 3000,
-      10,
+      { timeoutMs: APACHE_WRITE_EVERY_MS + 3000, intervalMs: 10 },
     );
     await monitor?.store.flush();
     const apache = readHb(apachePath);
@@ -169,7 +169,7 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
     monitor = new HeartMonitor({ listen: `${GROUP}:${HEARTBEAT_PORT}`, interface: '127.0.0.1', maxServers: 0, storage: ourPath, flushInterval: 600_000 });
     monitor.on('malformed', (info) => malformed.push(info));
     await monitor.listen();
-    await waitFor("mod_heartmonitor's listener", () => httpd?.errorLog().includes('_heartmonitor_ listener started'), 5000);
+    await waitFor("mod_heartmonitor's listener", () => httpd?.errorLog().includes('_heartmonitor_ listener started'), { timeoutMs: 5000, retryErrors: true });
     for (const n of [...MAIN, ...EXPIRING, ...SILENT, ...QUIRKS.map((q) => q.n), ...LENIENT.map((l) => l.n), PORT_CHANGE, ONLY_MALFORMED]) {
       origins.set(n, await HeartbeatOrigin.open(ip(n), { host: GROUP, port: HEARTBEAT_PORT }));
     }

@@ -15,9 +15,9 @@ import { HeartMonitor } from '../../src/index.js';
 import { byIp, readHb, type HbLine } from './hb-lines.js';
 import { Httpd } from './httpd.js';
 import { makeTempDir, removeTempDir } from './cleanup.js';
-import { assertPrivateNetwork } from './netns.js';
+import { assertPrivateNetwork } from '../helpers/netns.js';
 import { httpRequest, type HttpResult } from './origins.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const APACHE_PORT = 18501;
 const OUR_PORT = 18502;
@@ -186,7 +186,7 @@ describe('interop 5: HTTP heartbeats, httpd `SetHandler heartbeat` vs monitor.ht
     const rewritten = await waitFor("httpd's next periodic hb.dat rewrite", () => {
       const file = readHb(apachePath);
       return file.mtimeMs > before.mtimeMs ? file : undefined;
-    }, 8000, 20);
+    }, { timeoutMs: 8000, intervalMs: 20, retryErrors: true });
     await monitor?.store.flush();
     const ours = byIp(readHb(ourPath).lines);
     console.log(`  httpd's hb.dat after its 5 s rewrite: ${rewritten.lines.length} lines (HTTP-only servers gone); ours: ${ours.size} lines`);

@@ -15,8 +15,9 @@ export interface HbLine {
   readonly text: string;
 }
 
-// Our FileStore adds `&state=…&age=…` to drained and disabled servers (docs/interop.md).
-const LINE = /^(\S+) &ready=(\d+)&busy=(\d+)&lastseen=(\d+)&port=(\d+)(?:&state=(?:draining|disabled)&age=\d+)?$/;
+// Our FileStore adds `&state=…&age=…` to drained and disabled servers, and `&inrotationms=…`
+// to every server whose record carries when it entered rotation (docs/interop.md).
+const LINE = /^(\S+) &ready=(\d+)&busy=(\d+)&lastseen=(\d+)&port=(\d+)(?:&state=(?:draining|disabled)&age=\d+)?(?:&inrotationms=\d+)?$/;
 
 /** Parse a whole hb.dat written by mod_heartmonitor or FileStore; throws on any other line shape. */
 export function parseHbText(text: string, source: string): HbLine[] {

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { addExitHook, makeTempDir, removeExitHook, removeTempDir } from './cleanup.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
@@ -83,8 +83,8 @@ export class Httpd {
     writeFileSync(httpd.configPath, httpd.renderConfig(options));
     try {
       await run(HTTPD_BINARY, ['-f', httpd.configPath, '-k', 'start'], { timeout: COMMAND_TIMEOUT_MS });
-      httpd.pid = await waitFor(`${options.name}: pid file`, () => readPid(httpd.pidPath), 5000);
-      await waitFor(`${options.name}: httpd accepting on 127.0.0.1:${options.port}`, () => canConnect(options.port), 5000);
+      httpd.pid = await waitFor(`${options.name}: pid file`, () => readPid(httpd.pidPath), { timeoutMs: 5000, retryErrors: true });
+      await waitFor(`${options.name}: httpd accepting on 127.0.0.1:${options.port}`, () => canConnect(options.port), { timeoutMs: 5000, retryErrors: true });
     } catch (error) {
       const log = httpd.errorLog();
       await httpd.stop();
@@ -129,7 +129,7 @@ export class Httpd {
     }
     if (pid !== 0) {
       try {
-        await waitFor(`${this.name}: httpd ${pid} to exit`, () => !isAlive(pid), EXIT_TIMEOUT_MS);
+        await waitFor(`${this.name}: httpd ${pid} to exit`, () => !isAlive(pid), { timeoutMs: EXIT_TIMEOUT_MS, retryErrors: true });
       } catch {
         // fall through to SIGKILL
       }

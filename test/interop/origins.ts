@@ -7,6 +7,12 @@ import { createSocket, type Socket } from 'node:dgram';
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** The loopback address that plays origin server number `n` (1 → 127.0.0.2 …). */
+export function originAddress(n: number): string {
+  if (!Number.isInteger(n) || n < 1 || n > 250) throw new RangeError(`origin number out of range: ${n}`);
+  return `127.0.0.${n + 1}`;
+}
+
 /** A UDP socket bound to one origin address, sending heartbeats to a group or address. */
 export class HeartbeatOrigin {
   private constructor(

@@ -107,7 +107,8 @@ describe('HeartMonitor.ingest and events', () => {
     assert.equal(monitor.ingest(Buffer.from('v=1&ready=4&busy=2&zone=eu'), { address: '10.0.0.1' }), true);
     assert.equal(monitor.ingest('v=1&ready=1&busy=1', { address: '10.0.0.2' }), true);
     assert.deepEqual(log, ['add:10.0.0.1', 'update:10.0.0.1', 'update:10.0.0.1', 'add:10.0.0.2', 'update:10.0.0.2']);
-    assert.deepEqual(updates[1], { ip: '10.0.0.1', port: 80, ready: 4, busy: 2, lastSeen: clock.now(), fields: { zone: 'eu' } });
+    // inRotationSince: the first heartbeat, carried along by the second.
+    assert.deepEqual(updates[1], { ip: '10.0.0.1', port: 80, ready: 4, busy: 2, lastSeen: clock.now(), inRotationSince: clock.now() - 1000, fields: { zone: 'eu' } });
     assert.deepEqual(
       monitor.servers().map((s) => [s.ip, s.ready, s.busy]),
       [

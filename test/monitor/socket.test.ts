@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { HeartMonitor, ListenError, ListenerError, MemoryStore, NotConfiguredError, type HeartMonitorOptions, type MalformedHeartbeat } from '../../src/index.js';
 import { udpSender, type UdpSender } from '../helpers/udp.js';
-import { nextEvent, waitUntil } from '../helpers/wait.js';
+import { nextEvent, waitFor } from '../helpers/wait.js';
 
 // Every socket here is on loopback; multicast is pinned to 127.0.0.1 (SPEC 2.3), and ports
 // come from the OS (port 0) so parallel test runs never share one.
@@ -60,7 +60,7 @@ describe('HeartMonitor on real sockets', () => {
     const port = boundPort(monitor);
     const origins = await Promise.all([sender('127.0.0.2'), sender('127.0.0.3'), sender('127.0.0.4')]);
     const messages = ['v=1&ready=10&busy=1', 'v=1&ready=20&busy=0', 'v=1&ready=30&busy=5'];
-    await waitUntil('three servers', () => monitor.servers().length === 3, {
+    await waitFor('three servers', () => monitor.servers().length === 3, {
       onTick: () => origins.forEach((origin, i) => void origin.send(messages[i] ?? '', port, '239.0.0.1')),
     });
     assert.deepEqual(table(monitor), [
@@ -78,7 +78,7 @@ describe('HeartMonitor on real sockets', () => {
     assert.equal(monitor.address()?.address, '127.0.0.1');
     const port = boundPort(monitor);
     const origin = await sender('127.0.0.5');
-    await waitUntil('the server', () => monitor.servers().length === 1, {
+    await waitFor('the server', () => monitor.servers().length === 1, {
       onTick: () => void origin.send('v=1&ready=7&busy=2&port=8080', port, '127.0.0.1'),
     });
     assert.deepEqual(
@@ -89,7 +89,7 @@ describe('HeartMonitor on real sockets', () => {
     const dropped: MalformedHeartbeat[] = [];
     monitor.on('malformed', (info) => dropped.push(info));
     const oversized = Buffer.from(`v=1&ready=1&busy=1&pad=${'x'.repeat(1000)}`);
-    await waitUntil('two malformed events', () => dropped.length >= 2, {
+    await waitFor('two malformed events', () => dropped.length >= 2, {
       intervalMs: 100,
       onTick: () => {
         if (dropped.length === 0) void origin.send('v=1&ready=oops&busy=1', port, '127.0.0.1');
@@ -114,7 +114,7 @@ describe('HeartMonitor on real sockets', () => {
     await monitor.listen();
     const port = boundPort(monitor);
     assert.equal(monitor.address()?.family, 'IPv6');
-    await waitUntil('the IPv6 server', () => monitor.servers().length === 1, {
+    await waitFor('the IPv6 server', () => monitor.servers().length === 1, {
       onTick: () => void origin.send('v=1&ready=3&busy=1', port, '::1'),
     });
     assert.deepEqual(table(monitor), [['::1', 3, 1]]);
@@ -132,10 +132,10 @@ describe('HeartMonitor on real sockets', () => {
     const port = boundPort(monitor);
     const first = await sender('127.0.0.6');
     const second = await sender('127.0.0.7');
-    await waitUntil('the first server', () => monitor.servers().length === 1, {
+    await waitFor('the first server', () => monitor.servers().length === 1, {
       onTick: () => void first.send('v=1&ready=1&busy=1', port, '127.0.0.1'),
     });
-    await waitUntil('the second server after the listener threw', () => monitor.servers().length === 2, {
+    await waitFor('the second server after the listener threw', () => monitor.servers().length === 2, {
       onTick: () => void second.send('v=1&ready=2&busy=1', port, '127.0.0.1'),
     });
     assert.ok(errors.length >= 2);
@@ -164,7 +164,7 @@ describe('HeartMonitor lifecycle', () => {
     await monitor.listen();
     const port = boundPort(monitor);
     const origin = await sender('127.0.0.8');
-    await waitUntil('a heartbeat after listening again', () => monitor.servers().length === 1, {
+    await waitFor('a heartbeat after listening again', () => monitor.servers().length === 1, {
       onTick: () => void origin.send('v=1&ready=4&busy=1', port, '127.0.0.1'),
     });
     assert.ok(firstPort > 0);

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { HeartMonitor, MemoryStore, pickBackend, type Clock } from '../../src/index.js';
+import { HeartMonitor, MemoryStore, pickBackend } from '../../src/index.js';
+import { FakeClock } from '../helpers/clock.js';
 import { seededRandom } from '../helpers/random.js';
 
 /** A clock the test moves by hand. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let t = 1_000_000;
-  return { now: () => t, monotonic: () => t, advance: (ms) => void (t += ms) };
-}
-
 /** A monitor whose random returns the value the test sets, plus the pure function over the same numbers. */
 function setup(options: { staleAfter?: number; expireAfter?: number } = {}) {
-  const clock = manualClock();
+  const clock = new FakeClock(1_000_000, 1_000_000);
   let next = 0;
   const monitor = new HeartMonitor({ clock, random: () => next, store: new MemoryStore(), ...options });
   const pure = <M extends string>(members: readonly M[], r: number): M | undefined =>
@@ -102,7 +98,7 @@ describe('pickBackend on a table that churns (slot reuse, re-added servers, dupl
     it(`matches the pure function after every operation (keyBy ${keyBy})`, (t) => {
       mock.timers.enable({ apis: ['setInterval'] });
       t.after(() => mock.timers.reset());
-      const clock = manualClock();
+      const clock = new FakeClock(1_000_000, 1_000_000);
       let next = 0;
       const monitor = new HeartMonitor({ clock, random: () => next, store: new MemoryStore(), keyBy, staleAfter: 10_000, expireAfter: 30_000 });
       const ops = seededRandom(keyBy === 'ip' ? 11 : 12);

@@ -4,7 +4,7 @@ import { createCluster } from 'redis';
 import { HeartMonitor } from '../../src/index.js';
 import { RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
 import { startCluster, type RedisServer } from '../helpers/redis-server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 let nodes: RedisServer[] = [];
 const closers: (() => Promise<void> | void)[] = [];
@@ -50,7 +50,7 @@ describe('Redis Cluster (3 masters on loopback)', () => {
       assert.equal(view.records()[0]?.monitor, `m-${prefix}`);
       monitor.ingest('v=1&ready=5&busy=1', { address: '10.0.0.2' });
       monitor.drain('10.0.0.1');
-      await waitUntil(`changes reach the ${prefix} view`, () => view.servers().length === 2 && view.servers().some((s) => s.state === 'draining'));
+      await waitFor(`changes reach the ${prefix} view`, () => view.servers().length === 2 && view.servers().some((s) => s.state === 'draining'));
       assert.equal(view.pickBackend(['http://10.0.0.1:80', 'http://10.0.0.2:80']), 'http://10.0.0.2:80');
     }
     assert.ok(views.every((view) => view.metrics().source_messages >= 1));

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { HeartMonitor } from '../../src/index.js';
 import { RedisStore, type RedisView } from '../../src/redis.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { Clients, uniquePrefix } from './support.js';
 
 const clients = new Clients();
@@ -47,7 +47,7 @@ describe('Redis faults', () => {
     assert.match(errors[0]?.message ?? '', /Redis unreachable/);
     const redis = await RedisServer.start({ port });
     servers.push(redis);
-    await waitUntil('table written', () => (monitor.store as RedisStore).stats().down === false, { timeoutMs: 5000 });
+    await waitFor('table written', () => (monitor.store as RedisStore).stats().down === false, { timeoutMs: 5000 });
     const check = await clients.connect(redis.url);
     assert.equal(await check.hLen(`{${prefix}}:servers`), 2);
     assert.equal(errors.length, 1);
@@ -67,19 +67,19 @@ describe('Redis faults', () => {
     view.on('error', (error) => viewErrors.push(error));
     assert.equal(view.servers().length, 3);
     await redis.kill9();
-    await waitUntil('view sees the source down', () => view.metrics().source_connected === 0, { timeoutMs: 3000 });
+    await waitFor('view sees the source down', () => view.metrics().source_connected === 0, { timeoutMs: 3000 });
     assert.equal(view.servers().length, 3, 'the view keeps its table meanwhile');
     await redis.spawn();
     const check = await clients.connect(redis.url);
     let written = 0;
-    await waitUntil('monitor rewrote the table', () => written === 3, {
+    await waitFor('monitor rewrote the table', () => written === 3, {
       timeoutMs: 5000,
       intervalMs: 100,
       onTick: () => void check.hLen(`{${prefix}}:servers`).then((n) => (written = n)),
     });
-    await waitUntil('view resynchronised', () => view.metrics().source_connected === 1 && view.metrics().source_snapshots >= 2, { timeoutMs: 5000 });
+    await waitFor('view resynchronised', () => view.metrics().source_connected === 1 && view.metrics().source_snapshots >= 2, { timeoutMs: 5000 });
     const before = view.metrics().source_messages;
-    await waitUntil('changes flow again', () => view.metrics().source_messages > before, { timeoutMs: 3000 });
+    await waitFor('changes flow again', () => view.metrics().source_messages > before, { timeoutMs: 3000 });
     assert.equal(errors.length, 1, `monitor errors: ${errors.map((e) => e.message).join('; ')}`);
     assert.equal(viewErrors.length, 1);
   });
@@ -103,7 +103,7 @@ describe('Redis faults', () => {
     assert.match(await (await fetch(pageUrl)).text(), /<p id="source" class="source-up">Source: Redis table \{hm-test-stop-\d+-\d+\}:servers, connected\.<\/p>/);
     redis.pause();
     try {
-      await waitUntil('source down', () => view.metrics().source_connected === 0, { timeoutMs: 2000 });
+      await waitFor('source down', () => view.metrics().source_connected === 0, { timeoutMs: 2000 });
       // The status page says so, in both of its formats.
       assert.match(await (await fetch(pageUrl)).text(), /<p id="source" class="source-down">Source down: Redis table .* has not answered for \d+ s\./);
       const json = (await (await fetch(`${pageUrl}?format=json`)).json()) as { source: { connected: boolean }; metrics: { source_connected: number } };
@@ -113,12 +113,12 @@ describe('Redis faults', () => {
       assert.equal(view.metrics().servers_fresh, 0, 'frozen data is not fresh');
       assert.ok(view.pickBackend(members) !== undefined, 'still picking by last-known weights');
       assert.ok(view.metrics().source_down_seconds > 0);
-      await waitUntil('expired', () => view.servers().length === 0, { timeoutMs: 2000 });
+      await waitFor('expired', () => view.servers().length === 0, { timeoutMs: 2000 });
       assert.equal(view.pickBackend(members), undefined);
     } finally {
       redis.resume();
     }
-    await waitUntil('recovered', () => view.metrics().source_connected === 1 && view.servers().length === 2, { timeoutMs: 5000 });
+    await waitFor('recovered', () => view.metrics().source_connected === 1 && view.servers().length === 2, { timeoutMs: 5000 });
     assert.ok(members.includes(view.pickBackend(members) ?? ''));
     assert.match(await (await fetch(pageUrl)).text(), /class="source-up"/);
   });

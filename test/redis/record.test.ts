@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { MAX_COUNT } from '../../src/index.js';
 import { parseRecord } from '../../src/redis.js';
 import { decodeChanges, encodeChanges, readChangeHeader, type Change } from '../../src/stores/redis/changes.js';
-import { encodeRecord, isValidMonitorId, MAX_RECORD_FIELDS } from '../../src/stores/redis/record.js';
+import { encodeRecord, inRotationMsOf, isValidMonitorId, MAX_RECORD_FIELDS, readCountsAfterIdentity, type RecordCounts } from '../../src/stores/redis/record.js';
 import { serverKey, type ServerStatus } from '../../src/protocol/server-status.js';
 
 // eslint-disable-next-line no-control-regex -- what a view refuses in text
@@ -57,9 +57,56 @@ describe('Redis records', () => {
     );
   });
 
+  it('round trip with the in-rotation time: a view turns it back into the monitor moment on its own clock, whatever the offset between the clocks (property)', () => {
+    // A report's time reaches a view only as an age; the record carries the in-rotation time
+    // relative to it, so the view's clock may be anywhere (hours apart, or behind).
+    const inRotation = fc.record({
+      lastSeen: fc.integer({ min: 0, max: 2 ** 45 }),
+      // Usually before the report (months in rotation), sometimes after (enabled since).
+      inRotationMs: fc.oneof(fc.integer({ min: 0, max: 10 ** 11 }), fc.integer({ min: -60_000, max: 0 })),
+      viewOffset: fc.integer({ min: -(10 ** 9), max: 10 ** 9 }),
+      // A rewrite of the record (drain, enable…) this many ms after the heartbeat.
+      rewrittenAfter: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 ** 6 })),
+    });
+    fc.assert(
+      fc.property(server, monitorId, inRotation, (status, monitor, { lastSeen, inRotationMs, viewOffset, rewrittenAfter }) => {
+        const heard: ServerStatus = { ...status, lastSeen: lastSeen - rewrittenAfter, inRotationSince: lastSeen - inRotationMs };
+        assert.equal(inRotationMsOf(heard), inRotationMs - rewrittenAfter, 'counted from the heartbeat by default');
+        // The record of a report made at `lastSeen` (the view's lastSeen is that moment).
+        const sent: ServerStatus = { ...heard, lastSeen };
+        const text = rewrittenAfter === 0 ? encodeRecord(heard, monitor) : encodeRecord(heard, monitor, lastSeen);
+        assert.ok(!text.includes('\n'));
+        const parsed = parseRecord(status.ip, text);
+        assert.deepEqual(parsed, { ...expected(status, monitor), inRotationMs });
+        assert.equal(inRotationMsOf(heard, lastSeen), inRotationMs);
+        // The view's lastSeen for the same moment, on a clock `viewOffset` ms apart.
+        const viewLastSeen = lastSeen + viewOffset;
+        assert.equal(viewLastSeen - (typeof parsed === 'string' ? Number.NaN : (parsed.inRotationMs ?? Number.NaN)), (sent.inRotationSince ?? 0) + viewOffset);
+        // The fast path a view takes for a known identity reads the same values.
+        const identity = `${status.ip}\t${status.port}\t${monitor}\t`;
+        const counts: RecordCounts = { ready: -1, busy: -1, inRotationMs: Number.NaN, fieldsAt: -1 };
+        assert.equal(readCountsAfterIdentity(text, identity.length, text.length, counts), undefined);
+        assert.deepEqual([counts.ready, counts.busy, counts.inRotationMs], [status.ready, status.busy, inRotationMs]);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('records without the in-rotation time (older monitors) still parse, and a malformed one is refused', () => {
+    assert.deepEqual(parseRecord('10.0.0.1', '10.0.0.1\t80\tm\t1\t0\t{"a":"b"}'), { ip: '10.0.0.1', port: 80, ready: 1, busy: 0, monitor: 'm', fields: { a: 'b' } });
+    assert.deepEqual(parseRecord('10.0.0.1', '10.0.0.1\t80\tm\t1\t0\tr-25\t{"a":"b"}'), { ip: '10.0.0.1', port: 80, ready: 1, busy: 0, monitor: 'm', inRotationMs: -25, fields: { a: 'b' } });
+    assert.deepEqual(parseRecord('10.0.0.1', '10.0.0.1\t80\tm\t1\t0\tr0'), { ip: '10.0.0.1', port: 80, ready: 1, busy: 0, monitor: 'm', inRotationMs: 0 });
+    for (const rotation of ['r', 'r-', 'r-0', 'r01', 'r+1', 'r1.5', 'r1e3', 'r 1', `r${'9'.repeat(16)}`, 'r1\t', 'r1\tr2', 'R1']) {
+      assert.equal(typeof parseRecord('10.0.0.1', `10.0.0.1\t80\tm\t1\t0\t${rotation}`), 'string', rotation);
+    }
+    // A time no record can hold is left out: the view then ramps from first sight.
+    assert.equal(encodeRecord({ ip: '10.0.0.1', port: 80, ready: 1, busy: 0, lastSeen: 0, inRotationSince: -(10 ** 16) }, 'm'), '10.0.0.1\t80\tm\t1\t0');
+    assert.equal(encodeRecord({ ip: '10.0.0.1', port: 80, ready: 1, busy: 0, lastSeen: 1000, inRotationSince: 0.4 }, 'm'), '10.0.0.1\t80\tm\t1\t0\tr1000');
+  });
+
   it('refuses what is not a record: never throws, and anything accepted is printable and in range (property)', () => {
-    const mutated = fc.tuple(server, monitorId, fc.nat(), fc.string({ maxLength: 6 })).map(([status, monitor, at, junk]) => {
-      const text = encodeRecord({ ...status, lastSeen: 0 }, monitor);
+    const mutated = fc.tuple(server, monitorId, fc.option(fc.integer({ min: -(10 ** 6), max: 10 ** 12 }), { nil: undefined }), fc.nat(), fc.string({ maxLength: 6 })).map(([status, monitor, since, at, junk]) => {
+      const text = encodeRecord({ ...status, lastSeen: 0, ...(since === undefined ? {} : { inRotationSince: since }) }, monitor);
       const cut = at % (text.length + 1);
       return { key: status.ip, text: text.slice(0, cut) + junk + text.slice(cut + junk.length) };
     });
@@ -73,6 +120,7 @@ describe('Redis records', () => {
         assert.ok(parsed.port >= 1 && parsed.port <= 65_535 && parsed.ready <= MAX_COUNT && parsed.busy <= MAX_COUNT);
         for (const [name, value] of Object.entries(parsed.fields ?? {})) assert.ok(!UNPRINTABLE.test(name) && !UNPRINTABLE.test(value));
         assert.ok(key === parsed.ip || key === serverKey(parsed.ip, parsed.port, 'ip:port'));
+        assert.ok(parsed.inRotationMs === undefined || (Number.isSafeInteger(parsed.inRotationMs) && Math.abs(parsed.inRotationMs) < 10 ** 15));
       }),
       { numRuns: 2000 },
     );

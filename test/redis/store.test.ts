@@ -4,7 +4,7 @@ import type { createClient } from 'redis';
 import { HeartMonitor } from '../../src/index.js';
 import { parseRecord, RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { storeContract } from '../stores/store-contract.js';
 import { server } from '../stores/helpers.js';
 import { Clients, uniquePrefix } from './support.js';
@@ -78,7 +78,7 @@ describe('RedisStore writes one shared table', () => {
     assert.equal(await shared.hExists(a.keys.servers, '10.0.0.1'), 1);
     b.delete('10.0.0.1');
     await b.flush();
-    await waitUntil('removal reaches the view', () => view.servers().length === 0);
+    await waitFor('removal reaches the view', () => view.servers().length === 0);
     view.close();
     await a.close();
     await b.close();
@@ -130,13 +130,13 @@ describe('RedisStore writes one shared table', () => {
     const members = ['http://10.0.0.1:80', 'http://10.0.0.2:80'];
     monitor.disable('10.0.0.1');
     monitor.drain('10.0.0.2');
-    await waitUntil('admin states', () => view.servers().every((s) => s.state !== undefined));
+    await waitFor('admin states', () => view.servers().every((s) => s.state !== undefined));
     assert.equal(view.pickBackend(members), undefined);
     // A view attached later reads them from the snapshot.
     const late = await attach(prefix);
     assert.deepEqual(late.servers().map((s) => s.state).sort(), ['disabled', 'draining']);
     monitor.enable('10.0.0.1');
-    await waitUntil('enabled', () => view.pickBackend(members) === 'http://10.0.0.1:80');
+    await waitFor('enabled', () => view.pickBackend(members) === 'http://10.0.0.1:80');
     view.close();
     late.close();
     await monitor.close();

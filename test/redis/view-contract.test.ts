@@ -7,7 +7,7 @@ import type { createClient } from 'redis';
 import { HeartMonitor, type HeartbeatView, type ServerStatus } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
-import { waitFor } from '../stores/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import { HOST_SETTINGS, viewContract, type ViewHost, type ViewUnderTest } from '../views/contract/view-contract.js';
 import { Clients, uniquePrefix } from './support.js';
 
@@ -19,9 +19,11 @@ viewContract('RedisView of a monitor writing a RedisStore', async (): Promise<Vi
   const prefix = uniquePrefix('contract-view');
   const store = new RedisStore({ client: writer, prefix, expireAfter: HOST_SETTINGS.expireAfter, batchInterval: 1 });
   const monitor = new HeartMonitor({ store, ...HOST_SETTINGS });
-  const shows = (view: HeartbeatView, test: (server: ServerStatus | undefined) => boolean, ip: string, what: string): Promise<void> =>
-    waitFor(() => test(view.servers().find((server) => server.ip === ip)), 3000, `${what} of ${ip} in the Redis view`);
+  const shows = async (view: HeartbeatView, test: (server: ServerStatus | undefined) => boolean, ip: string, what: string): Promise<void> => {
+    await waitFor(`${what} of ${ip} in the Redis view`, () => test(view.servers().find((server) => server.ip === ip)), { timeoutMs: 3000 });
+  };
   return {
+    sharedTable: true,
     // Picks of a Redis view age by the report's age, rounded to whole ms by the Redis clock.
     settings: { ...HOST_SETTINGS, resolution: 5 },
     open: async (options) => {

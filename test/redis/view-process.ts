@@ -7,7 +7,7 @@ const [url = '', prefix = '', expireAfter = ''] = process.argv.slice(2);
 const client = createClient({ url });
 client.on('error', () => undefined);
 await client.connect();
-const view = await RedisStore.attach({ client, prefix, expireAfter: Number(expireAfter), probeInterval: 100 });
+const view = await RedisStore.attach({ client, prefix, expireAfter: Number(expireAfter), staleAfter: Math.min(10_000, Number(expireAfter)), probeInterval: 100 });
 view.on('error', () => undefined);
 let last = '';
 setInterval(() => {

@@ -7,7 +7,7 @@ import { parseRecord, RedisStore, tableKeys, type RedisView } from '../../src/re
 import { encodeChanges } from '../../src/stores/redis/changes.js';
 import { encodeRecord } from '../../src/stores/redis/record.js';
 import { RedisServer } from '../helpers/redis-server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { server } from '../stores/helpers.js';
 import { Clients, uniquePrefix } from './support.js';
 
@@ -45,9 +45,49 @@ describe('RedisView', () => {
     assert.ok(Math.abs(record.server.lastSeen - ahead()) < 1000);
     assert.equal(view.pickBackend()?.ip, '10.0.0.1');
     monitor.ingest('v=1&ready=5&busy=1', { address: '10.0.0.1' });
-    await waitUntil('update', () => view.servers()[0]?.ready === 5);
+    await waitFor('update', () => view.servers()[0]?.ready === 5);
     assert.ok(ahead() - (view.servers()[0]?.lastSeen ?? 0) < 1000);
     await monitor.close();
+  });
+
+  it('carries when the monitor put a server into rotation, on the view clock: ramps in step an hour apart, and enable() restarts them', async () => {
+    const prefix = uniquePrefix();
+    const behind = (): number => Date.now() - 3_600_000;
+    const ahead = (): number => Date.now() + 3_600_000;
+    const slowStart = { window: 60_000 };
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: shared, prefix, batchInterval: 1 }), slowStart, clock: { now: behind, monotonic: () => performance.now() } });
+    const enteredAt = ahead();
+    monitor.ingest('v=1&ready=40&busy=1', { address: '10.0.0.1' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A later heartbeat of a server in rotation keeps the time it entered.
+    monitor.ingest('v=1&ready=41&busy=1', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    const view = await attach({ prefix, slowStart, clock: { now: ahead } });
+    const carried = view.servers()[0]?.inRotationSince ?? Number.NaN;
+    assert.ok(Math.abs(carried - enteredAt) < 100, `in rotation since ${carried - enteredAt} ms off the view's clock`);
+    const monitorRamp = monitor.serverState('10.0.0.1')?.slowStart ?? Number.NaN;
+    const viewRamp = view.serverState('10.0.0.1')?.slowStart ?? Number.NaN;
+    assert.ok(Math.abs(viewRamp - monitorRamp) < 0.005, `ramp progress: view ${viewRamp}, monitor ${monitorRamp}`);
+    assert.ok(viewRamp > 0.004, 'the view ramps from the monitor moment, not from the snapshot');
+
+    // Back from the operator the server re-enters rotation now, after its last heartbeat:
+    // the monitor rewrites the record with that time and the view ramps from it.
+    monitor.disable('10.0.0.1');
+    await waitFor('disabled', () => view.servers()[0]?.state === 'disabled');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const enabledAt = ahead();
+    monitor.enable('10.0.0.1');
+    await waitFor('enabled', () => (view.servers()[0]?.inRotationSince ?? 0) > carried + 400, { timeoutMs: 3000 });
+    const since = view.servers()[0]?.inRotationSince ?? Number.NaN;
+    assert.ok(Math.abs(since - enabledAt) < 100, `in rotation since ${since - enabledAt} ms off the enable`);
+    assert.ok((view.serverState('10.0.0.1')?.slowStart ?? 1) < 0.01, `ramp restarted: ${view.serverState('10.0.0.1')?.slowStart}`);
+    await monitor.close();
+  });
+
+  it('checks its options as every view does: staleAfter beyond expireAfter, a missing options bag', async () => {
+    await assert.rejects(RedisStore.attach({ client: shared, staleAfter: 60_000 }), { name: 'RangeError', message: 'Expected `expireAfter` (30000) to be at least `staleAfter` (60000)' });
+    await assert.rejects(RedisStore.attach(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
+    assert.throws(() => new RedisStore(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
   });
 
   it('turns servers stale and removes them by its own timers when nothing more arrives', async () => {
@@ -60,7 +100,7 @@ describe('RedisView', () => {
     view.on('stale', (s) => events.push(`stale ${s.ip}`));
     view.on('remove', (s) => events.push(`remove ${s.ip}`));
     assert.equal(view.pickBackend()?.ip, '10.0.0.1');
-    await waitUntil('removed', () => events.length === 2, { timeoutMs: 3000 });
+    await waitFor('removed', () => events.length === 2, { timeoutMs: 3000 });
     assert.deepEqual(events, ['stale 10.0.0.1', 'remove 10.0.0.1']);
     assert.equal(view.pickBackend(), undefined);
     await store.close();
@@ -105,9 +145,9 @@ describe('RedisView', () => {
     view.on('error', (error) => errors.push(error));
     const sequence = Number(await shared.incr(keys.sequence));
     await shared.sPublish(keys.changes, `${sequence} 0\nP 10.0.0.9 0 10.0.0.9\t0\tm\t1\t0\nX junk\nA 10.0.0.1 <b>`);
-    await waitUntil('refusals counted', () => view.metrics().records_refused === 9);
+    await waitFor('refusals counted', () => view.metrics().records_refused === 9);
     assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.1']);
-    await waitUntil('one report', () => errors.length === 1, { timeoutMs: 2000 });
+    await waitFor('one report', () => errors.length === 1, { timeoutMs: 2000 });
     await store.close();
   });
 
@@ -123,7 +163,7 @@ describe('RedisView', () => {
     await shared.hSet(keys.servers, '10.0.0.2', '10.0.0.2\t80\thand\t1\t0');
     await shared.zAdd(keys.seen, { score: Number((await shared.time())[0]) * 1000, value: '10.0.0.2' });
     await shared.incr(keys.sequence);
-    await waitUntil('resync', () => view.servers().length === 2, { timeoutMs: 3000 });
+    await waitFor('resync', () => view.servers().length === 2, { timeoutMs: 3000 });
     assert.ok(view.metrics().source_snapshots >= 2);
     await store.close();
   });
@@ -166,7 +206,7 @@ describe('RedisView', () => {
         const messagesBefore = view.metrics().source_messages;
         const sequence = Number(await shared.incr(keys.sequence));
         await shared.sPublish(keys.changes, encodeChanges(sequence, 0, batch.map(({ key, text }) => ({ kind: 'put', key, age: 0, record: text }))));
-        await waitUntil('message applied', () => view.metrics().source_messages > messagesBefore, { timeoutMs: 2000, intervalMs: 2 });
+        await waitFor('message applied', () => view.metrics().source_messages > messagesBefore, { timeoutMs: 2000, intervalMs: 2 });
         assert.equal(view.metrics().records_refused - refusedBefore, refusals);
         const held = new Map(view.records().map((r) => [r.key, { ready: r.server.ready, busy: r.server.busy, monitor: r.monitor, fields: r.server.fields }]));
         assert.deepEqual(held, model);
@@ -205,7 +245,7 @@ describe('Redis with AUTH, and tables apart by prefix', () => {
     assert.deepEqual(view.servers().map((server) => [server.ip, server.ready]), [['10.0.0.1', 3]]);
     // Changes reach the view through its duplicated, authenticated subscriber.
     monitor.ingest('v=1&ready=5&busy=1', { address: '10.0.0.1' });
-    await waitUntil('change through the subscriber', () => view.servers()[0]?.ready === 5, { timeoutMs: 3000 });
+    await waitFor('change through the subscriber', () => view.servers()[0]?.ready === 5, { timeoutMs: 3000 });
     // A client without the password cannot run a command: the view never opens.
     const anonymous = createClient({ url: redis.url, socket: { reconnectStrategy: false } });
     anonymous.on('error', () => undefined);
@@ -228,7 +268,7 @@ describe('Redis with AUTH, and tables apart by prefix', () => {
     const [viewA, viewB] = await Promise.all([RedisStore.attach({ client, prefix: a }), RedisStore.attach({ client, prefix: b })]);
     cleanups.push(() => viewA.close(), () => viewB.close());
     monitors[0]?.ingest('v=1&ready=2&busy=0', { address: '10.0.1.2' });
-    await waitUntil('the second server of pool a', () => viewA.servers().length === 2, { timeoutMs: 3000 });
+    await waitFor('the second server of pool a', () => viewA.servers().length === 2, { timeoutMs: 3000 });
     assert.deepEqual(viewA.servers().map((server) => server.ip).sort(), ['10.0.1.1', '10.0.1.2']);
     assert.deepEqual(viewB.servers().map((server) => server.ip), ['10.0.2.1']);
   });

@@ -5,22 +5,18 @@ import type { AddressInfo } from 'node:net';
 import { BlockList } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { HeartbeatSender, HeartMonitor, signHeartbeat, type RejectedHeartbeatInfo } from '../../src/index.js';
-import { httpRequest, waitFor } from '../helpers/node-side.js';
+import { FakeClock } from '../helpers/clock.js';
+import { httpRequest } from '../helpers/node-side.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NOW = 1_700_000_000_000;
-
-function fakeClock(start = NOW): { now: () => number; monotonic: () => number; advance: (ms: number) => void } {
-  let wall = start;
-  let mono = 0;
-  return { now: () => wall, monotonic: () => mono, advance: (ms) => ((wall += ms), (mono += ms)) };
-}
 
 /**
  * A monitor started a minute before NOW: a `ts` older than a monitor's start is refused
  * (captured before a restart), so tests of the skew window start the monitor earlier.
  */
-function startedEarlier(options: ConstructorParameters<typeof HeartMonitor>[0] = {}): { clock: ReturnType<typeof fakeClock>; monitor: HeartMonitor } {
-  const clock = fakeClock(NOW - 60_000);
+function startedEarlier(options: ConstructorParameters<typeof HeartMonitor>[0] = {}): { clock: FakeClock; monitor: HeartMonitor } {
+  const clock = new FakeClock(NOW - 60_000, 0);
   const monitor = new HeartMonitor({ ...options, clock });
   clock.advance(60_000);
   return { clock, monitor };
@@ -85,7 +81,7 @@ describe('allow option', () => {
     const sender = createSocket('udp4');
     t.after(() => sender.close());
     sender.send('v=1&ready=3&busy=1', port, '127.0.0.1');
-    await waitFor(() => rejected.length > 0, 'the rejected event');
+    await waitFor('the rejected event', () => rejected.length > 0);
     assert.deepEqual(monitor.servers(), []);
     assert.equal(rejected[0]?.from.address, '127.0.0.1');
   });
@@ -182,7 +178,7 @@ describe('signed heartbeats', () => {
   });
 
   it('rotates secrets: a monitor with [new, old] accepts both; the sender signs with the first', async () => {
-    const clock = fakeClock();
+    const clock = new FakeClock(NOW, 0);
     const monitor = new HeartMonitor({ secret: [Buffer.from('new key'), 'old key'], clock });
     assert.equal(monitor.ingest(signHeartbeat('v=1&ready=1&busy=1', 'old key', NOW), { address: '10.0.0.1' }), true);
     assert.equal(monitor.ingest(signHeartbeat('v=1&ready=1&busy=1', ['new key', 'old key'], NOW + 1), { address: '10.0.0.1' }), true);
@@ -229,7 +225,7 @@ describe('HeartbeatSender with a secret, over loopback UDP', () => {
     const sent: string[] = [];
     sender.on('sent', (message) => sent.push(message));
     await sender.start();
-    await waitFor(() => monitor.stats().received >= 5, 'five heartbeats');
+    await waitFor('five heartbeats', () => monitor.stats().received >= 5);
     await sender.stop();
     return { monitor, rejected, sent };
   }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileStore, HeartMonitor, StoreError } from '../../src/index.js';
 import { IN_NETNS, netnsUnavailable, runInNamespace } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
 
 const FLUSH_MS = 40;
 
@@ -18,14 +19,6 @@ function nextError(monitor: HeartMonitor, ms = 5000): Promise<Error> {
       resolve(error);
     });
   });
-}
-
-async function until(predicate: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /**
@@ -52,10 +45,10 @@ async function faultAndRecover(path: string, expectedCodes: readonly string[], b
     assert.equal(monitor.servers().length, 4);
 
     await repair();
-    await until(async () => (await readFile(path, 'utf8').catch(() => '')).split('\n').length === 5, 5000, 'hb.dat to be written after the repair');
+    await waitFor('hb.dat to be written after the repair', async () => (await readFile(path, 'utf8').catch(() => '')).split('\n').length === 5, { timeoutMs: 5000 });
     const text = await readFile(path, 'utf8');
-    assert.match(text, /^10\.0\.0\.1 &ready=10&busy=1&lastseen=\d+&port=80$/m);
-    assert.match(text, /^10\.0\.0\.4 &ready=40&busy=1&lastseen=\d+&port=80$/m);
+    assert.match(text, /^10\.0\.0\.1 &ready=10&busy=1&lastseen=\d+&port=80&inrotationms=\d+$/m);
+    assert.match(text, /^10\.0\.0\.4 &ready=40&busy=1&lastseen=\d+&port=80&inrotationms=\d+$/m);
   } finally {
     await monitor.close();
   }

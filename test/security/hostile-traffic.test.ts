@@ -6,6 +6,7 @@ import { hostileDatagram, type HostileKind } from '../helpers/hostile.js';
 import { seededRandom } from '../helpers/random.js';
 import { referenceParse } from '../helpers/reference-heartbeat.js';
 import { size } from '../helpers/stress.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOTAL = size(100_000, 1_000_000);
 const SOURCES = 8;
@@ -22,20 +23,6 @@ function bindSender(address: string): Promise<Socket> {
 
 function send(socket: Socket, bytes: Buffer, port: number): Promise<void> {
   return new Promise((resolve, reject) => socket.send(bytes, port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
-}
-
-/** Resolve once `predicate()` holds; reject after `ms` without progress. */
-async function until(predicate: () => boolean, progress: () => number, ms: number, what: string): Promise<void> {
-  let last = progress();
-  let since = Date.now();
-  while (!predicate()) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const now = progress();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (Date.now() - since > ms) throw new Error(`no progress for ${ms} ms waiting for ${what}`);
-  }
 }
 
 describe(`hostile traffic: ${TOTAL.toLocaleString('en')} datagrams to a listening monitor`, () => {
@@ -80,7 +67,7 @@ describe(`hostile traffic: ${TOTAL.toLocaleString('en')} datagrams to a listenin
       }
       await Promise.all(batch);
       // Wait until the monitor has seen everything sent so far: what the socket delivered is all we sent.
-      await until(() => monitor.stats().received === sent, () => monitor.stats().received, 5000, `${sent} datagrams to arrive`);
+      await waitFor(`${sent} datagrams to arrive`, () => monitor.stats().received === sent, { timeoutMs: 5000, intervalMs: 0, progress: () => monitor.stats().received });
       if (sent % 50_000 < 100) rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     }
 

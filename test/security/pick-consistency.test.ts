@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { HeartMonitor, MemoryStore, pickBackend, type Clock } from '../../src/index.js';
+import { HeartMonitor, MemoryStore, pickBackend } from '../../src/index.js';
+import { FakeClock } from '../helpers/clock.js';
 import { seededRandom } from '../helpers/random.js';
 
 const STALE_AFTER = 10_000;
@@ -23,11 +24,6 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('pick' as const), r: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fresh: fc.boolean() }),
 );
 
-function manualClock(): Clock & { advance(ms: number): void } {
-  let t = 1_000_000;
-  return { now: () => t, monotonic: () => t, advance: (ms) => void (t += ms) };
-}
-
 describe('member picks match the pure pickBackend', () => {
   it('property: same member for the same random number, under staleness, expiry and listeners that mutate the array', () => {
     fc.assert(
@@ -36,7 +32,7 @@ describe('member picks match the pure pickBackend', () => {
         fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 8 }),
         fc.constantFrom<Mutation>('none', 'splice-first', 'reverse', 'push-unknown', 'clear', 'replace-first'),
         (steps, hosts, mutation) => {
-          const clock = manualClock();
+          const clock = new FakeClock(1_000_000, 1_000_000);
           // The monitor gets `r` for a pick's first draw and something else for any further
           // draw: a pick that draws twice (the old stale re-draw) shows as a different member.
           let first = 0;
@@ -86,7 +82,7 @@ describe('member picks match the pure pickBackend', () => {
   });
 
   it('20,000 picks over a reused array while servers go stale between sweeps: not one differs', () => {
-    const clock = manualClock();
+    const clock = new FakeClock(1_000_000, 1_000_000);
     let first = 0;
     let draws = 0;
     const random = (): number => (draws++ === 0 ? first : (first + 0.5) % 1);
@@ -112,14 +108,7 @@ describe('member picks match the pure pickBackend', () => {
   });
 
   it('the case of the report: a stale listener that splices the array does not change the pick', () => {
-    const clock = manualClock();
-    const monitor = new HeartMonitor({ clock, random: () => 0.99, store: new MemoryStore() });
-    monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.1' });
-    monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.2' });
-    clock.advance(6000);
-    monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.1' });
-    clock.advance(5000); // 10.0.0.2 is stale now; no sweep ran
-    const members = ['http://10.0.0.1:80', 'http://10.0.0.2:80'];
+    const { monitor, members } = staleNotSwept();
     const stale: string[] = [];
     monitor.on('stale', (server) => {
       stale.push(server.ip);
@@ -132,14 +121,7 @@ describe('member picks match the pure pickBackend', () => {
   });
 
   it('events of acquire() wait for its result too', () => {
-    const clock = manualClock();
-    const monitor = new HeartMonitor({ clock, random: () => 0.99, store: new MemoryStore() });
-    monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.1' });
-    monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.2' });
-    clock.advance(6000);
-    monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.1' });
-    clock.advance(5000);
-    const members = ['http://10.0.0.1:80', 'http://10.0.0.2:80'];
+    const { monitor, members } = staleNotSwept();
     monitor.on('stale', () => members.reverse());
     const lease = monitor.acquire(members);
     assert.equal(lease?.member, 'http://10.0.0.1:80');
@@ -147,3 +129,15 @@ describe('member picks match the pure pickBackend', () => {
     void monitor.close();
   });
 });
+
+/** Two servers, 10.0.0.2 stale by now but not yet swept (no timer ran), and members for both. */
+function staleNotSwept(): { monitor: HeartMonitor; members: string[] } {
+  const clock = new FakeClock(1_000_000, 1_000_000);
+  const monitor = new HeartMonitor({ clock, random: () => 0.99, store: new MemoryStore() });
+  monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.1' });
+  monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.2' });
+  clock.advance(6000);
+  monitor.ingest('v=1&ready=10&busy=1', { address: '10.0.0.1' });
+  clock.advance(5000);
+  return { monitor, members: ['http://10.0.0.1:80', 'http://10.0.0.2:80'] };
+}

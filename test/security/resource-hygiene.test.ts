@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { after, before, describe, it } from 'node:test';
 import { HeartbeatSender, HeartMonitor } from '../../src/index.js';
-import { waitFor } from '../helpers/node-side.js';
+import { waitFor } from '../helpers/wait.js';
 import { size } from '../helpers/stress.js';
 
 const CYCLES = size(1000, 5000);
@@ -104,7 +104,7 @@ describe(`resource hygiene: ${CYCLES} cycles`, () => {
       await started;
     }
     // Every start() sent one signed beat before returning.
-    await waitFor(() => monitor.stats().accepted >= CYCLES, `${CYCLES} heartbeats at the monitor`);
+    await waitFor(`${CYCLES} heartbeats at the monitor`, () => monitor.stats().accepted >= CYCLES);
     await settle();
     assert.deepEqual(resources(), baseline);
     assert.deepEqual(liveSince(existing), {}, 'no socket or timer (ref\'d or not) outlives its sender');

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { closeWithin } from '../../src/cli/listen.js';
 import { formatHeartbeat, HeartMonitor, MemoryStore, parseHeartbeat, pickBackend, type HeartbeatStore, type HeartMonitorOptions, type ServerStatus } from '../../src/index.js';
 import { DEFAULT_MEMORY_MAX_SERVERS } from '../../src/stores/memory-store.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('smaller items of issue 12', () => {
   it('property: an escaped NUL (%00) is refused wherever it appears, like a raw one', () => {
@@ -53,8 +54,7 @@ describe('smaller items of issue 12', () => {
     monitor.on('stale', (server) => events.push(`stale ${server.ip}`));
     monitor.on('remove', (server) => events.push(`remove ${server.ip}`));
     assert.equal(monitor.ingest('v=1&ready=1&busy=1', { address: '10.0.0.1' }), true);
-    const deadline = Date.now() + 3000;
-    while (events.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor('the stale and remove events', () => events.length >= 2, { timeoutMs: 3000 });
     assert.deepEqual(events, ['stale 10.0.0.1', 'remove 10.0.0.1']);
     assert.equal(monitor.servers().length, 0);
     await monitor.close();

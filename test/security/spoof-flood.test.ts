@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_MEMORY_MAX_SERVERS, HeartMonitor, MemoryStore, StoreFullError } from '../../src/index.js';
 import { IN_NETNS, netnsUnavailable, runInNamespace, setUpLoopback } from '../helpers/netns.js';
 import { size } from '../helpers/stress.js';
+import { waitFor } from '../helpers/wait.js';
 
 const FLOOD = size(15_000, 100_000);
 const LEGIT = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'];
@@ -38,14 +39,6 @@ const closeQuietly = (socket: { close(): void }): void => {
 
 function closed(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.close(() => resolve()));
-}
-
-async function until(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 if (!IN_NETNS) {
@@ -87,7 +80,7 @@ if (!IN_NETNS) {
         await Promise.all(legit.map((socket, i) => send(socket, `v=1&ready=${beat * 10 + i}&busy=1`, port)));
       };
       await heartbeatLegit();
-      await until(() => monitor.stats().accepted === LEGIT.length, 5000, 'the legitimate servers');
+      await waitFor('the legitimate servers', () => monitor.stats().accepted === LEGIT.length, { timeoutMs: 5000 });
 
       const rssBefore = process.memoryUsage().rss;
       const started = Date.now();
@@ -100,7 +93,7 @@ if (!IN_NETNS) {
         // The legitimate servers keep beating through the flood.
         await heartbeatLegit();
         sent += LEGIT.length;
-        await until(() => monitor.stats().received === sent, 10_000, `${sent} datagrams`);
+        await waitFor(`${sent} datagrams`, () => monitor.stats().received === sent, { timeoutMs: 10_000 });
         assert.ok(live <= DEFAULT_MEMORY_MAX_SERVERS, `table grew to ${live}`);
       }
       const floodMs = Date.now() - started;
@@ -125,7 +118,7 @@ if (!IN_NETNS) {
       assert.equal(fullErrors[0]?.dropped, 1);
       assert.equal(fullErrors[0]?.code, 'HM_STORE_FULL');
       assert.ok(fullErrors.length <= Math.ceil(floodMs / REPORT_INTERVAL) + 2, `${fullErrors.length} reports in ${floodMs} ms`);
-      await until(() => fullErrors.reduce((sum, e) => sum + e.dropped, 0) === stats.rejected, REPORT_INTERVAL * 3, 'the last throttled report');
+      await waitFor('the last throttled report', () => fullErrors.reduce((sum, e) => sum + e.dropped, 0) === stats.rejected, { timeoutMs: REPORT_INTERVAL * 3 });
       assert.deepEqual(otherErrors, []);
       assert.ok(rssGrowth < 256 * 1024 * 1024, `RSS grew ${Math.round(rssGrowth / 1048576)} MB`);
       console.log(

@@ -5,7 +5,7 @@ import { createServer, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { HeartbeatSender, HeartMonitor, SenderError, trackServerLoad, type ServerStatus } from '../../src/index.js';
-import { waitFor } from '../helpers/node-side.js';
+import { waitFor } from '../helpers/wait.js';
 
 const GROUP = '239.255.42.17';
 
@@ -35,7 +35,7 @@ describe('HeartbeatSender', () => {
     assert.equal(await plain.sendOnce(), 'v=1&ready=75&busy=0');
     assert.equal(await withPort.sendOnce(), 'v=1&ready=3&busy=2&port=8080');
     assert.deepEqual(sent, [['v=1&ready=75&busy=0', { ready: 75, busy: 0 }]]);
-    await waitFor(() => receiver.messages.length === 2, 'two datagrams');
+    await waitFor('two datagrams', () => receiver.messages.length === 2);
     assert.deepEqual(receiver.messages.map((m) => m.text).sort(), ['v=1&ready=3&busy=2&port=8080', 'v=1&ready=75&busy=0']);
     await plain.stop();
     await withPort.stop();
@@ -59,13 +59,13 @@ describe('HeartbeatSender', () => {
     const updates: ServerStatus[] = [];
     monitor.on('update', (server) => updates.push(server));
     await sender.start();
-    await waitFor(() => updates.length > 0, 'first heartbeat');
+    await waitFor('first heartbeat', () => updates.length > 0);
     assert.deepEqual(
       { ip: updates[0]?.ip, port: updates[0]?.port, ready: updates[0]?.ready, busy: updates[0]?.busy },
       { ip: '127.0.0.2', port: 8081, ready: 7, busy: 1 },
     );
     ready = 9;
-    await waitFor(() => updates.some((u) => u.ready === 9), 'a later beat with the new status');
+    await waitFor('a later beat with the new status', () => updates.some((u) => u.ready === 9));
     await sender.stop();
   });
 
@@ -80,7 +80,7 @@ describe('HeartbeatSender', () => {
       status: () => ({ ready: 4, busy: 2 }),
     });
     await sender.sendOnce();
-    await waitFor(() => first.servers().length === 1 && second.servers().length === 1, 'both monitors to see the server');
+    await waitFor('both monitors to see the server', () => first.servers().length === 1 && second.servers().length === 1);
     for (const monitor of [first, second]) {
       const [server] = monitor.servers();
       assert.deepEqual([server?.ip, server?.ready, server?.busy, server?.port], ['127.0.0.3', 4, 2, 80]);
@@ -100,7 +100,7 @@ describe('HeartbeatSender', () => {
     cleanups.push(() => monitor.close());
     const sender = new HeartbeatSender({ address: `[::1]:${monitor.address()?.port}`, status: () => ({ ready: 1, busy: 1 }) });
     await sender.sendOnce();
-    await waitFor(() => monitor.servers().length === 1, 'an IPv6 heartbeat');
+    await waitFor('an IPv6 heartbeat', () => monitor.servers().length === 1);
     assert.equal(monitor.servers()[0]?.ip, '::1');
     await sender.stop();
   });
@@ -128,7 +128,7 @@ describe('HeartbeatSender', () => {
     const errors: SenderError[] = [];
     sender.on('error', (error) => errors.push(error));
     await sender.start();
-    await waitFor(() => receiver.messages.length > 0, 'the first good beat');
+    await waitFor('the first good beat', () => receiver.messages.length > 0);
     await sender.stop();
     assert.equal(errors.length, 6);
     assert.ok(errors.every((error) => error instanceof SenderError && error.code === 'HM_STATUS_FAILED'));
@@ -143,7 +143,7 @@ describe('HeartbeatSender', () => {
     const sender = new HeartbeatSender({ address: `127.0.0.1:${receiver.port}`, interval: 10, status: () => ({ ready: 1, busy: 0 }) });
     await Promise.all([sender.start(), sender.start()]);
     assert.equal(sender.running, true);
-    await waitFor(() => receiver.messages.length >= 3, 'three beats');
+    await waitFor('three beats', () => receiver.messages.length >= 3);
     await sender.stop();
     await sender.stop();
     assert.equal(sender.running, false);
@@ -155,7 +155,7 @@ describe('HeartbeatSender', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(receiver.messages.length, settled);
     await sender.start();
-    await waitFor(() => receiver.messages.length > settled, 'beats after a restart');
+    await waitFor('beats after a restart', () => receiver.messages.length > settled);
     await sender.stop();
   });
 
@@ -211,7 +211,7 @@ describe('trackServerLoad', () => {
         req.end();
         return once(req, 'response');
       });
-      await waitFor(() => held.length === N, `${N} requests held open`);
+      await waitFor(`${N} requests held open`, () => held.length === N);
       assert.equal(load.inFlight, N);
       assert.deepEqual(load.status(), { ready: 5 - N, busy: N });
 
@@ -222,17 +222,17 @@ describe('trackServerLoad', () => {
         req.end();
         return req;
       });
-      await waitFor(() => held.length === N + 4, 'seven requests held open');
+      await waitFor('seven requests held open', () => held.length === N + 4);
       assert.deepEqual(load.status(), { ready: 0, busy: 7 });
 
       // An aborted request leaves the count too.
       extra[0]?.destroy();
-      await waitFor(() => load.inFlight === 6, 'the aborted request to leave the count');
+      await waitFor('the aborted request to leave the count', () => load.inFlight === 6);
 
       for (const res of held) if (!res.destroyed) res.end('done');
       await Promise.all(responses);
       for (const req of extra.slice(1)) req.destroy();
-      await waitFor(() => load.inFlight === 0, 'every request to finish');
+      await waitFor('every request to finish', () => load.inFlight === 0);
       assert.deepEqual(load.status(), { ready: 5, busy: 0 });
       load.close();
     } finally {

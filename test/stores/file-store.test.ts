@@ -8,7 +8,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, wri
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FileStore, HeartMonitor, StoreError, type ServerStatus } from '../../src/index.js';
-import { server, tempDir, waitFor } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
+import { server, tempDir } from './helpers.js';
 
 const NOW = 1_700_000_000_000;
 const fixedClock = { now: () => NOW };
@@ -194,7 +195,7 @@ describe('HeartMonitor with file storage', () => {
       const errors: Error[] = [];
       monitor.on('error', (error) => errors.push(error));
       assert.equal(monitor.ingest('v=1&ready=8&busy=2', { address: '10.0.0.1' }), true);
-      await waitFor(() => errors.length >= 2, 5000, 'two flush errors');
+      await waitFor('two flush errors', () => errors.length >= 2, { timeoutMs: 5000 });
       const [first] = errors;
       assert.ok(first instanceof StoreError);
       assert.equal(first.path, join(dir, 'blocker', 'hb.dat'));
@@ -207,14 +208,14 @@ describe('HeartMonitor with file storage', () => {
       rmSync(join(dir, 'blocker'));
       mkdirSync(join(dir, 'blocker'));
       const path = join(dir, 'blocker', 'hb.dat');
-      await waitFor(() => {
+      await waitFor('the file to be written after recovery', () => {
         try {
           return readFileSync(path, 'utf8').split('\n').length === 3;
         } catch {
           return false;
         }
-      }, 5000, 'the file to be written after recovery');
-      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.1 &ready=8&busy=2&lastseen=0&port=80\n10\.0\.0\.2 &ready=9&busy=2&lastseen=0&port=80\n$/);
+      }, { timeoutMs: 5000 });
+      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.1 &ready=8&busy=2&lastseen=0&port=80&inrotationms=\d+\n10\.0\.0\.2 &ready=9&busy=2&lastseen=0&port=80&inrotationms=\d+\n$/);
       assert.deepEqual(tempFiles(join(dir, 'blocker')), []);
     } finally {
       await monitor.close();
@@ -230,25 +231,25 @@ describe('HeartMonitor with file storage', () => {
       monitor.on('remove', (s) => removed.push(s));
       monitor.ingest('v=1&ready=8&busy=2', { address: '10.0.0.1' });
       const path = join(dir, 'hb.dat');
-      await waitFor(() => {
+      await waitFor('the first write', () => {
         try {
           return readFileSync(path, 'utf8').startsWith('10.0.0.1 ');
         } catch {
           return false;
         }
-      }, 5000, 'the first write');
+      }, { timeoutMs: 5000 });
       // Keep 10.0.0.2 alive while 10.0.0.1 expires.
       const keepAlive = setInterval(() => monitor.ingest('v=1&ready=3&busy=1', { address: '10.0.0.2' }), 10);
       try {
-        await waitFor(() => removed.some((s) => s.ip === '10.0.0.1'), 5000, 'the remove event');
-        await waitFor(() => !readFileSync(path, 'utf8').includes('10.0.0.1 '), 5000, '10.0.0.1 to leave the file');
+        await waitFor('the remove event', () => removed.some((s) => s.ip === '10.0.0.1'), { timeoutMs: 5000 });
+        await waitFor('10.0.0.1 to leave the file', () => !readFileSync(path, 'utf8').includes('10.0.0.1 '), { timeoutMs: 5000 });
       } finally {
         clearInterval(keepAlive);
       }
-      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.2 &ready=3&busy=1&lastseen=0&port=80\n$/);
+      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.2 &ready=3&busy=1&lastseen=0&port=80&inrotationms=\d+\n$/);
       monitor.ingest('v=1&ready=4&busy=4', { address: '10.0.0.3' });
       await monitor.close();
-      assert.match(readFileSync(path, 'utf8'), /10\.0\.0\.3 &ready=4&busy=4&lastseen=0&port=80\n/);
+      assert.match(readFileSync(path, 'utf8'), /10\.0\.0\.3 &ready=4&busy=4&lastseen=0&port=80&inrotationms=\d+\n/);
       assert.deepEqual(tempFiles(dir), []);
     } finally {
       await monitor.close();

@@ -13,15 +13,6 @@ export function tempDir(prefix = 'hm-storage-'): { dir: string; remove: () => vo
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Poll `condition` every few ms until it holds; reject after `timeout` ms. */
-export async function waitFor(condition: () => boolean, timeout = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** A server status with defaults. */
 export function server(ip: string, overrides: Partial<ServerStatus> = {}): ServerStatus {
   return { ip, port: 80, ready: 10, busy: 1, lastSeen: Date.now(), ...overrides };

@@ -10,7 +10,8 @@ import { Worker } from 'node:worker_threads';
 import { HeartMonitor, pickBackend, SLOT_BYTES, SlotStore, StoreError, StoreFullError, type ServerStatus } from '../../src/index.js';
 import type { SlotWorkerRequest } from './slot-worker.js';
 import { seededRandom } from '../helpers/random.js';
-import { server, waitFor } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
+import { server } from './helpers.js';
 import { tornProbe } from './torn-probe.js';
 
 const workers: Worker[] = [];
@@ -80,7 +81,7 @@ describe('SlotStore', () => {
     const results = readers.map((worker, index) =>
       ask<{ reads: number; torn: number; distinct: number }>(worker, { type: 'torn', stop: stop.buffer, index, maxMs: 20_000 }),
     );
-    await waitFor(() => Atomics.load(stop, 1) === readers.length, 10_000, 'readers to start');
+    await waitFor('readers to start', () => Atomics.load(stop, 1) === readers.length, { timeoutMs: 10_000 });
     // Rewrite as fast as possible (the event loop is blocked meanwhile) until every reader
     // has watched enough changes go by, bounded in count and time.
     const random = seededRandom(42);
@@ -172,7 +173,7 @@ describe('SlotStore', () => {
       assert.equal(errors.length, 1, 'a flood is not an event storm');
       // Held servers still update.
       assert.equal(monitor.ingest('v=1&ready=50&busy=1', { address: '10.0.0.3' }), true);
-      await waitFor(() => errors.length === 2, 5000, 'the throttled report');
+      await waitFor('the throttled report', () => errors.length === 2, { timeoutMs: 5000 });
       const second = errors[1];
       assert.ok(second instanceof StoreFullError);
       assert.equal(second.dropped, 199);
@@ -204,7 +205,7 @@ describe('SlotStore', () => {
         for (let i = 2; i <= 10; i++) monitor.ingest('v=1&ready=5&busy=1', { address: `10.0.0.${i}` });
       }, 10);
       try {
-        await waitFor(() => removed.includes('10.0.0.1'), 5000, '10.0.0.1 to expire');
+        await waitFor('10.0.0.1 to expire', () => removed.includes('10.0.0.1'), { timeoutMs: 5000 });
         assert.equal(view.servers().length, 9);
         assert.equal((monitor.store as SlotStore).size, 9);
         assert.equal(monitor.ingest('v=1&ready=7&busy=1', { address: '10.0.1.1' }), true);

@@ -41,7 +41,8 @@ describe('store selection', () => {
       assert.equal(monitor.store.expireAfter, 12_000);
       monitor.ingest('v=1&ready=75&busy=0', { address: '127.0.0.1' });
       await monitor.close();
-      assert.equal(readFileSync(join(dir, 'run', 'hb.dat'), 'utf8'), '127.0.0.1 &ready=75&busy=0&lastseen=0&port=80\n');
+      // Apache's line, then the ms since the server entered rotation (docs/interop.md).
+      assert.match(readFileSync(join(dir, 'run', 'hb.dat'), 'utf8'), /^127\.0\.0\.1 &ready=75&busy=0&lastseen=0&port=80&inrotationms=\d{1,4}\n$/);
     } finally {
       remove();
     }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { ClusterView, HeartMonitor, type ServerStatus } from '../../src/index.js';
 import type { ClusterWorkerRequest } from './cluster-worker.js';
-import { waitFor } from '../stores/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const WORKER = fileURLToPath(new URL('./cluster-worker.ts', import.meta.url));
 const started: (ClusterWorker | ChildProcess)[] = [];
@@ -109,7 +109,7 @@ describe('ClusterView with real cluster workers', () => {
       announced.set('10.0.0.1', 'v=1&ready=0&busy=9');
       beat();
       for (const worker of [first, second]) {
-        await waitForAsync(async () => (await serversOf(worker)).find((server) => server.ip === '10.0.0.1')?.ready === 0, 'the change');
+        await waitFor('the change', async () => (await serversOf(worker)).find((server) => server.ip === '10.0.0.1')?.ready === 0);
         assert.deepEqual(tally(await picksOf(worker, 100)), { '10.0.0.2': 100 });
       }
 
@@ -117,7 +117,7 @@ describe('ClusterView with real cluster workers', () => {
       announced.set('10.0.0.1', 'v=1&ready=10&busy=1');
       beat();
       monitor.drain('10.0.0.2');
-      await waitForAsync(async () => (await serversOf(first)).find((server) => server.ip === '10.0.0.2')?.state === 'draining', 'the drain');
+      await waitFor('the drain', async () => (await serversOf(first)).find((server) => server.ip === '10.0.0.2')?.state === 'draining');
       assert.deepEqual(tally(await picksOf(first, 100, ['http://10.0.0.1:8080', 'http://10.0.0.2:8080'])), { 'http://10.0.0.1:8080': 100 });
 
       // A worker started now gets everything so far in its snapshot.
@@ -134,15 +134,15 @@ describe('ClusterView with real cluster workers', () => {
       // Silence: stale events, then removal when the monitor expires the servers.
       clearInterval(beating);
       const events: string[] = [];
-      await waitForAsync(async () => {
+      await waitFor('the monitor to expire both servers', async () => {
         events.push(...(await ask<{ events: string[] }>(first, { test: 'events' })).events);
         return events.includes('remove 10.0.0.1') && events.includes('remove 10.0.0.2');
-      }, 'the monitor to expire both servers', 5000);
+      }, { timeoutMs: 5000 });
       assert.ok(events.indexOf('stale 10.0.0.1') < events.indexOf('remove 10.0.0.1') && events.includes('stale 10.0.0.1'), events.join(', '));
       assert.deepEqual(await serversOf(late), []);
 
       await stop(second);
-      await waitFor(() => share.stats().workers === 2, 5000, 'the exited worker to leave the share');
+      await waitFor('the exited worker to leave the share', () => share.stats().workers === 2, { timeoutMs: 5000 });
       assert.ok(share.stats().batches >= 1);
       await Promise.all([stop(first), stop(late)]);
     } finally {
@@ -165,7 +165,7 @@ describe('ClusterView with real cluster workers', () => {
         ['10.0.1.1'],
       );
       monitor.ingest('v=1&ready=8&busy=1', { address: '10.0.1.2' });
-      await waitForAsync(async () => (await serversOf(child)).length === 2, 'the new server');
+      await waitFor('the new server', async () => (await serversOf(child)).length === 2);
       await stop(child);
     } finally {
       await monitor.close();
@@ -222,11 +222,3 @@ describe('ClusterView.connect without a primary', () => {
     assert.equal(deliver, undefined, 'close() removes the listener');
   });
 });
-
-async function waitForAsync(condition: () => Promise<boolean>, what: string, timeout = 5000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -4,32 +4,18 @@
  * request and stop by themselves.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { runNodeToEnd } from '../helpers/node-side.js';
 
 const root = join(import.meta.dirname, '..', '..');
 // Inside the repository, so the compiled files resolve tslib and eventemitter3 from node_modules.
 const outDir = join(root, `.tmp-examples-${process.pid}`);
 after(() => rmSync(outDir, { recursive: true, force: true }));
 
-async function run(args: readonly string[]): Promise<string> {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const killer = setTimeout(() => child.kill(), 90_000);
-  try {
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0, `exit ${code}\n${stdout}\n${stderr}`);
-  } finally {
-    clearTimeout(killer);
-  }
-  return stdout;
-}
+const run = (args: readonly string[]): Promise<string> => runNodeToEnd(args, { cwd: root });
 
 function checkCluster(stdout: string): void {
   assert.match(stdout, /requests routed: 200, failed: 0/);

@@ -3,27 +3,13 @@
  * worker proxies to all three origins, and stops by itself.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { runNodeToEnd } from '../helpers/node-side.js';
 
 it('examples/worker-proxies.ts routes requests through worker threads and exits', async () => {
   const example = join(import.meta.dirname, '..', '..', 'examples', 'worker-proxies.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx/esm', example, '--workers', '2', '--requests', '200', '--duration', '60'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const killer = setTimeout(() => child.kill(), 90_000);
-  try {
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0, `exit ${code}\n${stdout}\n${stderr}`);
-  } finally {
-    clearTimeout(killer);
-  }
+  const stdout = await runNodeToEnd(['--import', 'tsx/esm', example, '--workers', '2', '--requests', '200', '--duration', '60']);
   assert.match(stdout, /requests routed: 200, failed: 0/);
   const origins = [...stdout.matchAll(/ready=(\d+) .* got [\d.]+% \((\d+)\)/g)];
   assert.deepEqual(

@@ -7,6 +7,7 @@ import { heartmonitorProxy } from './plugin.js';
 
 export { heartmonitorProxy } from './plugin.js';
 export type { HeartmonitorProxyOptions } from './plugin.js';
-export { NoMemberError, DEFAULT_NO_MEMBER_RETRY_AFTER } from '../view.js';
+export { NoMemberError } from '../view.js';
+export { DEFAULT_NO_MEMBER_RETRY_AFTER } from '../options.js';
 export type { LeasingView } from '../view.js';
 export default heartmonitorProxy;

@@ -7,7 +7,8 @@ import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { BackendMember } from '../../protocol/address.js';
 import { createDispatcher, type HeartbeatDispatcherOptions } from '../undici/dispatcher.js';
-import { DEFAULT_NO_MEMBER_RETRY_AFTER, NoMemberError, type LeasingView } from '../view.js';
+import { resolveProxyOptions } from '../options.js';
+import { NoMemberError, type LeasingView } from '../view.js';
 
 /** Options of the heartmonitor fastify plugin (`fastify.register(heartmonitorProxy, options)`). */
 export interface HeartmonitorProxyOptions extends HeartbeatDispatcherOptions {
@@ -33,8 +34,7 @@ const PLACEHOLDER_BASE = 'http://heartmonitor.invalid';
 const passBody = (_request: FastifyRequest, payload: unknown, done: (error: Error | null, body?: unknown) => void): void => done(null, payload);
 
 const proxy: FastifyPluginAsync<HeartmonitorProxyOptions> = async (fastify: FastifyInstance, options: HeartmonitorProxyOptions) => {
-  const retryAfter = options.retryAfter ?? DEFAULT_NO_MEMBER_RETRY_AFTER;
-  if (!Number.isInteger(retryAfter) || retryAfter < 0) throw new RangeError(`heartmonitor/fastify: \`retryAfter\` must be an integer number of seconds ≥ 0 (got ${String(retryAfter)})`);
+  const { retryAfter } = resolveProxyOptions(options);
   const rewritePrefix = options.rewritePrefix ?? '';
   const dispatcher = createDispatcher(options.view, options.members, options);
   // reply-from closes (destroys) the dispatcher with the server.

@@ -9,7 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { BackendMember } from '../../protocol/address.js';
 import { isNetworkFailure } from '../undici/retry-policy.js';
-import { DEFAULT_NO_MEMBER_RETRY_AFTER, leaseMember, leaseOrigin, memberOrigin, type AnyLease, type LeasingView } from '../view.js';
+import { expectBalancingTarget, resolveProxyOptions } from '../options.js';
+import { leaseMember, leaseOrigin, memberOrigin, type AnyLease, type LeasingView } from '../view.js';
 
 /** What the handler needs of an `http-proxy` server (`httpProxy.createProxyServer()`). */
 export interface WebProxy {
@@ -60,12 +61,9 @@ export function createProxyHandler(
   members: readonly BackendMember[] | undefined,
   options: ProxyHandlerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const failOn5xx = options.failOn5xx ?? true;
-  const retryAfter = options.retryAfter ?? DEFAULT_NO_MEMBER_RETRY_AFTER;
-  const retries = options.retries ?? 2;
-  if (!Number.isInteger(retryAfter) || retryAfter < 0) throw new RangeError(`createProxyHandler: \`retryAfter\` must be an integer ≥ 0 (got ${String(retryAfter)})`);
-  if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`createProxyHandler: \`retries\` must be an integer ≥ 0 (got ${String(retries)})`);
-  if (members !== undefined) for (const member of members) memberOrigin(member);
+  const { failOn5xx, retryAfter, retries } = resolveProxyOptions(options);
+  expectBalancingTarget(view, members);
+  for (const member of members ?? []) memberOrigin(member);
 
   /** The lease of each response being proxied, and whether it failed so far. */
   const open = new WeakMap<ServerResponse, { lease: AnyLease; failed: boolean }>();

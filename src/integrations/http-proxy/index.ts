@@ -5,5 +5,6 @@
  */
 export { createProxyHandler } from './handler.js';
 export type { ProxyHandlerOptions, WebProxy } from './handler.js';
-export { NoMemberError, memberOrigin, DEFAULT_NO_MEMBER_RETRY_AFTER } from '../view.js';
+export { NoMemberError, memberOrigin } from '../view.js';
+export { DEFAULT_NO_MEMBER_RETRY_AFTER } from '../options.js';
 export type { LeasingView } from '../view.js';

@@ -7,6 +7,7 @@
 import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import type { BackendMember } from '../../protocol/address.js';
 import { endToEndHeaders } from '../hop-by-hop.js';
+import { expectBalancingTarget, resolveProxyOptions } from '../options.js';
 import { NoMemberError, leaseMember, leaseOrigin, memberOrigin, type AnyLease, type LeasingView } from '../view.js';
 import { controllerHandler } from './legacy-handler.js';
 import { isNetworkFailure, mayRetry } from './retry-policy.js';
@@ -32,9 +33,6 @@ type Controller = Dispatcher.DispatchController;
 type ResponseHeaders = Parameters<NonNullable<Handler['onResponseStart']>>[2];
 type UpgradeHeaders = Parameters<NonNullable<Handler['onRequestUpgrade']>>[2];
 type UpgradeSocket = Parameters<NonNullable<Handler['onRequestUpgrade']>>[3];
-
-/** Default of {@link HeartbeatDispatcherOptions.retries}. */
-export const DEFAULT_DISPATCHER_RETRIES = 2;
 
 /**
  * Sends each request to a member picked through a view (`HeartMonitor` or any view of the
@@ -73,16 +71,10 @@ export class HeartbeatDispatcher extends Dispatcher {
     private readonly options: HeartbeatDispatcherOptions = {},
   ) {
     super();
-    if (typeof view?.acquire !== 'function') throw new TypeError('createDispatcher: `view` must have an acquire(members) method (a HeartMonitor or a view)');
-    if (members !== undefined) {
-      if (!Array.isArray(members)) throw new TypeError('createDispatcher: `members` must be an array of members, or undefined for every live server');
-      // A bad member fails here, not on a request.
-      for (const member of members as readonly BackendMember[]) this.originOf.set(member, memberOrigin(member));
-    }
-    const retries = options.retries ?? DEFAULT_DISPATCHER_RETRIES;
-    if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`createDispatcher: \`retries\` must be an integer ≥ 0 (got ${String(retries)})`);
-    this.retries = retries;
-    this.failOn5xx = options.failOn5xx ?? true;
+    expectBalancingTarget(view, members);
+    // A bad member fails here, not on a request.
+    for (const member of members ?? []) this.originOf.set(member, memberOrigin(member));
+    ({ retries: this.retries, failOn5xx: this.failOn5xx } = resolveProxyOptions(options));
   }
 
   /** Origins with an open pool. */

@@ -6,8 +6,13 @@
  *
  * A record is one line of tab-separated fields, identity first:
  * ```
- * <ip> TAB <port> TAB <monitor> TAB <ready> TAB <busy> [TAB <extra fields as a JSON object>]
+ * <ip> TAB <port> TAB <monitor> TAB <ready> TAB <busy> [TAB r<in rotation, ms>] [TAB <extra fields as a JSON object>]
  * ```
+ * `r<ms>` says how long the server had been in rotation when the report was made (the
+ * monitor's `inRotationSince`, carried as a duration relative to the report, because
+ * the report's own time reaches a view only as an age: views turn it back into a time
+ * on their own clock, `lastSeen − ms`, and no two hosts' wall clocks are ever compared). Records
+ * without it (older monitors) still parse: the view then ramps from first sight.
  * Tabs and line breaks cannot occur inside a field (ips and ports are digits and
  * punctuation, monitor ids are printable, the extra fields are JSON text, which escapes
  * control characters), so a view splits a record without a general parser. The identity
@@ -32,6 +37,11 @@ export interface RedisServerRecord {
   readonly busy: number;
   /** The monitor that reported this server last (its `monitorId`). */
   readonly monitor: string;
+  /**
+   * ms the server had been in rotation when it was reported (the report whose age the
+   * write sends; negative only when the monitor's clock went back), when the monitor carried it.
+   */
+  readonly inRotationMs?: number;
   /** Extra heartbeat fields, when there were any. */
   readonly fields?: Readonly<Record<string, string>>;
 }
@@ -44,6 +54,11 @@ export const MAX_RECORD_FIELDS = 32;
 export const MAX_MONITOR_ID_LENGTH = 128;
 
 const TAB = 9;
+const MINUS = 45;
+/** The tag of the in-rotation field (`r`). */
+const ROTATION_TAG = 114;
+/** Most digits of the in-rotation field: 15 keep it exact in a double (31,000 years). */
+const MAX_ROTATION_DIGITS = 15;
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
 const IP_CHARACTERS = /^[\w.:%-]{1,64}$/;
@@ -55,12 +70,28 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\
 
 /**
  * The text of a record (what the monitor stores and publishes).
+ * @param reportedAt - the moment of the report its age counts from, on the monitor's clock
+ *   (the heartbeat's `lastSeen`, or later for a rewrite of it)
  * @internal
  */
-export function encodeRecord(server: ServerStatus, monitor: string): string {
+export function encodeRecord(server: ServerStatus, monitor: string, reportedAt = server.lastSeen): string {
   const { ip, port, ready, busy, fields } = server;
-  const head = `${ip}\t${port}\t${monitor}\t${ready}\t${busy}`;
+  const inRotation = inRotationMsOf(server, reportedAt);
+  const head = `${ip}\t${port}\t${monitor}\t${ready}\t${busy}${inRotation === undefined ? '' : `\tr${inRotation}`}`;
   return fields === undefined || isEmpty(fields) ? head : `${head}\t${JSON.stringify(fields)}`;
+}
+
+/**
+ * How long `server` had been in rotation when it was reported, in whole ms (`reportedAt −
+ * inRotationSince`, both on the monitor's clock), or undefined when it carries no such time
+ * (or one no record can hold).
+ * @internal
+ */
+export function inRotationMsOf(server: ServerStatus, reportedAt = server.lastSeen): number | undefined {
+  const since = server.inRotationSince;
+  if (since === undefined) return undefined;
+  const ms = Math.round(reportedAt - since);
+  return Number.isFinite(ms) && Math.abs(ms) < 10 ** MAX_ROTATION_DIGITS ? ms : undefined;
 }
 
 /**
@@ -94,25 +125,27 @@ export function parseRecord(key: string, text: string): RedisServerRecord | stri
   const monitor = text.slice(monitorAt, countsAt - 1);
   if (!isValidMonitorId(monitor)) return 'record has no valid monitor id';
   if (key !== ip && key !== serverKey(ip, port, 'ip:port')) return 'record key does not match its ip and port';
-  const counts: RecordCounts = { ready: 0, busy: 0, fieldsAt: -1 };
+  const counts: RecordCounts = { ready: 0, busy: 0, inRotationMs: Number.NaN, fieldsAt: -1 };
   const refused = readCountsAfterIdentity(text, countsAt, text.length, counts);
   if (refused !== undefined) return refused;
-  const { ready, busy, fieldsAt } = counts;
-  if (fieldsAt < 0) return { ip, port, ready, busy, monitor };
+  const { ready, busy, inRotationMs, fieldsAt } = counts;
+  const base = Number.isNaN(inRotationMs) ? { ip, port, ready, busy, monitor } : { ip, port, ready, busy, monitor, inRotationMs };
+  if (fieldsAt < 0) return base;
   const fields = parseFields(text.slice(fieldsAt));
-  return typeof fields === 'string' ? fields : { ip, port, ready, busy, monitor, fields };
+  return typeof fields === 'string' ? fields : { ...base, fields };
 }
 
-/** The counts of a record and where its fields start (-1: none). @internal */
+/** The counts of a record, its in-rotation ms (NaN: none) and where its fields start (-1: none). @internal */
 export interface RecordCounts {
   ready: number;
   busy: number;
+  inRotationMs: number;
   fieldsAt: number;
 }
 
 /**
- * Read `ready TAB busy [TAB fields]` from `text[start, end)` (the part of a record after its
- * identity) into `into`, allocating nothing.
+ * Read `ready TAB busy [TAB r<ms>] [TAB fields]` from `text[start, end)` (the part of a
+ * record after its identity) into `into`, allocating nothing.
  * @returns undefined, or a reason the counts were refused
  * @internal
  */
@@ -125,10 +158,36 @@ export function readCountsAfterIdentity(text: string, start: number, end: number
   while (busyEnd < end && text.charCodeAt(busyEnd) !== TAB) busyEnd++;
   const busy = readCount(text, busyAt + 1, busyEnd);
   if (busy < 0) return 'record has no valid busy';
+  let restAt = busyEnd < end ? busyEnd + 1 : -1;
+  let inRotationMs = Number.NaN;
+  if (restAt >= 0 && text.charCodeAt(restAt) === ROTATION_TAG) {
+    let rotationEnd = restAt + 1;
+    while (rotationEnd < end && text.charCodeAt(rotationEnd) !== TAB) rotationEnd++;
+    inRotationMs = readSignedMs(text, restAt + 1, rotationEnd);
+    if (Number.isNaN(inRotationMs)) return 'record has no valid in-rotation ms';
+    restAt = rotationEnd < end ? rotationEnd + 1 : -1;
+  }
   into.ready = ready;
   into.busy = busy;
-  into.fieldsAt = busyEnd < end ? busyEnd + 1 : -1;
+  into.inRotationMs = inRotationMs;
+  into.fieldsAt = restAt;
   return undefined;
+}
+
+/** A decimal integer with an optional minus (no plus, no leading zero, no `-0`, at most 15 digits) in `text[start, end)`, or NaN. */
+function readSignedMs(text: string, start: number, end: number): number {
+  const negative = start < end && text.charCodeAt(start) === MINUS;
+  const digitsAt = negative ? start + 1 : start;
+  const digits = end - digitsAt;
+  if (digits < 1 || digits > MAX_ROTATION_DIGITS || (digits > 1 && text.charCodeAt(digitsAt) === DIGIT_0)) return Number.NaN;
+  let value = 0;
+  for (let i = digitsAt; i < end; i++) {
+    const code = text.charCodeAt(i);
+    if (code < DIGIT_0 || code > DIGIT_9) return Number.NaN;
+    value = value * 10 + (code - DIGIT_0);
+  }
+  if (negative && value === 0) return Number.NaN;
+  return negative ? -value : value;
 }
 
 /**

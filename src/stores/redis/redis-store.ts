@@ -8,9 +8,9 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { AdminState } from '../../balancer/server-state.js';
 import { StoreError } from '../../errors.js';
-import { DEFAULT_FILE_EXPIRE_AFTER } from '../hb-file.js';
+import { DEFAULT_EXPIRE_AFTER } from '../../table-settings.js';
 import type { ServerStatus } from '../../protocol/server-status.js';
-import { expectInteger, expectNumber, show } from '../../validate.js';
+import { expectInteger, expectNumber, expectObject, show } from '../../validate.js';
 import type { HeartbeatStore } from '../store.js';
 import type { RedisScriptClient } from './client.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys, type RedisTableKeys } from './keys.js';
@@ -80,6 +80,18 @@ interface Held {
   status: ServerStatus;
   /** Monotonic time of the report (ages are sent relative to it). */
   seenAt: number;
+  /** Monotonic time of the heartbeat behind the report (`status.lastSeen` on the monotonic clock). */
+  heardAt: number;
+}
+
+/**
+ * The report's moment on the monitor's wall clock, the one `status.lastSeen` and
+ * `inRotationSince` are on: the heartbeat's time, plus the monotonic time since, when the
+ * report is a later rewrite of it (the record's in-rotation ms count from this moment, as
+ * its age does).
+ */
+function reportedAt(held: Held): number {
+  return held.status.lastSeen + (held.seenAt - held.heardAt);
 }
 
 const RETRY_INTERVAL = 1000;
@@ -130,14 +142,14 @@ export class RedisStore implements HeartbeatStore {
 
   /** @param options - see {@link RedisStoreOptions}; invalid values throw TypeError/RangeError */
   constructor(options: RedisStoreOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
+    expectObject('options', options, 'an object with a `client`');
     const { client } = options;
     if (typeof client !== 'object' || client === null || typeof client.evalSha !== 'function') {
       throw new TypeError(`Expected \`client\` to be a node-redis client or cluster, got ${show(client)}`);
     }
     this.client = client;
     this.keys = tableKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
-    this.expireAfter = expectInteger('expireAfter', options.expireAfter ?? DEFAULT_FILE_EXPIRE_AFTER, 1000);
+    this.expireAfter = expectInteger('expireAfter', options.expireAfter ?? DEFAULT_EXPIRE_AFTER, 1000);
     this.maxServers = expectInteger('maxServers', options.maxServers ?? 10_000, 1);
     this.batchInterval = expectNumber('batchInterval', options.batchInterval ?? 10, 0);
     this.timeout = expectNumber('timeout', options.timeout ?? 2000, 1);
@@ -172,8 +184,11 @@ export class RedisStore implements HeartbeatStore {
     const seenAt = performance.now();
     if (held === undefined) {
       if (this.held.size >= this.maxServers) return false;
-      this.held.set(key, { status: server, seenAt });
+      this.held.set(key, { status: server, seenAt, heardAt: seenAt });
     } else {
+      // A heartbeat (a new lastSeen) moves the moment its in-rotation ms count from; a
+      // rewrite for an administrative change is a newer report of the same heartbeat.
+      if (server.lastSeen !== held.status.lastSeen) held.heardAt = seenAt;
       held.status = server;
       held.seenAt = seenAt;
     }
@@ -318,7 +333,7 @@ export class RedisStore implements HeartbeatStore {
       for (const key of batch) {
         const held = this.held.get(key);
         if (held === undefined) continue;
-        puts.push(key, String(Math.max(0, Math.round(now - held.seenAt))), encodeRecord(held.status, this.monitorId));
+        puts.push(key, String(Math.max(0, Math.round(now - held.seenAt))), encodeRecord(held.status, this.monitorId, reportedAt(held)));
         count++;
       }
       const deleted = deletes.slice(start, start + this.maxBatch);

@@ -111,7 +111,7 @@ export class RedisTableSource {
   /** The time of the message being applied (this host's clock). */
   private receivedAt = 0;
   /** Counts of the record read last (kept here: reading a record allocates nothing when its identity is known). */
-  private readonly scratch: RecordCounts = { ready: 0, busy: 0, fieldsAt: -1 };
+  private readonly scratch: RecordCounts = { ready: 0, busy: 0, inRotationMs: Number.NaN, fieldsAt: -1 };
   private readonly visitor: ChangeVisitor = {
     put: (key, age, message, start, end) => this.putRecord(key, message, start, end, this.receivedAt - age),
     remove: (key) => {
@@ -264,6 +264,7 @@ export class RedisTableSource {
     const { ip, port, monitor, fields } = record;
     this.scratch.ready = record.ready;
     this.scratch.busy = record.busy;
+    this.scratch.inRotationMs = record.inRotationMs ?? Number.NaN;
     // The fields' text is not kept: the next report with fields parses them once more.
     return { order: -Infinity, identity: recordIdentity(record), ip, port, monitor, fieldsText: undefined, fields };
   }
@@ -361,10 +362,17 @@ export class RedisTableSource {
   }
 }
 
+/**
+ * The status a view holds: `lastSeen` on this host's clock, and the time the monitor put
+ * the server into rotation on the same clock (`lastSeen` minus the ms the record carries).
+ */
 function toStatus(known: Known, counts: RecordCounts, lastSeen: number): ServerStatus {
   const { ip, port, fields } = known;
-  const { ready, busy } = counts;
-  return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen }) : Object.freeze({ ip, port, ready, busy, lastSeen, fields });
+  const { ready, busy, inRotationMs } = counts;
+  // One object per report (this runs for every report a view applies).
+  if (Number.isNaN(inRotationMs)) return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen }) : Object.freeze({ ip, port, ready, busy, lastSeen, fields });
+  const inRotationSince = lastSeen - inRotationMs;
+  return fields === undefined ? Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince }) : Object.freeze({ ip, port, ready, busy, lastSeen, inRotationSince, fields });
 }
 
 /** `promise`, or a rejection after `ms` (the promise itself keeps running). */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { HeartbeatView, HeartbeatViewOptions, ServerStatus } from '../../../src/index.js';
 import { seededRandom } from '../../helpers/random.js';
-import { waitFor } from '../../stores/helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** The monitor's staleAfter and expireAfter on every host (short: the suite waits for them). */
 export const HOST_SETTINGS = { staleAfter: 600, expireAfter: 1500 } as const;
@@ -30,6 +30,11 @@ export interface ViewHost {
   readonly settings?: { readonly staleAfter: number; readonly expireAfter: number; readonly resolution: number };
   /** A view with these options over the host's table (for the monitor: a new monitor). */
   open(options: HeartbeatViewOptions): Promise<ViewUnderTest>;
+  /**
+   * Views opened later see the servers of earlier ones (one table, many views). False for
+   * the monitor, whose every `open()` is a monitor of its own.
+   */
+  readonly sharedTable: boolean;
   close(): Promise<void>;
 }
 
@@ -100,12 +105,12 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       }
       assert.deepEqual([...tally(200, () => t.view.pickBackend(list)).keys()], [list[1]]);
       await waitFor(
+        'the stale event',
         () => {
           t.view.servers(); // pull-based views read on use
           return stale.includes('10.2.0.1');
         },
-        3000,
-        'the stale event',
+        { timeoutMs: 3000 },
       );
       assert.equal(stale.includes('10.2.0.2'), false);
     });
@@ -170,13 +175,43 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       assert.ok(state !== undefined && state.slowStart < 0.5 && state.weight < 100, JSON.stringify(state));
     });
 
+    it('a view that connects after the ramp began is in step with the monitor', async () => {
+      const window = 1500;
+      // Slack for rounding: hb.dat carries whole ms against the file's mtime.
+      const slack = 0.05;
+      const early = await open({ slowStart: { window } });
+      const beforeBeat = performance.now();
+      await early.beat('10.10.0.1', 100, 1);
+      const afterBeat = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A view of the same table that starts now (the monitor itself where views do not share one).
+      const late = (host as ViewHost).sharedTable ? await open({ slowStart: { window } }) : early;
+      const readFrom = performance.now();
+      const lateState = late.view.serverState('10.10.0.1');
+      const earlyState = early.view.serverState('10.10.0.1');
+      const readTo = performance.now();
+      // The monitor put the server into rotation during the beat: its ramp is this far along.
+      const lowest = (readFrom - afterBeat) / window - slack;
+      const highest = (readTo - beforeBeat) / window + slack;
+      for (const [name, state] of [
+        ['late view', lateState],
+        ['early view', earlyState],
+      ] as const) {
+        assert.equal(state?.state, 'warming', `${name}: ${JSON.stringify(state)}`);
+        const progress = state?.slowStart ?? -1;
+        assert.ok(progress >= lowest && progress <= highest, `${name}: ramp progress ${progress}, the monitor's is in ${lowest.toFixed(3)}..${highest.toFixed(3)}`);
+      }
+      assert.ok(Math.abs((lateState?.slowStart ?? 0) - (earlyState?.slowStart ?? 1)) <= 2 * slack, 'both views ramp in step');
+      assert.ok(typeof late.view.servers().find((server) => server.ip === '10.10.0.1')?.inRotationSince === 'number', 'the record carries inRotationSince');
+    });
+
     it("noFreshServer 'last-known' still picks when every member is stale", async () => {
       const lastKnown = await open({ noFreshServer: 'last-known' });
       await lastKnown.beat('10.7.0.1', 5, 1);
       const list = members('10.7.0.1');
       assert.equal(lastKnown.view.pickBackend(list), list[0]);
       assert.equal(lastKnown.view.metrics().last_known_fallback, 0);
-      await waitFor(() => lastKnown.view.serverState('10.7.0.1')?.state === 'stale', timing().staleAfter + timing().resolution + 3000, 'the server to turn stale');
+      await waitFor('the server to turn stale', () => lastKnown.view.serverState('10.7.0.1')?.state === 'stale', { timeoutMs: timing().staleAfter + timing().resolution + 3000 });
       assert.equal(lastKnown.view.pickBackend(list), list[0]);
       assert.equal(lastKnown.view.metrics().last_known_fallback, 1);
     });
@@ -191,12 +226,12 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       assert.equal(t.view.servers().find((server) => server.ip === '10.8.0.1')?.ready, 6);
       assert.deepEqual(seen.slice(0, 2), ['add 10.8.0.1', 'update 10.8.0.1']);
       await waitFor(
+        'the remove event',
         () => {
           t.view.servers();
           return seen.includes('remove 10.8.0.1');
         },
-        timing().expireAfter + timing().resolution + 3000,
-        'the remove event',
+        { timeoutMs: timing().expireAfter + timing().resolution + 3000 },
       );
       assert.equal(t.view.serverState('10.8.0.1'), undefined);
     });
