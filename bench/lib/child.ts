@@ -18,10 +18,14 @@ export interface LineChild {
   stop(): Promise<void>;
 }
 
-/** Start `bench/children/<file>` with the tsx loader; stderr goes to ours. */
-export function startChild(file: string, args: readonly string[]): LineChild {
+/**
+ * Start `bench/children/<file>` with the tsx loader; stderr goes to ours. `ownSession`
+ * starts it in a session of its own (setsid): with the kernel's autogroup scheduling that
+ * is its own scheduling group, whose share a bench can then raise.
+ */
+export function startChild(file: string, args: readonly string[], options: { ownSession?: boolean } = {}): LineChild {
   const path = fileURLToPath(new URL(`../children/${file}`, import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx/esm', path, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', path, ...args], { stdio: ['pipe', 'pipe', 'inherit'], detached: options.ownSession ?? false });
   const queue: string[] = [];
   const waiters: ((line: string | undefined) => void)[] = [];
   let ended = false;
