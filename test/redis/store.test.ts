@@ -142,6 +142,19 @@ describe('RedisStore writes one shared table', () => {
     await monitor.close();
   });
 
+  it('close() takes its error listener off the shared client; a write after close() puts it back', async () => {
+    const before = shared.listenerCount('error');
+    const stores = Array.from({ length: 12 }, () => new RedisStore({ client: shared, prefix: uniquePrefix() }));
+    assert.equal(shared.listenerCount('error'), before + 12);
+    await Promise.all(stores.map((store) => store.close()));
+    assert.equal(shared.listenerCount('error'), before);
+    const reused = stores[0] as RedisStore;
+    reused.put({ ip: '10.0.0.9', port: 80, ready: 1, busy: 1, lastSeen: Date.now() });
+    assert.equal(shared.listenerCount('error'), before + 1);
+    await reused.close();
+    assert.equal(shared.listenerCount('error'), before);
+  });
+
   it('rejects bad options naming them', () => {
     assert.throws(() => new RedisStore({ client: shared, prefix: 'a{b}' }), /`prefix`/);
     assert.throws(() => new RedisStore({ client: shared, expireAfter: 10 }), /`expireAfter`/);

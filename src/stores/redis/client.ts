@@ -16,6 +16,7 @@ export interface RedisScriptClient {
   evalSha(sha1: string, options: RedisEvalOptions): Promise<unknown>;
   eval(script: string, options: RedisEvalOptions): Promise<unknown>;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** A connection that receives shard-channel messages (made by a view with `duplicate()`). */

@@ -139,6 +139,10 @@ export class RedisStore implements HeartbeatStore {
   private rewrite = true;
   private outage: { error: Error; reported: boolean } | undefined;
   private counts = { writes: 0, reportsSent: 0, bytesSent: 0, outages: 0 };
+  /** A dropped connection may come back to a restarted Redis: rewrite the table then. */
+  private readonly onClientError = (error: Error): void => this.fail(error);
+  /** Whether {@link RedisStore.onClientError} is on the caller's client (off between close() and the next write, so stores made and closed on one shared client do not pile up listeners). */
+  private watching = false;
 
   /** @param options - see {@link RedisStoreOptions}; invalid values throw TypeError/RangeError */
   constructor(options: RedisStoreOptions) {
@@ -157,8 +161,7 @@ export class RedisStore implements HeartbeatStore {
     const monitorId = options.monitorId ?? `${hostname()}:${process.pid}`;
     if (!isValidMonitorId(monitorId)) throw new TypeError(`Expected \`monitorId\` to be 1-128 printable characters, got ${show(monitorId)}`);
     this.monitorId = monitorId;
-    // A dropped connection may come back to a restarted Redis: rewrite the table then.
-    client.on('error', (error) => this.fail(error));
+    this.watchClient();
   }
 
   /**
@@ -248,14 +251,25 @@ export class RedisStore implements HeartbeatStore {
     }
   }
 
-  /** Final flush; stops the timer. The store may be used again afterwards. */
+  /**
+   * Final flush; stops the timer and takes this store's `error` listener off the client
+   * (the client is the caller's). The store may be used again afterwards.
+   */
   async close(): Promise<void> {
     try {
       await this.flush();
     } finally {
       clearTimeout(this.timer);
       this.timer = undefined;
+      if (this.watching) this.client.off('error', this.onClientError);
+      this.watching = false;
     }
+  }
+
+  private watchClient(): void {
+    if (this.watching) return;
+    this.client.on('error', this.onClientError);
+    this.watching = true;
   }
 
   /** The write in flight, waited for at most `timeout` (a frozen Redis never answers; its watchdog then starts the outage). */
@@ -275,6 +289,7 @@ export class RedisStore implements HeartbeatStore {
   }
 
   private schedule(delay = this.batchInterval): void {
+    this.watchClient();
     if (this.timer !== undefined || this.inFlight !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
