@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { lineReader } from './line-reader.js';
 
 /** A running child. */
 export interface LineChild {
@@ -26,35 +26,14 @@ export interface LineChild {
 export function startChild(file: string, args: readonly string[], options: { ownSession?: boolean } = {}): LineChild {
   const path = fileURLToPath(new URL(`../children/${file}`, import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx/esm', path, ...args], { stdio: ['pipe', 'pipe', 'inherit'], detached: options.ownSession ?? false });
-  const queue: string[] = [];
-  const waiters: ((line: string | undefined) => void)[] = [];
-  let ended = false;
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  lines.on('line', (line) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(line);
-    else queue.push(line);
-  });
-  lines.on('close', () => {
-    ended = true;
-    for (const waiter of waiters.splice(0)) waiter(undefined);
+  const nextLine = lineReader(child.stdout as NodeJS.ReadableStream, {
+    exited: () => `${file} exited (code ${String(child.exitCode)})`,
+    silent: (timeoutMs) => `${file}: no output within ${timeoutMs} ms`,
   });
   const exited = once(child, 'exit').then(() => undefined);
   return {
     process: child,
-    nextLine(timeoutMs) {
-      const queued = queue.shift();
-      if (queued !== undefined) return Promise.resolve(queued);
-      if (ended) return Promise.reject(new Error(`${file} exited (code ${String(child.exitCode)})`));
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${file}: no output within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push((line) => {
-          clearTimeout(timer);
-          if (line === undefined) reject(new Error(`${file} exited (code ${String(child.exitCode)})`));
-          else resolve(line);
-        });
-      });
-    },
+    nextLine,
     send(line) {
       child.stdin?.write(`${line}\n`);
     },

@@ -2,8 +2,8 @@
  * A TypeScript child of the load bench (bench/load/children/*.ts) spoken to in JSON lines,
  * tracked so it is stopped by PID whatever happens.
  */
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { lineReader } from '../lib/line-reader.js';
 import { startTracked, type Tracked } from './processes.js';
 
 /** A running child with a line channel. */
@@ -18,32 +18,11 @@ export interface NodeChild extends Tracked {
 export function startNodeChild(name: string, config: unknown): NodeChild {
   const path = fileURLToPath(new URL(`./children/${name}.ts`, import.meta.url));
   const tracked = startTracked(process.execPath, ['--import', 'tsx/esm', path, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const queue: string[] = [];
-  const waiters: ((line: string | undefined) => void)[] = [];
-  let ended = false;
-  const lines = createInterface({ input: tracked.child.stdout as NodeJS.ReadableStream });
-  lines.on('line', (line) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(line);
-    else queue.push(line);
+  const nextLine = lineReader(tracked.child.stdout as NodeJS.ReadableStream, {
+    exited: () => `${name} exited`,
+    silent: (timeoutMs) => `${name}: no answer within ${timeoutMs} ms`,
   });
-  lines.on('close', () => {
-    ended = true;
-    for (const waiter of waiters.splice(0)) waiter(undefined);
-  });
-  const next = <T>(timeoutMs: number): Promise<T> => {
-    const queued = queue.shift();
-    if (queued !== undefined) return Promise.resolve(JSON.parse(queued) as T);
-    if (ended) return Promise.reject(new Error(`${name} exited`));
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name}: no answer within ${timeoutMs} ms`)), timeoutMs);
-      waiters.push((line) => {
-        clearTimeout(timer);
-        if (line === undefined) reject(new Error(`${name} exited`));
-        else resolve(JSON.parse(line) as T);
-      });
-    });
-  };
+  const next = async <T>(timeoutMs: number): Promise<T> => JSON.parse(await nextLine(timeoutMs)) as T;
   return {
     ...tracked,
     next,
