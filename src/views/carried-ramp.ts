@@ -39,7 +39,9 @@ export function toMonotonic(wall: number, clock: Clock): number {
 export function carriedRampStart(previous: ServerStatus | undefined, record: ServerStatus, slowStart: ResolvedSlowStart | undefined, clock: Clock): number | undefined {
   const carried = record.inRotationSince;
   if (slowStart === undefined || carried === undefined) return undefined;
-  const since = toMonotonic(carried, clock);
+  // A time ahead of this view's clock (a forged or corrupt record) would hold the server at
+  // its minimum weight until then: a ramp never starts later than now.
+  const since = Math.min(toMonotonic(carried, clock), clock.monotonic());
   if (previous === undefined) return since;
   const before = previous.inRotationSince;
   if (before !== undefined && Math.abs(carried - before) < CARRIED_TIME_TOLERANCE) return undefined;

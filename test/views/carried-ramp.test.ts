@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HeartbeatFileReader, HeartMonitor, SlotStore } from '../../src/index.js';
+import fc from 'fast-check';
+import { carriedRampStart } from '../../src/views/carried-ramp.js';
 import { FakeClock } from '../helpers/clock.js';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -111,5 +113,27 @@ describe('slow start from the carried time', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the carried time, whatever a record holds', () => {
+  const slowStart = { window: WINDOW, aggression: 1, minWeightPercent: 10 };
+  const server = (inRotationSince: number | undefined) => ({ ip: '10.0.0.1', port: 80, ready: 5, busy: 1, lastSeen: 0, inRotationSince });
+
+  it('never starts a ramp later than now (a time ahead of the clock would hold the server at its minimum weight)', () => {
+    fc.assert(
+      fc.property(fc.option(fc.double({ noNaN: true, min: -1e15, max: 1e15 }), { nil: undefined }), fc.double({ noNaN: true, min: -1e15, max: 1e15 }), (before, carried) => {
+        const clock = new FakeClock();
+        for (const previous of [undefined, server(before)]) {
+          const start = carriedRampStart(previous, server(carried), slowStart, clock);
+          if (start !== undefined) assert.ok(start <= clock.monotonic(), `ramp from ${start}, now ${clock.monotonic()}`);
+        }
+      }),
+    );
+  });
+
+  it('a time an hour ahead starts the ramp now: the server ramps from its minimum weight, as it does from first sight', () => {
+    const clock = new FakeClock();
+    assert.equal(carriedRampStart(undefined, server(clock.now() + 3_600_000), slowStart, clock), clock.monotonic());
   });
 });
