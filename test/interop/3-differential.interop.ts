@@ -29,6 +29,7 @@ const HEARTBEAT_PORT = 27301;
 const HTTP_PORT = 18301;
 const TICK_MS = 250; // every origin beats once a second, on its own quarter of it
 const APACHE_WRITE_EVERY_MS = 5000; // HM_UPDATE_SEC
+const SENDER_INTERVAL_MS = 1000; // the HeartbeatSenders' interval (their default, given explicitly below)
 
 const ip = (n: number): string => `127.0.0.${n}`;
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
@@ -131,10 +132,16 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
     await Promise.all(sends);
   };
 
-  /** Stop the stream, wait for httpd's next write of hb.dat, flush ours at once, read both. */
+  /**
+   * Stop the stream, let every HeartbeatSender beat once more, wait for httpd's next write of
+   * hb.dat, flush ours at once, read both.
+   */
   const takeCheckpoint = async (): Promise<Checkpoint> => {
     paused = true;
-    await sleep(100); // datagrams in flight reach both listeners
+    // The senders keep beating once a second through the pause, with counts frozen at the
+    // last tick. Until each has sent those counts once, a beat could land between httpd's
+    // write and our flush and differ in one file only (a CI run saw exactly that).
+    await sleep(SENDER_INTERVAL_MS + 100);
     const pausedAt = Date.now();
     await waitFor(
       "httpd's next hb.dat write",
@@ -180,6 +187,7 @@ describe('interop 3: differential against mod_heartmonitor (same stream, both fi
         interface: '127.0.0.1',
         localAddress: ip(n),
         port,
+        interval: SENDER_INTERVAL_MS,
         status: () => ({ ready: (n + Math.floor(tick / 4)) % 40, busy: Math.floor(tick / 4) % 3 }),
       });
       await sender.start();

@@ -92,11 +92,11 @@ describe('RedisStore writes one shared table', () => {
     await fresh.flush();
     // A monitor whose report waited 3 s before it could be sent (its age says so) writes after it.
     const slow = new RedisStore({ client: shared, prefix, monitorId: 'slow' });
-    const internals = slow as unknown as { held: Map<string, { seenAt: number }> };
+    const internals = slow as unknown as { held: Map<string, { heardAt: number }> };
     slow.put(server('10.0.0.9', { ready: 1 }));
     const held = internals.held.get('10.0.0.9');
     assert.ok(held);
-    held.seenAt -= 3000;
+    held.heardAt -= 3000;
     await slow.flush();
     const record = parseRecord('10.0.0.9', (await shared.hGet(keys.servers, '10.0.0.9')) ?? '');
     assert.equal(typeof record === 'string' ? record : record.monitor, 'fresh');
@@ -140,6 +140,65 @@ describe('RedisStore writes one shared table', () => {
     view.close();
     late.close();
     await monitor.close();
+  });
+
+  it('drain, disable and enable rewrite the record without making it younger: a silent server stays stale in every view', async () => {
+    const prefix = uniquePrefix();
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: shared, prefix, batchInterval: 1 }) });
+    monitor.ingest('v=1&ready=8&busy=2', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    const view = await RedisStore.attach({ client: shared, prefix, staleAfter: 400 });
+    views.push(view);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const ageOf = (): number => view.describe()[0]?.age ?? Number.NaN;
+    for (const step of ['drain', 'disable', 'enable'] as const) {
+      const before = Date.now();
+      monitor[step]('10.0.0.1');
+      await monitor.store.flush();
+      const state = step === 'drain' ? 'draining' : step === 'disable' ? 'disabled' : 'stale';
+      await waitFor(`${step} reaches the view`, () => view.describe()[0]?.state === state);
+      assert.ok(ageOf() >= 600 + (Date.now() - before) - 50, `${step}: the view's age ${ageOf()} ms counts from the heartbeat`);
+      // A view attached now reads the same age from the snapshot.
+      const late = await RedisStore.attach({ client: shared, prefix, staleAfter: 400 });
+      views.push(late);
+      assert.ok((late.describe()[0]?.age ?? 0) >= 600, `${step}: a late view's age ${late.describe()[0]?.age}`);
+      assert.equal(late.describe()[0]?.state, state);
+      await late.close();
+    }
+    assert.equal(view.pickBackend()?.ip, '10.0.0.1', "noFreshServer 'last-known' still picks it, by its last weight");
+    await view.close();
+    await monitor.close();
+  });
+
+  it("a monitor's own rewrite of a heartbeat lands however the transit times differ; another monitor's older report does not", async () => {
+    const prefix = uniquePrefix();
+    const keys = tableKeys(prefix);
+    const own = new RedisStore({ client: shared, prefix, monitorId: 'own' });
+    const internals = own as unknown as { held: Map<string, { heardAt: number }> };
+    const heartbeat = server('10.0.0.9', { ready: 5 });
+    own.put(heartbeat);
+    await own.flush();
+    const seen = await shared.zScore(keys.seen, '10.0.0.9');
+    // The rewrite of the same heartbeat (same lastSeen) computes an age 50 ms larger than its
+    // first write did, as a slower trip to Redis would: it is still this monitor's newest word.
+    const held = internals.held.get('10.0.0.9');
+    assert.ok(held);
+    held.heardAt -= 50;
+    own.put({ ...heartbeat, inRotationSince: heartbeat.lastSeen + 1 });
+    await own.flush();
+    const record = parseRecord('10.0.0.9', (await shared.hGet(keys.servers, '10.0.0.9')) ?? '');
+    assert.ok(typeof record !== 'string' && record.inRotationMs === -1, `the rewrite landed: ${JSON.stringify(record)}`);
+    assert.equal(await shared.zScore(keys.seen, '10.0.0.9'), seen, "the report's time is kept, never moved back");
+    const other = new RedisStore({ client: shared, prefix, monitorId: 'other' });
+    other.put(server('10.0.0.9', { ready: 1 }));
+    const older = (other as unknown as { held: Map<string, { heardAt: number }> }).held.get('10.0.0.9');
+    assert.ok(older);
+    older.heardAt -= 3000;
+    await other.flush();
+    const kept = parseRecord('10.0.0.9', (await shared.hGet(keys.servers, '10.0.0.9')) ?? '');
+    assert.equal(typeof kept === 'string' ? kept : kept.monitor, 'own');
+    await own.close();
+    await other.close();
   });
 
   it('close() takes its error listener off the shared client; a write after close() puts it back', async () => {

@@ -78,20 +78,12 @@ export interface RedisStoreStats {
 
 interface Held {
   status: ServerStatus;
-  /** Monotonic time of the report (ages are sent relative to it). */
-  seenAt: number;
-  /** Monotonic time of the heartbeat behind the report (`status.lastSeen` on the monotonic clock). */
+  /**
+   * Monotonic time of the heartbeat behind the report: ages are sent relative to it, so a
+   * rewrite of the same heartbeat (an administrative change, a rewrite after an outage)
+   * keeps the age the heartbeat has, and a silent server never looks just heard.
+   */
   heardAt: number;
-}
-
-/**
- * The report's moment on the monitor's wall clock, the one `status.lastSeen` and
- * `inRotationSince` are on: the heartbeat's time, plus the monotonic time since, when the
- * report is a later rewrite of it (the record's in-rotation ms count from this moment, as
- * its age does).
- */
-function reportedAt(held: Held): number {
-  return held.status.lastSeen + (held.seenAt - held.heardAt);
 }
 
 const RETRY_INTERVAL = 1000;
@@ -184,16 +176,15 @@ export class RedisStore implements HeartbeatStore {
    */
   put(server: ServerStatus, key: string = server.ip): boolean {
     const held = this.held.get(key);
-    const seenAt = performance.now();
+    const now = performance.now();
     if (held === undefined) {
       if (this.held.size >= this.maxServers) return false;
-      this.held.set(key, { status: server, seenAt, heardAt: seenAt });
+      this.held.set(key, { status: server, heardAt: now });
     } else {
-      // A heartbeat (a new lastSeen) moves the moment its in-rotation ms count from; a
-      // rewrite for an administrative change is a newer report of the same heartbeat.
-      if (server.lastSeen !== held.status.lastSeen) held.heardAt = seenAt;
+      // Only a heartbeat (a new lastSeen) makes the report younger; a rewrite for an
+      // administrative change reports the same heartbeat with a new state or ramp time.
+      if (server.lastSeen !== held.status.lastSeen) held.heardAt = now;
       held.status = server;
-      held.seenAt = seenAt;
     }
     this.pendingDeletes.delete(key);
     this.pendingPuts.add(key);
@@ -348,7 +339,7 @@ export class RedisStore implements HeartbeatStore {
       for (const key of batch) {
         const held = this.held.get(key);
         if (held === undefined) continue;
-        puts.push(key, String(Math.max(0, Math.round(now - held.seenAt))), encodeRecord(held.status, this.monitorId, reportedAt(held)));
+        puts.push(key, String(Math.max(0, Math.round(now - held.heardAt))), encodeRecord(held.status, this.monitorId));
         count++;
       }
       const deleted = deletes.slice(start, start + this.maxBatch);

@@ -19,7 +19,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * KEYS: servers, seen, sequence, changes. ARGV: expireAfter, monitor id, put count, then
  * (key, age, record) per put, then delete count and the keys. A put is kept only when it
  * is at least as new as the stored report (newest report wins, whichever monitor made
- * it); a delete removes only a record this monitor wrote last (or one that is not a
+ * it) or the stored report is this monitor's own: a monitor sends its reports in order,
+ * and its rewrite of the same heartbeat (a new ramp time after enable) must not lose to
+ * its first write by a few ms of transit jitter (the report's time is then kept, never
+ * moved back). A delete removes only a record this monitor wrote last (or one that is not a
  * record at all); reports older than
  * expireAfter are trimmed; every key's TTL is set to expireAfter, so a table nobody writes
  * any more disappears by itself.
@@ -32,8 +35,12 @@ for _ = 1, tonumber(ARGV[3]) do
   local key, age, record = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local seen = now - age
   local old = redis.call('ZSCORE', KEYS[2], key)
-  if not old or tonumber(old) <= seen then
-    redis.call('ZADD', KEYS[2], seen, key)
+  local own = false
+  if old and tonumber(old) > seen then
+    own = string.match(redis.call('HGET', KEYS[1], key) or '', '^[^\t]*\t[^\t]*\t([^\t]*)\t') == ARGV[2]
+  end
+  if not old or tonumber(old) <= seen or own then
+    if not own then redis.call('ZADD', KEYS[2], seen, key) end
     redis.call('HSET', KEYS[1], key, record)
     lines[#lines + 1] = 'P ' .. key .. ' ' .. age .. ' ' .. record
   end

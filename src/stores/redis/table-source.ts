@@ -69,12 +69,10 @@ export interface TableSourceStats {
 }
 
 /**
- * What a source holds per key: the newest report's time and the checked identity of its
- * record, so the next report of the server is compared, not checked again.
+ * What a source holds per key: the checked identity of its record, so the next report of
+ * the server is compared, not checked again.
  */
 interface Known {
-  /** Time newest-wins compares, on this host's clock. */
-  order: number;
   /** `ip TAB port TAB monitor TAB`: the record's identity, checked when it was first seen. */
   readonly identity: string;
   readonly ip: string;
@@ -207,15 +205,16 @@ export class RedisTableSource {
     this.sequence = sequence;
     this.counts.messages++;
     // One clock reading per message: every report in it is `age` ms older than its arrival.
-    // The report's Redis time is unknown here, only its age: newest-wins compares on this host's clock.
+    // Newest-wins was decided by the script that published it (on the Redis node's clock), so
+    // every report in an in-sequence message is applied: comparing ages again here, with
+    // transit jitter, would drop a monitor's rewrite of the same heartbeat.
     this.receivedAt = this.options.now();
     decodeChanges(message, header.bodyAt, this.visitor);
   }
 
-  /** Apply the record in `text[start, end)`; `seenAt` is its time on this host's clock (newest wins). */
+  /** Apply the record in `text[start, end)`; `seenAt` is its time on this host's clock. */
   private putRecord(key: string, text: string, start: number, end: number, seenAt: number): void {
     const known = this.known.get(key);
-    if (known !== undefined && known.order > seenAt) return;
     if (known === undefined && this.known.size >= this.options.maxServers) {
       this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
       return;
@@ -225,7 +224,6 @@ export class RedisTableSource {
       this.refuse(read);
       return;
     }
-    read.order = seenAt;
     if (read !== known) this.known.set(key, read);
     this.sink.put(key, toStatus(read, this.scratch, seenAt), read.monitor);
   }
@@ -266,7 +264,7 @@ export class RedisTableSource {
     this.scratch.busy = record.busy;
     this.scratch.inRotationMs = record.inRotationMs ?? Number.NaN;
     // The fields' text is not kept: the next report with fields parses them once more.
-    return { order: -Infinity, identity: recordIdentity(record), ip, port, monitor, fieldsText: undefined, fields };
+    return { identity: recordIdentity(record), ip, port, monitor, fieldsText: undefined, fields };
   }
 
   private applySnapshot(reply: unknown, receivedAt: number): void {
@@ -297,7 +295,6 @@ export class RedisTableSource {
         continue;
       }
       const lastSeen = receivedAt - Math.max(0, redisNow - reportedAt);
-      read.order = lastSeen;
       this.known.set(key, read);
       entries.push({ key, status: toStatus(read, this.scratch, lastSeen), monitor: read.monitor });
     }
