@@ -5,6 +5,7 @@
  * @module
  */
 import type { Clock } from '../clock.js';
+import { keptFields } from '../protocol/extra-fields.js';
 import type { ParsedHeartbeat } from '../protocol/heartbeat.js';
 import { SIGNATURE_FIELD, TIMESTAMP_FIELD, verifyHeartbeatSignature } from '../protocol/signature.js';
 import type { SourceFilter } from './allowlist.js';
@@ -114,14 +115,10 @@ export function isRefusal(check: SignedHeartbeat | Refusal): check is Refusal {
 }
 
 /**
- * The extra fields a status carries (frozen), without `ts`/`sig`; undefined when none are left.
+ * The extra fields a status carries (frozen), without `ts`/`sig` and within the rule of
+ * protocol/extra-fields.ts; undefined when none are left.
  * @internal
  */
 export function publishedFields(fields: Readonly<Record<string, string>>): Readonly<Record<string, string>> | undefined {
-  let published: Record<string, string> | undefined;
-  for (const key in fields) {
-    if (!Object.hasOwn(fields, key) || UNPUBLISHED_FIELDS.has(key)) continue;
-    (published ??= {})[key] = fields[key] as string;
-  }
-  return published === undefined ? undefined : Object.freeze(published);
+  return keptFields(Object.entries(fields), UNPUBLISHED_FIELDS);
 }

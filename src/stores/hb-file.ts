@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { canonicalHost, isIpLiteral } from '../protocol/address.js';
 import { StoreError } from '../errors.js';
+import { keptFields } from '../protocol/extra-fields.js';
 import { badNumber, DEFAULT_PORT, MAX_COUNT, parseFieldTable, toInteger } from '../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, RefusedFileError } from './bounded-read.js';
@@ -154,13 +155,7 @@ function parseLine(line: string, writtenAt: number): ServerStatus | string {
     if (parsed === undefined) return badNumber(key, value, min, max);
     numbers[key] = parsed;
   }
-  const fields: Record<string, string> = {};
-  let hasFields = false;
-  for (const [key, value] of table) {
-    if (LINE_KEYS.has(key)) continue;
-    fields[key] = value;
-    hasFields = true;
-  }
+  const fields = keptFields(table, LINE_KEYS);
   const stateText = table.get('state');
   const state = stateText === 'draining' || stateText === 'disabled' ? stateText : undefined;
   if (stateText !== undefined && state === undefined) return `\`state\` must be draining or disabled, got ${JSON.stringify(stateText)}`;
@@ -174,7 +169,7 @@ function parseLine(line: string, writtenAt: number): ServerStatus | string {
     lastSeen: writtenAt - age * 1000,
     // When the writer put the server into rotation, by the same clock as lastSeen.
     ...(numbers.inrotationms >= 0 ? { inRotationSince: writtenAt - numbers.inrotationms } : {}),
-    ...(hasFields ? { fields: Object.freeze(fields) } : {}),
+    ...(fields === undefined ? {} : { fields }),
     ...(state === undefined ? {} : { state }),
   });
 }

@@ -22,6 +22,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import { isPrintableText, keptFields, MAX_EXTRA_FIELDS } from '../../protocol/extra-fields.js';
 import { MAX_COUNT } from '../../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../../protocol/server-status.js';
 
@@ -48,8 +49,8 @@ export interface RedisServerRecord {
 
 /** Longest record accepted by a view, in characters. */
 export const MAX_RECORD_LENGTH = 4096;
-/** Most extra fields a record may carry. */
-export const MAX_RECORD_FIELDS = 32;
+/** Most extra fields a record may carry (as many as a status may: protocol/extra-fields.ts). */
+export const MAX_RECORD_FIELDS = MAX_EXTRA_FIELDS;
 /** Longest monitor id, in characters. */
 export const MAX_MONITOR_ID_LENGTH = 128;
 
@@ -62,12 +63,6 @@ const MAX_ROTATION_DIGITS = 15;
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
 const IP_CHARACTERS = /^[\w.:%-]{1,64}$/;
-// Control characters (C0 with tab, DEL, C1), line and paragraph separators, zero-width and
-// bidi controls, BOM: text without them is safe in a terminal table, a log line or a page
-// (escaped), and cannot split a record or a change message.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/;
-
 /**
  * The text of a record (what the monitor stores and publishes).
  * @param reportedAt - the moment of the report its age counts from, on the monitor's clock
@@ -75,10 +70,15 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\
  * @internal
  */
 export function encodeRecord(server: ServerStatus, monitor: string, reportedAt = server.lastSeen): string {
-  const { ip, port, ready, busy, fields } = server;
+  const { ip, port, ready, busy } = server;
+  // A status made by hand (not by a monitor) may hold fields no view accepts: keep the rest.
+  const fields = server.fields === undefined ? undefined : keptFields(Object.entries(server.fields));
   const inRotation = inRotationMsOf(server, reportedAt);
   const head = `${ip}\t${port}\t${monitor}\t${ready}\t${busy}${inRotation === undefined ? '' : `\tr${inRotation}`}`;
-  return fields === undefined || isEmpty(fields) ? head : `${head}\t${JSON.stringify(fields)}`;
+  if (fields === undefined) return head;
+  const record = `${head}\t${JSON.stringify(fields)}`;
+  // Views refuse a record over the bound: rather than lose the server, leave its fields out.
+  return record.length <= MAX_RECORD_LENGTH ? record : head;
 }
 
 /**
@@ -105,7 +105,7 @@ export function recordIdentity(record: Pick<RedisServerRecord, 'ip' | 'port' | '
 
 /** Whether `id` is usable as a monitor id (printable, 1–128 characters). */
 export function isValidMonitorId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && id.length <= MAX_MONITOR_ID_LENGTH && !UNPRINTABLE.test(id);
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_MONITOR_ID_LENGTH && isPrintableText(id);
 }
 
 /**
@@ -224,13 +224,8 @@ export function parseFields(text: string): Readonly<Record<string, string>> | st
   for (const name in fields) {
     const value: unknown = (fields as Record<string, unknown>)[name];
     if (++count > MAX_RECORD_FIELDS) return `record has more than ${MAX_RECORD_FIELDS} fields`;
-    if (typeof value !== 'string' || UNPRINTABLE.test(name) || UNPRINTABLE.test(value)) return 'record field is not printable text';
+    if (typeof value !== 'string' || !isPrintableText(name) || !isPrintableText(value)) return 'record field is not printable text';
   }
   if (count === 0) return 'record fields are empty (a record without fields has no fields part)';
   return Object.freeze(fields as Record<string, string>);
-}
-
-function isEmpty(fields: Readonly<Record<string, string>>): boolean {
-  for (const _ in fields) return false;
-  return true;
 }
