@@ -3,8 +3,9 @@
  * persistence, stopped by PID. A cluster is three such servers joined by redis-cli.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,18 +33,23 @@ export class RedisServer {
     readonly port: number,
     private readonly clusterEnabled: boolean,
     private readonly password: string | undefined,
+    private readonly tls: RedisTlsFiles | undefined,
   ) {}
 
-  /** Start a server on a free port (or `port`, to restart one on the same address); `password` turns AUTH on. */
-  static async start(options: { port?: number; cluster?: boolean; password?: string } = {}): Promise<RedisServer> {
-    const server = new RedisServer(options.port ?? (await freePort()), options.cluster ?? false, options.password);
+  /**
+   * Start a server on a free port (or `port`, to restart one on the same address);
+   * `password` turns AUTH on; `tls` makes the port TLS-only (clients must present a
+   * certificate of the same CA when `tls.clientCertificates` is true).
+   */
+  static async start(options: { port?: number; cluster?: boolean; password?: string; tls?: RedisTlsFiles } = {}): Promise<RedisServer> {
+    const server = new RedisServer(options.port ?? (await freePort()), options.cluster ?? false, options.password, options.tls);
     await server.spawn();
     return server;
   }
 
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>`, or `rediss://` with TLS. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${this.port}`;
   }
 
   /** PID of the running server. */
@@ -55,14 +61,19 @@ export class RedisServer {
 
   /** Start the process again on the same port (after kill). */
   async spawn(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no'];
+    const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no'];
+    if (this.tls === undefined) args.push('--port', String(this.port));
+    else {
+      const { cert, key, ca, clientCertificates } = this.tls;
+      args.push('--port', '0', '--tls-port', String(this.port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', clientCertificates ? 'yes' : 'no');
+    }
     if (this.password !== undefined) args.push('--requirepass', this.password);
     if (this.clusterEnabled) args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${this.port}.conf`, '--cluster-node-timeout', '2000');
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout?.resume();
     child.stderr?.resume();
-    await waitForPort(this.port, 5000);
+    await waitForPort(this.port, 5000, this.tls === undefined ? undefined : { ca: readFileSync(this.tls.ca), cert: readFileSync(this.tls.clientCert), key: readFileSync(this.tls.clientKey) });
   }
 
   /** SIGKILL, and wait until the process is gone. */
@@ -124,14 +135,44 @@ export async function startCluster(): Promise<RedisServer[]> {
   }
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/** PEM files of a TLS-only test server and of a client its CA signed. */
+export interface RedisTlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  /** Require clients to present a certificate (`--tls-auth-clients yes`). */
+  readonly clientCertificates: boolean;
+}
+
+/**
+ * A throwaway CA, a server certificate for IP 127.0.0.1 and a client certificate, made by
+ * the openssl CLI in `dir`, valid for a day.
+ */
+export async function makeTlsFiles(dir: string, clientCertificates = false): Promise<RedisTlsFiles> {
+  const file = (name: string): string => join(dir, name);
+  const openssl = (...args: string[]): Promise<unknown> => run('openssl', args);
+  await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=heartmonitor test CA', '-keyout', file('ca.key'), '-out', file('ca.pem'));
+  for (const [name, subject, extension] of [
+    ['server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1'],
+    ['client', '/CN=heartmonitor test client', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
+    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`));
+    writeFileSync(file(`${name}.ext`), `${extension}\n`);
+    await openssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', file(`${name}.ext`), '-out', file(`${name}.pem`));
+  }
+  return { ca: file('ca.pem'), cert: file('server.pem'), key: file('server.key'), clientCert: file('client.pem'), clientKey: file('client.key'), clientCertificates };
+}
+
+async function waitForPort(port: number, timeoutMs: number, tls?: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
+      const socket: Socket = tls === undefined ? connect(port, '127.0.0.1') : tlsConnect({ port, host: '127.0.0.1', ...tls });
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
         socket.write('PING\r\n');
-        socket.once('data', (data) => {
+        socket.once('data', (data: Buffer) => {
           socket.destroy();
           // A server with a password answers NOAUTH: it is up all the same.
           resolve(/^(\+PONG|-NOAUTH)/.test(data.toString()));
