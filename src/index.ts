@@ -10,7 +10,7 @@ export type { HeartMonitorOptions } from './monitor/options.js';
 export { parseHeartbeat, formatHeartbeat, MAX_COUNT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT } from './protocol/heartbeat.js';
 export type { HeartbeatParseResult, ParsedHeartbeat, RejectedHeartbeat, ParseHeartbeatOptions, HeartbeatFields } from './protocol/heartbeat.js';
 export { pickBackend, heartbeatWeight } from './picking/selection.js';
-export { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './table-settings.js';
+export { DEFAULT_STALE_AFTER, DEFAULT_WARMUP_DIVISOR } from './table/settings.js';
 export type { PickOptions } from './picking/selection.js';
 export { parseSocketAddress, parseMember, canonicalHost } from './protocol/address.js';
 export type { BackendMember, MemberAddress, SocketAddress } from './protocol/address.js';
@@ -32,7 +32,7 @@ export type { SlotStoreOptions, SlotStoreViewOptions, FailureSharing } from './s
 export type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './views/view.js';
 export { BalancedView } from './views/balanced-view.js';
 export type { ViewSettings } from './views/balanced-view.js';
-export type { TableSettings } from './table-settings.js';
+export type { TableSettings } from './table/settings.js';
 export { ClusterView, DEFAULT_CONNECT_TIMEOUT } from './views/cluster-view.js';
 export type { ClusterViewOptions, ClusterViewEvents, IpcChannel } from './views/cluster-view.js';
 export { ClusterShare } from './views/cluster-share.js';

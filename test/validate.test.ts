@@ -7,7 +7,7 @@ import { FileStore, HeartbeatFileReader, HeartMonitor, MemoryStore, pickBackend,
 import { createProxyHandler, type WebProxy } from '../src/integrations/http-proxy/index.js';
 import { createDispatcher } from '../src/integrations/undici/index.js';
 import { readSettings } from '../src/views/cluster-messages.js';
-import { checkTableOverrides, resolveTableSettings, TABLE_DEFAULTS } from '../src/table-settings.js';
+import { checkTableOverrides, resolveTableSettings, TABLE_DEFAULTS } from '../src/table/settings.js';
 import { expectClock, expectDelay, expectKeyBy, expectNumber, expectObject } from '../src/validate.js';
 
 const proxy: WebProxy = { web: () => undefined, on: () => proxy };

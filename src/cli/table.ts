@@ -4,7 +4,7 @@
  */
 import { heardWithin } from '../picking/freshness.js';
 import { heartbeatWeight } from '../picking/selection.js';
-import { DEFAULT_STALE_AFTER } from '../table-settings.js';
+import { DEFAULT_STALE_AFTER } from '../table/settings.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 
 /** One printed row, also the shape of `--json` output. */

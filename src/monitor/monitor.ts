@@ -29,8 +29,8 @@ import { sharedEjectionsOf, type HeartbeatStore, type SharedEjections } from '..
 import { show } from '../validate.js';
 import { Admission, isRefusal, publishedFields, type Refusal, type SignedHeartbeat } from './admission.js';
 import { asStoreError, checkStore, StoreWriter } from './store-guard.js';
-import { BalancedTable } from '../views/balanced-table.js';
-import { toMonotonic } from '../views/carried-ramp.js';
+import { BalancedTable } from '../table/balanced-table.js';
+import { toMonotonic } from '../table/carried-ramp.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
 import type { HeartbeatView } from '../views/view.js';
 

@@ -15,7 +15,7 @@ import type { KeyBy } from '../protocol/server-status.js';
 import { FileStore } from '../stores/file-store.js';
 import { SlotStore } from '../stores/slot-store.js';
 import type { HeartbeatStore } from '../stores/store.js';
-import { resolveTableSettings } from '../table-settings.js';
+import { resolveTableSettings } from '../table/settings.js';
 import { expectClock, expectDelay, expectFunction, expectInteger, expectObject, expectString, show } from '../validate.js';
 
 /** Options of {@link HeartMonitor}. Every one is optional; see {@link BalancingOptions} for the balancing ones. */

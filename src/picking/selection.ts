@@ -5,7 +5,7 @@
  */
 import type { BackendMember } from '../protocol/address.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
-import { checkTableOverrides, DEFAULT_WARMUP_DIVISOR, TABLE_DEFAULTS } from '../table-settings.js';
+import { checkTableOverrides, DEFAULT_WARMUP_DIVISOR, TABLE_DEFAULTS } from '../table/settings.js';
 import { heardWithin } from './freshness.js';
 import { memberKey } from './member-key.js';
 import { expectFunction } from '../validate.js';

@@ -13,7 +13,7 @@ import { formatHeartbeatFile } from './hb-file.js';
 import { isIpLiteral } from '../protocol/address.js';
 import { heardWithin } from '../picking/freshness.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import { checkTableOverrides, DEFAULT_EXPIRE_AFTER } from '../table-settings.js';
+import { checkTableOverrides, DEFAULT_EXPIRE_AFTER } from '../table/settings.js';
 import { expectClock, expectInteger, expectObject, expectString } from '../validate.js';
 import { MemoryStore } from './memory-store.js';
 import { HeartbeatFileReader, type HeartbeatFileReaderOptions } from '../views/file-reader.js';

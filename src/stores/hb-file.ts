@@ -11,7 +11,7 @@ import { keptFields } from '../protocol/extra-fields.js';
 import { badNumber, DEFAULT_PORT, MAX_COUNT, parseFieldTable, toInteger } from '../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, RefusedFileError } from './bounded-read.js';
-import { DEFAULT_EXPIRE_AFTER } from '../table-settings.js';
+import { DEFAULT_EXPIRE_AFTER } from '../table/settings.js';
 import { expectInteger } from '../validate.js';
 
 /** A server not seen for more than 30 s is left out of the file (SPEC 1.4): the table's `expireAfter` default. */

@@ -42,7 +42,7 @@
  */
 import type { AdminState } from '../balancer/server-state.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import type { TableSettings } from '../table-settings.js';
+import type { TableSettings } from '../table/settings.js';
 
 /** Fewest and most change ring entries: enough to absorb bursts, small next to the slots. */
 const MIN_RING_ENTRIES = 64;

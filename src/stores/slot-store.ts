@@ -6,7 +6,7 @@
  */
 import { StoreError } from '../errors.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
-import { resolveTableSettings } from '../table-settings.js';
+import { resolveTableSettings } from '../table/settings.js';
 import { expectInteger, expectObject, expectOneOf, show } from '../validate.js';
 import { bufferBytes, ejectionCount, encodeAddress, MAX_ADDRESS_BYTES, publishEjection, readEjection, slotOccupant, writeHeader, writeSlot, type FailureSharing, type SlotHeader } from './slot-layout.js';
 import type { HeartbeatStore, SharedEjections } from './store.js';

@@ -13,10 +13,10 @@ import type { Clock } from '../clock.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions, type StatusSource } from '../http/status-page.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import { checkTableOverrides, withOverrides, type TableSettings } from '../table-settings.js';
+import { checkTableOverrides, withOverrides, type TableSettings } from '../table/settings.js';
 import { expectClock, expectFunction, expectObject } from '../validate.js';
-import { BalancedTable } from './balanced-table.js';
-import { toMonotonic } from './carried-ramp.js';
+import { BalancedTable } from '../table/balanced-table.js';
+import { toMonotonic } from '../table/carried-ramp.js';
 import type { HeartbeatViewEvents, HeartbeatViewOptions } from './view.js';
 
 /** A view's selection settings: the monitor's (carried with the data), with the view's overrides. */

@@ -7,7 +7,7 @@
  */
 import { MAX_COUNT } from '../protocol/heartbeat.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import { resolveTableSettings, type TableSettings } from '../table-settings.js';
+import { resolveTableSettings, type TableSettings } from '../table/settings.js';
 
 /** The channel name used when none is given. */
 export const DEFAULT_CHANNEL = 'heartmonitor';

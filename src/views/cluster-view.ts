@@ -4,7 +4,7 @@
  * answer to its hello and applies the primary's change batches as they arrive.
  * @module
  */
-import { TABLE_DEFAULTS } from '../table-settings.js';
+import { TABLE_DEFAULTS } from '../table/settings.js';
 import { expectInteger, expectString } from '../validate.js';
 import { BalancedView, type ViewSettings } from './balanced-view.js';
 import { DEFAULT_CHANNEL, fromRow, isOnChannel, readSettings, type HelloMessage, type SharedSettings } from './cluster-messages.js';

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { parseHeartbeatFile, type SkippedHeartbeatLine } from '../stores/hb-file.js';
-import { resolveTableSettings, TABLE_DEFAULTS } from '../table-settings.js';
+import { resolveTableSettings, TABLE_DEFAULTS } from '../table/settings.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, readBoundedSync, RefusedFileError, refusalOf, type BoundedRead } from '../stores/bounded-read.js';
 import { expectInteger, expectObject, expectString } from '../validate.js';

@@ -12,7 +12,7 @@ import type { ServerStatus } from '../protocol/server-status.js';
 import type { RedisViewClient } from '../stores/redis/client.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys } from '../stores/redis/keys.js';
 import { RedisTableSource, type SourceEntry, type TableSink } from '../stores/redis/table-source.js';
-import { resolveTableSettings, TABLE_DEFAULTS } from '../table-settings.js';
+import { resolveTableSettings, TABLE_DEFAULTS } from '../table/settings.js';
 import { expectInteger, expectNumber, expectObject, show } from '../validate.js';
 import { BalancedView } from './balanced-view.js';
 import type { HeartbeatView, HeartbeatViewOptions } from './view.js';

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { AdminState } from '../../balancer/server-state.js';
 import { StoreError } from '../../errors.js';
-import { DEFAULT_EXPIRE_AFTER } from '../../table-settings.js';
+import { DEFAULT_EXPIRE_AFTER } from '../../table/settings.js';
 import type { ServerStatus } from '../../protocol/server-status.js';
 import { expectInteger, expectNumber, expectObject, show } from '../../validate.js';
 import type { HeartbeatStore } from '../store.js';

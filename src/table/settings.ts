@@ -5,8 +5,8 @@
  * default or a limit is written once.
  * @module
  */
-import type { KeyBy } from './protocol/server-status.js';
-import { expectInteger, expectKeyBy, expectNumber } from './validate.js';
+import type { KeyBy } from '../protocol/server-status.js';
+import { expectInteger, expectKeyBy, expectNumber } from '../validate.js';
 
 /** How a table is read: when servers go stale and expire, the weight rule, the identity. */
 export interface TableSettings {

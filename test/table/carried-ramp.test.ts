@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HeartbeatFileReader, HeartMonitor, SlotStore } from '../../src/index.js';
 import fc from 'fast-check';
-import { carriedRampStart } from '../../src/views/carried-ramp.js';
+import { carriedRampStart } from '../../src/table/carried-ramp.js';
 import { FakeClock } from '../helpers/clock.js';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
