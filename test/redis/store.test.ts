@@ -31,7 +31,18 @@ async function attach(prefix: string): Promise<RedisView> {
   return view;
 }
 
-storeContract('RedisStore', { create: (maxServers) => new RedisStore({ client: shared, prefix: uniquePrefix('contract'), maxServers }) });
+const contractStores: RedisStore[] = [];
+storeContract('RedisStore', {
+  create: (maxServers) => {
+    const store = new RedisStore({ client: shared, prefix: uniquePrefix('contract'), maxServers });
+    contractStores.push(store);
+    return store;
+  },
+  // Each store watches the shared client for errors until it is closed.
+  cleanup: () => {
+    for (const store of contractStores.splice(0)) store.close().catch(() => undefined);
+  },
+});
 
 describe('RedisStore writes one shared table', () => {
   it('stores records with the reporting monitor, on the Redis clock, with a TTL of expireAfter', async () => {
@@ -201,17 +212,29 @@ describe('RedisStore writes one shared table', () => {
     await other.close();
   });
 
-  it('close() takes its error listener off the shared client; a write after close() puts it back', async () => {
-    const before = shared.listenerCount('error');
-    const stores = Array.from({ length: 12 }, () => new RedisStore({ client: shared, prefix: uniquePrefix() }));
-    assert.equal(shared.listenerCount('error'), before + 12);
-    await Promise.all(stores.map((store) => store.close()));
-    assert.equal(shared.listenerCount('error'), before);
+  it('stores on one client share one error listener, which leaves with the last close(); a write after close() puts it back', async () => {
+    const client = await clients.connect(redis.url);
+    const before = client.listenerCount('error');
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    const stores = Array.from({ length: 12 }, () => new RedisStore({ client, prefix: uniquePrefix() }));
+    assert.equal(client.listenerCount('error'), before + 1);
+    // Every store hears an error of the client: each starts an outage (reported by its next flush).
+    client.emit('error', new Error('connection reset'));
+    assert.ok(stores.every((store) => store.stats().down));
+    await Promise.all(stores.slice(1).map((store) => store.close().catch(() => undefined)));
+    assert.equal(client.listenerCount('error'), before + 1, 'one store still listens');
+    await stores[0]?.close().catch(() => undefined);
+    assert.equal(client.listenerCount('error'), before);
     const reused = stores[0] as RedisStore;
     reused.put({ ip: '10.0.0.9', port: 80, ready: 1, busy: 1, lastSeen: Date.now() });
-    assert.equal(shared.listenerCount('error'), before + 1);
+    assert.equal(client.listenerCount('error'), before + 1);
     await reused.close();
-    assert.equal(shared.listenerCount('error'), before);
+    assert.equal(client.listenerCount('error'), before);
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    assert.deepEqual(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning'), []);
   });
 
   it('rejects bad options naming them', () => {

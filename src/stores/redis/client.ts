@@ -32,3 +32,38 @@ export interface RedisSubscriber {
 export interface RedisViewClient extends RedisScriptClient {
   duplicate(): RedisSubscriber;
 }
+
+/** One `error` listener per client, shared by every store on it. */
+interface ClientWatch {
+  readonly listener: (error: Error) => void;
+  readonly stores: Set<(error: Error) => void>;
+}
+
+const watches = new WeakMap<RedisScriptClient, ClientWatch>();
+
+/**
+ * Hear `client`'s `error` events through one listener per client, however many stores
+ * share it (one listener each would pass Node's 10-listener warning with the 11th store).
+ * @returns a function that stops hearing them (the listener leaves with the last store)
+ * @internal
+ */
+export function watchClientErrors(client: RedisScriptClient, onError: (error: Error) => void): () => void {
+  let watch = watches.get(client);
+  if (watch === undefined) {
+    const stores = new Set<(error: Error) => void>();
+    const listener = (error: Error): void => {
+      for (const store of stores) store(error);
+    };
+    watch = { listener, stores };
+    watches.set(client, watch);
+    client.on('error', listener);
+  }
+  watch.stores.add(onError);
+  const current = watch;
+  return () => {
+    current.stores.delete(onError);
+    if (current.stores.size > 0 || watches.get(client) !== current) return;
+    client.off('error', current.listener);
+    watches.delete(client);
+  };
+}

@@ -12,7 +12,7 @@ import { DEFAULT_EXPIRE_AFTER } from '../../table/settings.js';
 import type { ServerStatus } from '../../protocol/server-status.js';
 import { expectInteger, expectNumber, expectObject, show } from '../../validate.js';
 import type { HeartbeatStore } from '../store.js';
-import type { RedisScriptClient } from './client.js';
+import { watchClientErrors, type RedisScriptClient } from './client.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys, type RedisTableKeys } from './keys.js';
 import { encodeRecord, isValidMonitorId } from './record.js';
 import { ADMIN_SCRIPT, adminKeys, RedisScript, WRITE_SCRIPT, writeKeys } from './scripts.js';
@@ -133,8 +133,11 @@ export class RedisStore implements HeartbeatStore {
   private counts = { writes: 0, reportsSent: 0, bytesSent: 0, outages: 0 };
   /** A dropped connection may come back to a restarted Redis: rewrite the table then. */
   private readonly onClientError = (error: Error): void => this.fail(error);
-  /** Whether {@link RedisStore.onClientError} is on the caller's client (off between close() and the next write, so stores made and closed on one shared client do not pile up listeners). */
-  private watching = false;
+  /**
+   * Stops hearing the client's errors; set while this store listens (not between close()
+   * and the next write, so stores made and closed on one shared client leave nothing behind).
+   */
+  private unwatch: (() => void) | undefined;
 
   /** @param options - see {@link RedisStoreOptions}; invalid values throw TypeError/RangeError */
   constructor(options: RedisStoreOptions) {
@@ -252,15 +255,13 @@ export class RedisStore implements HeartbeatStore {
     } finally {
       clearTimeout(this.timer);
       this.timer = undefined;
-      if (this.watching) this.client.off('error', this.onClientError);
-      this.watching = false;
+      this.unwatch?.();
+      this.unwatch = undefined;
     }
   }
 
   private watchClient(): void {
-    if (this.watching) return;
-    this.client.on('error', this.onClientError);
-    this.watching = true;
+    this.unwatch ??= watchClientErrors(this.client, this.onClientError);
   }
 
   /** The write in flight, waited for at most `timeout` (a frozen Redis never answers; its watchdog then starts the outage). */
