@@ -362,15 +362,27 @@ export class BalancedTable {
     return this.balancer.markFailed(target);
   }
 
-  /** The extended view of one server, or undefined. */
+  /** The extended view of one server, or undefined (as of now: see {@link BalancedTable.describe}). */
   serverState(target: string | ServerStatus): ServerView | undefined {
+    this.catchUp();
     const entry = this.balancer.find(target);
     return entry === undefined ? undefined : this.balancer.describe(entry);
   }
 
-  /** Extended views of every server. */
+  /**
+   * Extended views of every server, as of now: ramps, retries and staleness are brought up
+   * to date first, as a pick does, so a status page or a metrics scrape between picks never
+   * shows the weights of the last pick (up to a sweep interval old).
+   */
   describe(): ServerView[] {
+    this.catchUp();
     return [...this.table.values()].map((entry) => this.balancer.describe(entry));
+  }
+
+  /** Bring time-driven state up to now without picking: servers turned stale, slow-start ramps, retries due. */
+  private catchUp(): void {
+    this.takeOutStaleServers();
+    this.balancer.beforePick();
   }
 
   /**

@@ -62,6 +62,23 @@ describe('slow start', () => {
     void monitor.close();
   });
 
+  it('describe(), serverState() and metrics() show the ramp as of now, without a pick or a heartbeat; and staleness too', () => {
+    const { monitor, clock } = rampedPair({ window: 10_000 });
+    assert.deepEqual(weights(monitor.describe()), { '10.0.0.1': 100, '10.0.0.2': 10 });
+    clock.advance(5000); // no heartbeat, no pick: only the reads see the time move
+    assert.deepEqual(weights(monitor.describe()), { '10.0.0.1': 100, '10.0.0.2': 50 });
+    clock.advance(2500);
+    assert.equal(monitor.serverState('10.0.0.2')?.weight, 75);
+    assert.equal(monitor.metrics().endpoint_weight_not_yet_usable, 1);
+    // Past staleAfter (10 s) without a heartbeat: both are stale for every read, before any sweep or pick.
+    clock.advance(5000);
+    assert.deepEqual(
+      monitor.describe().map((view) => view.state),
+      ['stale', 'stale'],
+    );
+    void monitor.close();
+  });
+
   it('front-loads the ramp with a larger aggression, and honours minWeightPercent', () => {
     const fast = rampedPair({ window: 10_000, aggression: 2, minWeightPercent: 20 });
     assert.deepEqual(weights(fast.monitor.describe()), { '10.0.0.1': 100, '10.0.0.2': 20 });

@@ -67,6 +67,11 @@ export async function startBackend(address: string, port: number): Promise<Backe
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain' }).end(address);
   });
+  // httpd's mod_proxy keeps backend connections pooled across the tests' idle gaps (~6 s);
+  // Node's default 5 s keep-alive timeout closed them just as httpd reused one, and the
+  // request got a 502 (a CI run saw 5 of 300). Backends keep idle connections longer than
+  // any gap here; close() ends them.
+  server.keepAliveTimeout = 120_000;
   const backend: Backend = {
     address,
     port,
