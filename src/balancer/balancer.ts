@@ -21,7 +21,7 @@ import type { Lease, LeaseResult, MemberLease } from './leases.js';
 import type { ResolvedBalancingOptions } from './options.js';
 import type { AdminState, ServerFailure, ServerState, ServerView } from './server-state.js';
 import { SlowStartRamps } from './slow-start.js';
-import { isBareIp, targetKey } from './targets.js';
+import { isBareIp, lookupKey, targetKey } from './targets.js';
 
 /**
  * Weights are scaled by this factor while slow start or a shared pool (`proxies` > 1) is
@@ -543,7 +543,8 @@ export class Balancer<E extends BalancedEntry> {
 
   /** Entries `target` names: a status, `ip` (every port on it) or `ip:port`. */
   private resolve(target: string | ServerStatus): E[] {
-    const key = targetKey(target, this.settings.keyBy);
+    const key = lookupKey(target, this.settings.keyBy);
+    if (key === undefined) return [];
     const exact = this.table.lookup(key);
     if (exact !== undefined) return [exact];
     if (this.settings.keyBy === 'ip' || !isBareIp(key)) return [];

@@ -6,7 +6,9 @@
  */
 import { isIP } from 'node:net';
 import { canonicalHost } from '../protocol/address.js';
-import { memberKey } from '../picking/member-key.js';
+import { addressKey } from '../picking/member-key.js';
+import { parseMember, type MemberAddress } from '../protocol/address.js';
+import { show } from '../validate.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
 
 /**
@@ -15,14 +17,43 @@ import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-sta
  *
  * @param target - a status, an IP, `ip:port`, `[ipv6]:port` or a member URL
  * @param keyBy - the monitor's identity policy
- * @throws TypeError when the text is none of those
+ * @throws TypeError when the target is none of those, or names a host that is not an IP
+ *   (the table holds servers by the address they beat from: a host name could never
+ *   match, and an operator's `drain('web-1')` must not be taken silently)
  */
 export function targetKey(target: string | ServerStatus, keyBy: KeyBy): string {
-  if (typeof target !== 'string') return serverKey(target.ip, target.port, keyBy);
-  const text = target.trim();
-  const host = canonicalHost(text);
-  if (isIP(host) !== 0) return host;
-  return memberKey(text, keyBy);
+  const key = lookupKey(target, keyBy);
+  if (key === undefined) throw badTarget(target);
+  return key;
+}
+
+/**
+ * {@link targetKey} for lookups (`serverState`, `markFailed`): a well-formed member whose
+ * host is a name gives undefined — it names no server in the table — instead of throwing,
+ * so a proxy reporting a failure of such a member in its error path never throws there.
+ * @throws TypeError when the target has none of the shapes of {@link targetKey}
+ */
+export function lookupKey(target: string | ServerStatus, keyBy: KeyBy): string | undefined {
+  if (typeof target === 'string') {
+    const text = target.trim();
+    const host = canonicalHost(text);
+    if (isIP(host) !== 0) return host;
+    let address: MemberAddress;
+    try {
+      address = parseMember(text);
+    } catch {
+      throw badTarget(target);
+    }
+    return isIP(address.host) === 0 ? undefined : addressKey(address, keyBy);
+  }
+  if (typeof target !== 'object' || target === null || typeof target.ip !== 'string' || isIP(canonicalHost(target.ip)) === 0 || !Number.isInteger(target.port)) {
+    throw badTarget(target);
+  }
+  return serverKey(target.ip, target.port, keyBy);
+}
+
+function badTarget(target: unknown): TypeError {
+  return new TypeError(`Expected \`server\` to be an IP, "ip:port", "[ipv6]:port", a member URL with an IP host, or a ServerStatus, got ${show(target)}`);
 }
 
 /** Whether a key from {@link targetKey} is a bare IP rather than one `ip:port` server. */

@@ -376,7 +376,9 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   }
 
   private setAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
-    this.shareAdmin(server, state);
+    // A target that names no server (a host name, a typo) throws here, before any store hears of it.
+    const key = targetKey(server, this.options.keyBy);
+    this.shareAdmin(key, state);
     const heldOut = state === undefined ? this.table.entriesOf(server).filter((entry) => this.table.adminOf(entry.key, entry.status.ip) !== undefined) : [];
     const entries = this.table.setAdmin(server, state);
     // Back from the operator, a server re-enters rotation now: its record says so, and views ramp it from here as this monitor does.
@@ -435,10 +437,10 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   }
 
   /** Hand an administrative state to stores that share it with other processes or hosts (RedisStore). */
-  private shareAdmin(server: string | ServerStatus, state: AdminState | undefined): void {
+  private shareAdmin(key: string, state: AdminState | undefined): void {
     if (this.store.setAdmin === undefined) return;
     try {
-      this.store.setAdmin(targetKey(server, this.options.keyBy), state);
+      this.store.setAdmin(key, state);
     } catch (cause) {
       this.safeEmit('error', asStoreError(cause, 'setAdmin'));
     }

@@ -7,6 +7,7 @@
  */
 import { parseMember, type BackendMember, type MemberAddress } from '../protocol/address.js';
 import { serverKey, type KeyBy } from '../protocol/server-status.js';
+import { show } from '../validate.js';
 
 /** Parsed strings kept at most; a proxy's member lists are far fewer, a flood of new strings just restarts the cache. */
 const STRING_CACHE_LIMIT = 10_000;
@@ -62,5 +63,16 @@ export class MemberKeys {
       this.objects.set(member, address);
     }
     return address;
+  }
+}
+
+/**
+ * Throw a TypeError unless `members` is an array or undefined: a single URL passed by
+ * mistake would otherwise be read as a list of characters, or fail deep inside a pick.
+ * @internal
+ */
+export function expectMembers(members: unknown): void {
+  if (members !== undefined && !Array.isArray(members)) {
+    throw new TypeError(`Expected \`members\` to be an array of backend members (URLs, "host:port" or { host, port }), got ${show(members)}`);
   }
 }

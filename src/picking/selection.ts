@@ -7,7 +7,7 @@ import type { BackendMember } from '../protocol/address.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
 import { checkTableOverrides, DEFAULT_WARMUP_DIVISOR, TABLE_DEFAULTS } from '../table/settings.js';
 import { heardWithin } from './freshness.js';
-import { memberKey } from './member-key.js';
+import { expectMembers, memberKey } from './member-key.js';
 import { expectFunction } from '../validate.js';
 
 /** Options of the pure {@link pickBackend}. */
@@ -102,6 +102,7 @@ export function pickBackend<M extends BackendMember>(
   members?: readonly M[],
   options: PickOptions = {},
 ): ServerStatus | M | undefined {
+  expectMembers(members);
   const random = options.random === undefined ? Math.random : expectFunction<() => number>('random', options.random);
   const now = typeof options.now === 'function' ? options.now() : (options.now ?? Date.now());
   const given = checkTableOverrides({ staleAfter: options.staleAfter, warmupDivisor: options.warmupDivisor, keyBy: options.keyBy });

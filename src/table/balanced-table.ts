@@ -15,7 +15,7 @@ import type { ResolvedBalancingOptions } from '../balancer/options.js';
 import type { AdminState, ServerFailure, ServerView } from '../balancer/server-state.js';
 import type { Clock } from '../clock.js';
 import { heardWithin } from '../picking/freshness.js';
-import { MemberKeys } from '../picking/member-key.js';
+import { expectMembers, MemberKeys } from '../picking/member-key.js';
 import { MemberSetCache, WeightJournal, type ServerSlots } from '../picking/member-index.js';
 import { drawWeighted } from '../picking/selection.js';
 import { SlotNumbers } from '../picking/slot-numbers.js';
@@ -336,6 +336,7 @@ export class BalancedTable {
 
   /** Pick a server or one of `members` (the balancer's policy; counted). */
   pick<M extends BackendMember>(members: readonly M[] | undefined): ServerStatus | M | undefined {
+    expectMembers(members);
     this.takeOutStaleServers();
     if (members === undefined) {
       const slot = this.pickServer();
@@ -347,6 +348,7 @@ export class BalancedTable {
 
   /** Pick and open a lease. */
   acquire<M extends BackendMember>(members: readonly M[] | undefined): MemberLease<M> | Lease | undefined {
+    expectMembers(members);
     this.takeOutStaleServers();
     if (members === undefined) {
       const entry = this.bySlot[this.pickServer()];
@@ -547,3 +549,4 @@ export class BalancedTable {
     if (this.journaling) this.weightChanges.record(entry.slot);
   }
 }
+
