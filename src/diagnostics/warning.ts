@@ -17,6 +17,7 @@ export type HeartMonitorWarningCode =
 
 /** What the `warning` event carries. */
 export interface HeartMonitorWarning {
+  /** Which mistake: one of {@link HeartMonitorWarningCode}, stable across versions. */
   readonly code: HeartMonitorWarningCode;
   /** What is wrong, what the table holds instead, and what to change. */
   readonly message: string;

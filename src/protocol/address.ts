@@ -19,11 +19,21 @@ export interface SocketAddress {
 }
 
 /** A balancer member: a URL, `host:port` text, or an object. */
-export type BackendMember = string | URL | { readonly host: string; readonly port?: number | undefined };
+export type BackendMember =
+  | string
+  | URL
+  | {
+      /** Host of the member: an IP literal matches a server in the table. */
+      readonly host: string;
+      /** Port (default 80). */
+      readonly port?: number | undefined;
+    };
 
 /** Host and port a member routes to; `host` is canonical (see {@link canonicalHost}). */
 export interface MemberAddress {
+  /** Canonical host (an IP in canonical form, or a host name as given). */
   readonly host: string;
+  /** Port, the scheme's default when the member names none. */
   readonly port: number;
 }
 

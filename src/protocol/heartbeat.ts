@@ -13,6 +13,7 @@ export const DEFAULT_PORT = 80;
 
 /** A heartbeat that passed every check. */
 export interface ParsedHeartbeat {
+  /** Always true: tells a parsed heartbeat from a {@link RejectedHeartbeat}. */
   readonly ok: true;
   /** Protocol version (`v`); Apache only requires it to be present. */
   readonly version: string;
@@ -28,6 +29,7 @@ export interface ParsedHeartbeat {
 
 /** A message that was dropped, with the reason. */
 export interface RejectedHeartbeat {
+  /** Always false: tells a rejection from a {@link ParsedHeartbeat}. */
   readonly ok: false;
   /** Human-readable reason, e.g. ``missing `busy` ``. */
   readonly reason: string;

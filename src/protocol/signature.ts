@@ -55,6 +55,7 @@ export function signHeartbeat(message: string, secret: HeartbeatSecrets, timesta
 /** Result of {@link verifyHeartbeatSignature}. */
 export type SignatureCheck =
   | {
+      /** The signature is valid. */
       readonly ok: true;
       /** The signed `ts`, ms since the epoch. */
       readonly timestamp: number;
@@ -62,6 +63,7 @@ export type SignatureCheck =
       readonly signature: string;
     }
   | {
+      /** The signature is missing or wrong. */
       readonly ok: false;
       /** `unsigned` when there is no signature at all, else `bad-signature`. */
       readonly code: 'unsigned' | 'bad-signature';

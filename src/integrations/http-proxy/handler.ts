@@ -14,7 +14,9 @@ import { leaseMember, leaseOrigin, memberOrigin, type AnyLease, type LeasingView
 
 /** What the handler needs of an `http-proxy` server (`httpProxy.createProxyServer()`). */
 export interface WebProxy {
+  /** Proxy `req` to `options.target`; `callback` hears errors before a response started. */
   web(req: IncomingMessage, res: ServerResponse, options: { target: string; buffer?: Readable }, callback: (error: Error) => void): void;
+  /** The origin's response arrived (its status decides whether the lease counts a failure). */
   on(event: 'proxyRes', listener: (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => void): unknown;
 }
 
