@@ -152,6 +152,8 @@ export class ClusterView extends BalancedView implements HeartbeatView {
     if (pending === undefined) return;
     this.pending = undefined;
     this.load(pending.settings, pending.servers);
+    // Closed before its first read: the view keeps this table, without a timer.
+    if (this.closed) this.stopTable();
   }
 
   private requestSnapshot(timeout: number): Promise<void> {
