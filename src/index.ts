@@ -36,6 +36,7 @@ export type { TableSettings } from './table/settings.js';
 export { ClusterView, DEFAULT_CONNECT_TIMEOUT } from './views/cluster-view.js';
 export type { ClusterViewOptions, ClusterViewEvents, IpcChannel } from './views/cluster-view.js';
 export { ClusterShare } from './views/cluster-share.js';
+export { isHeartmonitorMessage } from './views/cluster-messages.js';
 export type { ClusterShareOptions, ClusterShareStats, IpcPeer } from './views/cluster-share.js';
 export {
   HeartMonitorError,

@@ -26,12 +26,13 @@ import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions } from '../http/status-page.js';
 import { sharedEjectionsOf, type HeartbeatStore, type SharedEjections } from '../stores/store.js';
-import { show } from '../validate.js';
+import { expectObject, show } from '../validate.js';
 import { Admission, isRefusal, publishedFields, type Refusal, type SignedHeartbeat } from './admission.js';
 import { asStoreError, checkStore, StoreWriter } from './store-guard.js';
 import { BalancedTable } from '../table/balanced-table.js';
 import { toMonotonic } from '../table/carried-ramp.js';
 import { ClusterShare, type ClusterShareOptions } from '../views/cluster-share.js';
+import { DEFAULT_CHANNEL } from '../views/cluster-messages.js';
 import type { HeartbeatView } from '../views/view.js';
 
 const ACCEPTED: IngestOutcome = { ok: true };
@@ -361,17 +362,33 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
   /**
    * Share the table with `node:cluster` workers (every current and future one) and, through
    * the returned share's `add()`, with `child_process.fork()` children: each gets a snapshot
-   * when its `await ClusterView.connect()` says hello, then the changes of every event-loop
-   * turn in one IPC message (administrative states included). Stops with the monitor's
-   * `close()` or the share's own `close()`.
+   * when the share starts (or adds it) and whenever its `ClusterView` says hello, then the
+   * changes of every event-loop turn in one IPC message (administrative states included).
+   * A worker's view that connected to an earlier share (of a monitor closed since) follows
+   * this one; a view still waiting in `ClusterView.connect()` gets its table now. Stops with
+   * the monitor's `close()` or the share's own `close()`.
+   *
+   * Calling it again for a channel this monitor already shares returns that open share
+   * (one stream per channel: workers never get a change twice).
    *
    * @param options - channel name (for more than one monitor), whether to serve cluster workers
+   * @throws Error when this monitor shares the channel with another `cluster` setting, or
+   *   another monitor of this process serves the cluster's workers on the channel
    */
   shareWithCluster(options: ClusterShareOptions = {}): ClusterShare {
+    const channel = expectObject('options', options).channel ?? DEFAULT_CHANNEL;
+    const open = [...this.shares].find((share) => share.channel === channel);
+    if (open !== undefined) {
+      if (options.cluster !== undefined && options.cluster !== open.cluster) {
+        throw new Error(`This monitor already shares channel ${JSON.stringify(channel)} with \`cluster: ${open.cluster}\`: close that share first to share it with \`cluster: ${options.cluster}\``);
+      }
+      return open;
+    }
     const { staleAfter, expireAfter, warmupDivisor, keyBy } = this.options;
     const share = new ClusterShare({ staleAfter, expireAfter, warmupDivisor, keyBy }, options, (closed) => this.shares.delete(closed));
     for (const entry of this.table.entries()) share.put(entry.key, this.shared(entry.status, entry.key));
     this.shares.add(share);
+    share.start();
     return share;
   }
 

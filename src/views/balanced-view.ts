@@ -40,6 +40,12 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   /** The settings this view was given; the rest come with the data (`expireAfter` always does). */
   private readonly overrides: Partial<TableSettings>;
   private tableNow: BalancedTable | undefined;
+  /** The settings the table runs with (the data's, with this view's overrides). */
+  private tableSettings: TableSettings | undefined;
+  /** While a replaced table is refilled, or an async open fills the first one: its events are told afterwards. */
+  private muted = false;
+  /** Keys an async open put in the table: their `add` is owed until the view is first used. */
+  private owed: Set<string> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private applied = 0;
   private faults = 0;
@@ -70,14 +76,13 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   protected startTable(shared: ViewSettings): BalancedTable {
     if (this.tableNow !== undefined) return this.tableNow;
     const settings = this.effectiveSettings(shared);
-    const emit = this.emit.bind(this) as unknown as (event: keyof HeartbeatViewEvents, ...args: unknown[]) => boolean;
     const safeEmit = (event: keyof HeartbeatViewEvents, ...args: unknown[]): void => {
-      try {
-        emit(event, ...args);
-      } catch (cause) {
-        if (event !== 'error') safeEmit('error', cause instanceof Error ? cause : new Error(String(cause)));
-      }
+      if (this.muted) return;
+      // The opening table's servers are announced before anything that happens to them.
+      this.announceOpening();
+      this.safeEmit(event, ...args);
     };
+    this.tableSettings = settings;
     this.tableNow = new BalancedTable(
       { ...settings, balancing: this.balancing, clock: this.clock, random: this.random, adminFrom: 'records' },
       {
@@ -102,6 +107,84 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     }, every).unref();
     this.sweepTimer = timer;
     return this.tableNow;
+  }
+
+  /**
+   * Apply a whole new picture of the data (`load` feeds it) that comes with the settings
+   * `shared`. When they change what this view runs with (the source is now configured
+   * otherwise), a new table replaces the old one — this view's own leases, failures and
+   * counters start over — and listeners hear what a resynchronisation tells: `remove` for
+   * servers gone, `add` for new ones, `update` for every server in the new table.
+   * @internal
+   */
+  protected reload(shared: ViewSettings, load: () => void): void {
+    const old = this.tableNow;
+    if (old === undefined || sameSettings(this.effectiveSettings(shared), this.tableSettings)) {
+      this.startTable(shared);
+      load();
+      return;
+    }
+    const before = new Map(Array.from(old.entries(), (entry) => [entry.key, entry.status] as const));
+    this.stopTable();
+    this.tableNow = undefined;
+    this.muted = true;
+    let table: BalancedTable;
+    try {
+      table = this.startTable(shared);
+      load();
+    } finally {
+      this.muted = false;
+    }
+    for (const [key, server] of before) if (!table.has(key)) this.safeEmit('remove', server);
+    for (const entry of table.entries()) {
+      if (!before.has(entry.key)) this.safeEmit('add', entry.status);
+      this.safeEmit('update', entry.status);
+    }
+  }
+
+  /**
+   * Run a view's asynchronous opening (`open` fills the first table) so that the servers it
+   * finds are announced like every view's opening table: their `add` and `update` events
+   * fire once the view is in the caller's hands — at its first read, its first timer tick,
+   * or before the next event of the table, whichever comes first.
+   * @internal
+   */
+  protected async openQuietly(open: () => Promise<void>): Promise<void> {
+    this.muted = true;
+    try {
+      await open();
+    } finally {
+      this.muted = false;
+    }
+    this.owed = new Set(this.tableKeys());
+  }
+
+  /** Announce the servers an async open found (once). */
+  private announceOpening(): void {
+    const owed = this.owed;
+    if (owed === undefined) return;
+    this.owed = undefined;
+    for (const key of owed) {
+      const entry = this.tableNow?.get(key);
+      if (entry === undefined) continue;
+      this.safeEmit('add', entry.status);
+      this.safeEmit('update', entry.status);
+    }
+  }
+
+  /** Bring the view up to date before a read. */
+  private pull(): void {
+    this.announceOpening();
+    this.sync();
+  }
+
+  /** Emit a table event; a throwing listener becomes an `error` event, never a throw. */
+  private safeEmit(event: keyof HeartbeatViewEvents, ...args: unknown[]): void {
+    try {
+      (this.emit as unknown as (event: keyof HeartbeatViewEvents, ...args: unknown[]) => boolean)(event, ...args);
+    } catch (cause) {
+      if (event !== 'error') this.safeEmit('error', cause instanceof Error ? cause : new Error(String(cause)));
+    }
   }
 
   /** Feed one record (key as the monitor keys it). @internal */
@@ -155,7 +238,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
 
   private sweepNow(): void {
     try {
-      this.sync();
+      this.pull();
       this.tableNow?.sweep();
     } catch (error) {
       this.reportFault(error instanceof Error ? error : new Error(String(error)));
@@ -164,7 +247,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
 
   /** The table now (fresh and stale servers); `state` marks servers out of rotation. */
   servers(): ServerStatus[] {
-    this.sync();
+    this.pull();
     return this.tableNow?.servers() ?? [];
   }
 
@@ -173,7 +256,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   /** Pick one of `members` like lbmethod=heartbeat; undefined when none has weight. */
   pickBackend<M extends BackendMember>(members: readonly M[]): M | undefined;
   pickBackend<M extends BackendMember>(members?: readonly M[]): ServerStatus | M | undefined {
-    this.sync();
+    this.pull();
     return this.tableNow?.pick(members);
   }
 
@@ -182,25 +265,25 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   /** Pick one of `members` and open a lease; release it when the request ends. */
   acquire<M extends BackendMember>(members: readonly M[]): MemberLease<M> | undefined;
   acquire<M extends BackendMember>(members?: readonly M[]): Lease | MemberLease<M> | undefined {
-    this.sync();
+    this.pull();
     return this.tableNow?.acquire(members);
   }
 
   /** Report a failed request to `server` (`ip`, `ip:port` or status); returns the servers it counted for. */
   markFailed(server: string | ServerStatus): number {
-    this.sync();
+    this.pull();
     return this.tableNow?.markFailed(server) ?? 0;
   }
 
   /** The extended view of one server, or undefined when unknown. */
   serverState(server: string | ServerStatus): ServerView | undefined {
-    this.sync();
+    this.pull();
     return this.tableNow?.serverState(server);
   }
 
   /** Extended views of every server. */
   describe(): ServerView[] {
-    this.sync();
+    this.pull();
     return this.tableNow?.describe() ?? [];
   }
 
@@ -209,7 +292,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
    * records this view applied (and malformed data it ignored).
    */
   metrics(): HeartMonitorMetrics {
-    this.sync();
+    this.pull();
     const table = this.tableNow;
     const { servers, fresh } = table?.counts() ?? { servers: 0, fresh: 0 };
     const counters = table?.counters ?? { picks: 0, noServer: 0, roundRobinFallbacks: 0, lastKnownFallbacks: 0, mostHeadroomFallbacks: 0, failures: 0, ejections: 0, recoveries: 0, leases: 0 };
@@ -233,4 +316,8 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
 
   /** {@inheritDoc HeartbeatView.close} */
   abstract close(): Promise<void>;
+}
+
+function sameSettings(a: TableSettings, b: TableSettings | undefined): boolean {
+  return b !== undefined && a.staleAfter === b.staleAfter && a.expireAfter === b.expireAfter && a.warmupDivisor === b.warmupDivisor && a.keyBy === b.keyBy;
 }

@@ -77,6 +77,35 @@ export function fromRow(row: unknown): ServerStatus | undefined {
   return Object.freeze(state === undefined ? server : { ...server, state });
 }
 
+const MESSAGE_TYPES: ReadonlySet<unknown> = new Set(['hello', 'snapshot', 'changes']);
+
+/**
+ * Whether an IPC message is one of heartmonitor's own (`monitor.shareWithCluster()` and
+ * `ClusterView` talk over the IPC channel the application's `worker.on('message')` and
+ * `process.on('message')` handlers listen to). Every such message is a plain object whose
+ * `heartmonitor` property holds the channel name (`'heartmonitor'` unless another
+ * `channel` is given) and whose `type` is `'hello'`, `'snapshot'` or `'changes'`; an
+ * application's handler can skip them:
+ *
+ * @example
+ * ```ts
+ * import { isHeartmonitorMessage } from 'heartmonitor';
+ *
+ * process.on('message', (message: unknown) => {
+ *   if (isHeartmonitorMessage(message)) return; // the cluster view's traffic
+ *   // … the application's own messages
+ * });
+ * ```
+ *
+ * @param message - anything received over IPC
+ * @returns true for heartmonitor's messages on any channel, false for everything else
+ */
+export function isHeartmonitorMessage(message: unknown): boolean {
+  if (typeof message !== 'object' || message === null) return false;
+  const { heartmonitor, type } = message as { heartmonitor?: unknown; type?: unknown };
+  return typeof heartmonitor === 'string' && MESSAGE_TYPES.has(type);
+}
+
 /** Whether `message` belongs to `channel` (other IPC traffic of the application is left alone). @internal */
 export function isOnChannel(message: unknown, channel: string): message is { readonly heartmonitor: string; readonly type: unknown } {
   return typeof message === 'object' && message !== null && (message as { heartmonitor?: unknown }).heartmonitor === channel;

@@ -1,9 +1,12 @@
 /**
  * ClusterView: the table of a monitor running in the cluster primary (or the parent of a
- * forked child), in a worker process. It starts from the snapshot the primary sends in
- * answer to its hello and applies the primary's change batches as they arrive.
+ * forked child), in a worker process. It says hello until a snapshot arrives (the primary
+ * may share its table after the worker started), starts from that snapshot and applies the
+ * primary's change batches as they arrive; a snapshot it did not ask for (a share started
+ * or replaced in the primary) resynchronises it.
  * @module
  */
+import type { ServerStatus } from '../protocol/server-status.js';
 import { TABLE_DEFAULTS } from '../table/settings.js';
 import { expectInteger, expectString } from '../validate.js';
 import { BalancedView, type ViewSettings } from './balanced-view.js';
@@ -12,6 +15,10 @@ import type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from '.
 
 /** How long {@link ClusterView.connect} waits for the primary's snapshot by default. */
 export const DEFAULT_CONNECT_TIMEOUT = 5000;
+
+/** A view says hello again after this many ms without a snapshot, doubling up to HELLO_RETRY_MAX. */
+const HELLO_RETRY_FIRST = 250;
+const HELLO_RETRY_MAX = 1000;
 
 /** The IPC end of a worker or forked child: `process` itself unless a test passes another. */
 export interface IpcChannel {
@@ -28,7 +35,9 @@ export interface ClusterViewOptions extends HeartbeatViewOptions {
    */
   readonly channel?: string;
   /**
-   * ms to wait for the primary's snapshot before `connect()` rejects.
+   * ms to wait for the primary's snapshot before `connect()` rejects; meanwhile the view
+   * says hello again every 250 ms to 1 s, so a primary that shares its table after the
+   * worker started is found.
    * @default 5000
    */
   readonly timeout?: number;
@@ -45,8 +54,13 @@ export type ClusterViewEvents = HeartbeatViewEvents;
 /**
  * The monitor's table in a `node:cluster` worker or a `child_process.fork()` child, kept
  * current by the primary's `monitor.shareWithCluster()`: a snapshot when it connects
- * (also after {@link ClusterView.resync}), then the changes of each of the primary's
- * event-loop turns in one message. Picks use the same rule and settings as the monitor.
+ * (also after {@link ClusterView.resync}, and whenever the primary starts a new share),
+ * then the changes of each of the primary's event-loop turns in one message. Picks use the
+ * same rule and settings as the monitor.
+ *
+ * Servers in the table when `connect()` resolves are announced like every view's: their
+ * `add` (and `update`) events fire once the view is yours, at its first read or its first
+ * timer tick — attach listeners right after `await ClusterView.connect()` to hear them.
  *
  * @example
  * ```ts
@@ -62,7 +76,13 @@ export class ClusterView extends BalancedView implements HeartbeatView {
   /** The channel name. */
   readonly channel: string;
   private readonly ipc: IpcChannel;
+  /** The settings of the last snapshot (the primary's monitor). */
   private settingsNow: SharedSettings | undefined;
+  /**
+   * The first snapshot (with the changes since), until the view is first read or its timer
+   * ticks: applied then, so its servers' events reach listeners attached after connect().
+   */
+  private pending: { settings: SharedSettings; servers: Map<string, ServerStatus> } | undefined;
   private readonly onMessage = (message: unknown): void => this.receive(message);
   private waiting: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private closed = false;
@@ -74,7 +94,9 @@ export class ClusterView extends BalancedView implements HeartbeatView {
   }
 
   /**
-   * Connect to the primary's `monitor.shareWithCluster()` and resolve with its table.
+   * Connect to the primary's `monitor.shareWithCluster()` and resolve with its table. The
+   * primary may share it after this worker started: the view says hello again every
+   * 250 ms to 1 s until a snapshot arrives or `timeout` passes.
    *
    * @param options - channel, timeout, balancing options and per-view selection overrides
    * @throws Error when this process has no IPC channel, or no snapshot arrives in time
@@ -96,14 +118,17 @@ export class ClusterView extends BalancedView implements HeartbeatView {
     return view;
   }
 
-  /** The selection settings in use: the primary's, with this view's overrides applied. */
+  /**
+   * The selection settings in use: those of the primary's last snapshot, with this view's
+   * overrides (`staleAfter`, `warmupDivisor`, `keyBy` given to `connect()`) applied.
+   */
   get settings(): ViewSettings {
     return this.effectiveSettings(this.settingsNow ?? TABLE_DEFAULTS);
   }
 
   /**
-   * Ask the primary for a fresh snapshot (after the primary restarted its sharing, say);
-   * resolves once it is applied.
+   * Ask the primary for a fresh snapshot; resolves once it arrived. Rarely needed: the
+   * primary sends one by itself when a share starts.
    * @throws Error when no snapshot arrives within `timeout` ms
    */
   resync(timeout = DEFAULT_CONNECT_TIMEOUT): Promise<void> {
@@ -121,28 +146,50 @@ export class ClusterView extends BalancedView implements HeartbeatView {
     return Promise.resolve();
   }
 
+  /** Apply the first snapshot before the first read (and on the view's first timer tick). @internal */
+  protected override sync(): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    this.pending = undefined;
+    this.load(pending.settings, pending.servers);
+    // Closed before its first read: the view keeps this table, without a timer.
+    if (this.closed) this.stopTable();
+  }
+
   private requestSnapshot(timeout: number): Promise<void> {
     if (this.closed) return Promise.reject(new Error('ClusterView is closed'));
     this.waiting?.reject(new Error('A newer snapshot request replaced this one'));
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting = undefined;
-        reject(new Error(`No snapshot from the primary on channel ${JSON.stringify(this.channel)} within ${timeout} ms: is monitor.shareWithCluster() running there?`));
-      }, timeout);
+      let settled = false;
+      let retry: NodeJS.Timeout | undefined;
       const done = (settle: () => void): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        this.waiting = undefined;
+        clearTimeout(retry);
+        if (this.waiting === waiting) this.waiting = undefined;
         settle();
       };
-      this.waiting = { resolve: () => done(resolve), reject: (error) => done(() => reject(error)) };
+      const waiting = { resolve: () => done(resolve), reject: (error: Error) => done(() => reject(error)) };
+      const timer = setTimeout(() => {
+        waiting.reject(new Error(`No snapshot from the primary on channel ${JSON.stringify(this.channel)} within ${timeout} ms: is monitor.shareWithCluster() running there?`));
+      }, timeout);
+      this.waiting = waiting;
       const hello: HelloMessage = { heartmonitor: this.channel, type: 'hello' };
-      try {
-        this.ipc.send?.(hello, (error) => {
-          if (error !== null) this.waiting?.reject(error);
-        });
-      } catch (error) {
-        this.waiting?.reject(error instanceof Error ? error : new Error(String(error)));
-      }
+      let every = HELLO_RETRY_FIRST;
+      const sayHello = (): void => {
+        try {
+          this.ipc.send?.(hello, (error) => {
+            if (error !== null) waiting.reject(error);
+          });
+        } catch (error) {
+          waiting.reject(error instanceof Error ? error : new Error(String(error)));
+        }
+        // A hello the primary got before it shared its table is lost: say it again.
+        if (!settled) retry = setTimeout(sayHello, every);
+        every = Math.min(every * 2, HELLO_RETRY_MAX);
+      };
+      sayHello();
     });
   }
 
@@ -153,20 +200,29 @@ export class ClusterView extends BalancedView implements HeartbeatView {
     else if (body.type === 'changes') this.applyChanges(body);
   }
 
+  /** A snapshot: asked for (hello, resync) or not (the primary started a share); either way the whole table. */
   private applySnapshot(body: Record<string, unknown>): void {
     const settings = readSettings(body.settings);
     if (settings === undefined || !Array.isArray(body.servers)) {
       this.fault('a snapshot without valid settings or servers');
       return;
     }
-    this.settingsNow ??= settings;
-    this.startTable(this.settingsNow);
-    const present = new Set<string>();
+    const servers = new Map<string, ServerStatus>();
     for (const row of body.servers as unknown[]) {
-      const key = this.put(row);
-      if (key !== undefined) present.add(key);
+      const parsed = this.parse(row);
+      if (parsed !== undefined) servers.set(parsed[0], parsed[1]);
     }
-    for (const key of this.tableKeys()) if (!present.has(key)) this.removeRecord(key);
+    const first = this.settingsNow === undefined;
+    // Each snapshot's settings are the primary's monitor's now (it may have been replaced by
+    // one configured otherwise); this view's own overrides still win.
+    this.settingsNow = settings;
+    if (first || this.pending !== undefined) {
+      // The table (and its timer) starts now; the servers go in at the first read.
+      this.startTable(settings);
+      this.pending = { settings, servers };
+    } else {
+      this.load(settings, servers);
+    }
     this.waiting?.resolve();
   }
 
@@ -176,20 +232,37 @@ export class ClusterView extends BalancedView implements HeartbeatView {
       this.fault('a change batch without put and remove lists');
       return;
     }
-    for (const row of body.put as unknown[]) this.put(row);
-    for (const key of body.remove as unknown[]) if (typeof key === 'string') this.removeRecord(key);
+    const pending = this.pending?.servers;
+    for (const row of body.put as unknown[]) {
+      const parsed = this.parse(row);
+      if (parsed === undefined) continue;
+      if (pending === undefined) this.applyRecord(parsed[0], parsed[1]);
+      else pending.set(parsed[0], parsed[1]);
+    }
+    for (const key of body.remove as unknown[]) {
+      if (typeof key !== 'string') continue;
+      if (pending === undefined) this.removeRecord(key);
+      else pending.delete(key);
+    }
   }
 
-  /** Apply one row; returns its key, or undefined (and reports it) when malformed. */
-  private put(row: unknown): string | undefined {
+  /** Make the table what a snapshot says: its settings, its servers, nothing else. */
+  private load(settings: SharedSettings, servers: ReadonlyMap<string, ServerStatus>): void {
+    this.reload(settings, () => {
+      for (const [key, server] of servers) this.applyRecord(key, server);
+      for (const key of this.tableKeys()) if (!servers.has(key)) this.removeRecord(key);
+    });
+  }
+
+  /** One row as key and status, or undefined (and reported) when malformed. */
+  private parse(row: unknown): [string, ServerStatus] | undefined {
     const server = fromRow(row);
     const key = (row as unknown[] | undefined)?.[0];
     if (server === undefined || typeof key !== 'string') {
       this.fault('a malformed server row');
       return undefined;
     }
-    this.applyRecord(key, server);
-    return key;
+    return [key, server];
   }
 
   private fault(what: string): void {

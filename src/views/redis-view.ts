@@ -149,7 +149,8 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
   static async open(options: RedisViewOptions): Promise<RedisView> {
     const view = new RedisView(options);
     try {
-      await view.source.open();
+      // Its first snapshot's servers are announced once the view is the caller's (as every view's).
+      await view.openQuietly(() => view.source.open());
     } catch (error) {
       await view.close();
       throw error;

@@ -1,7 +1,9 @@
 /**
  * ClusterView with real `cluster.fork()` workers and a `child_process.fork()` child:
- * snapshot on connect (also for a worker that starts late), changes as they happen,
- * administrative states, expiry, and clear errors without a primary.
+ * snapshot on connect (also for a worker that starts late, and for a worker that started
+ * before the primary shared its table), changes as they happen, administrative states,
+ * expiry, a share replaced by another monitor's, one share per channel, the library's
+ * messages told apart from the application's, and clear errors without a primary.
  */
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -9,7 +11,7 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { ClusterView, HeartMonitor, type ServerStatus } from '../../src/index.js';
+import { ClusterView, HeartMonitor, isHeartmonitorMessage, type ServerStatus, type ViewSettings } from '../../src/index.js';
 import type { ClusterWorkerRequest } from './cluster-worker.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -33,13 +35,31 @@ after(() => {
 
 type Peer = ClusterWorker | ChildProcess;
 
+/**
+ * The next message of `peer` that `accept` takes (bounded). One listener sees every message:
+ * a loop of `once()` could miss one that arrived in the same read as the one before.
+ */
+function nextMessage<T>(peer: Peer, accept: (message: unknown) => boolean, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const listener = (message: unknown): void => {
+      if (!accept(message)) return;
+      clearTimeout(timer);
+      peer.off('message', listener);
+      resolve(message as T);
+    };
+    const timer = setTimeout(() => {
+      peer.off('message', listener);
+      reject(new Error(`no matching message within ${timeoutMs} ms`));
+    }, timeoutMs);
+    peer.on('message', listener);
+  });
+}
+
+const tagged = (tag: string) => (message: unknown): boolean => typeof message === 'object' && message !== null && (message as { test?: unknown }).test === tag;
+
 /** Wait for the worker's view to connect (it says ready after connect() resolved). */
 async function ready(peer: Peer): Promise<void> {
-  const signal = AbortSignal.timeout(30_000);
-  for (;;) {
-    const [message] = (await once(peer, 'message', { signal })) as [{ test?: string }];
-    if (message.test === 'ready') return;
-  }
+  await nextMessage(peer, tagged('ready'), 30_000);
 }
 
 async function startClusterWorker(env: Record<string, string> = {}): Promise<ClusterWorker> {
@@ -51,18 +71,26 @@ async function startClusterWorker(env: Record<string, string> = {}): Promise<Clu
 
 /** One request, one answer (bounded). */
 async function ask<T>(peer: Peer, request: ClusterWorkerRequest): Promise<T> {
-  const signal = AbortSignal.timeout(20_000);
-  const answer = (async () => {
-    for (;;) {
-      const [message] = (await once(peer, 'message', { signal })) as [{ test?: string } & T];
-      if (message.test === 'answer') return message;
-    }
-  })();
+  const answer = nextMessage<T>(peer, tagged('answer'), 20_000);
   peer.send(request);
   return answer;
 }
 
+/** Every message `peer` sends from now on (a listener that never misses one). */
+function record(peer: Peer): unknown[] {
+  const messages: unknown[] = [];
+  peer.on('message', (message: unknown) => messages.push(message));
+  return messages;
+}
+
+const isHello = (message: unknown): boolean => isHeartmonitorMessage(message) && (message as { type?: unknown }).type === 'hello';
+const isReady = tagged('ready');
+
 const serversOf = async (peer: Peer): Promise<ServerStatus[]> => (await ask<{ servers: ServerStatus[] }>(peer, { test: 'servers' })).servers;
+const eventsOf = async (peer: Peer): Promise<string[]> => (await ask<{ events: string[] }>(peer, { test: 'events' })).events;
+const settingsOf = async (peer: Peer): Promise<ViewSettings> => (await ask<{ settings: ViewSettings }>(peer, { test: 'settings' })).settings;
+const libraryOf = async (peer: Peer): Promise<Record<string, number>> => (await ask<{ library: Record<string, number> }>(peer, { test: 'library' })).library;
+const ipsOf = async (peer: Peer): Promise<string[]> => (await serversOf(peer)).map((server) => server.ip).sort();
 const picksOf = async (peer: Peer, count: number, members?: string[]): Promise<(string | null)[]> =>
   (await ask<{ picks: (string | null)[] }>(peer, members === undefined ? { test: 'pick', count } : { test: 'pick', count, members })).picks;
 
@@ -174,6 +202,124 @@ describe('ClusterView with real cluster workers', () => {
   });
 });
 
+describe('ClusterView when the primary shares late, or shares again', () => {
+  it('a worker started before shareWithCluster() keeps saying hello and connects once the share starts', async () => {
+    const monitor = new HeartMonitor();
+    try {
+      monitor.ingest('v=1&ready=8&busy=1', { address: '10.0.3.1' });
+      const worker = cluster.fork();
+      started.push(worker);
+      const messages = record(worker);
+      // Its view's first hello reached a primary that shared nothing; it says hello again.
+      await waitFor('two hellos from the worker', () => messages.filter(isHello).length >= 2, { timeoutMs: 30_000 });
+      assert.equal(messages.some(isReady), false, 'connect() is still waiting');
+      const share = monitor.shareWithCluster();
+      await waitFor('the worker to connect', () => messages.some(isReady), { timeoutMs: 10_000 });
+      assert.deepEqual(await ipsOf(worker), ['10.0.3.1']);
+      assert.equal(share.stats().workers, 1);
+      // The hellos are heartmonitor's; the test's own messages are not.
+      assert.ok(messages.filter(isHello).every((message) => JSON.stringify(message) === '{"heartmonitor":"heartmonitor","type":"hello"}'));
+      assert.equal(messages.filter(isHeartmonitorMessage).length, messages.filter(isHello).length);
+      assert.equal(isHeartmonitorMessage(messages.find(isReady)), false);
+      await stop(worker);
+    } finally {
+      await monitor.close();
+    }
+  });
+
+  it('a forked child whose hello came before the share connects when the share adds it', async () => {
+    const monitor = new HeartMonitor();
+    try {
+      monitor.ingest('v=1&ready=8&busy=1', { address: '10.0.4.1' });
+      const child = fork(WORKER, [], { execArgv: ['--import', 'tsx/esm'], env: { ...process.env, HM_TEST_CHANNEL: 'pool-late' } });
+      started.push(child);
+      const messages = record(child);
+      await waitFor('a hello from the child', () => messages.some(isHello), { timeoutMs: 30_000 });
+      const share = monitor.shareWithCluster({ channel: 'pool-late', cluster: false });
+      share.add(child);
+      await waitFor('the child to connect', () => messages.some(isReady), { timeoutMs: 10_000 });
+      assert.deepEqual(await ipsOf(child), ['10.0.4.1']);
+      await stop(child);
+    } finally {
+      await monitor.close();
+    }
+  });
+
+  it("a connected worker follows a new monitor's share after the old one closed: its table, its settings (unless overridden) and its changes", async () => {
+    const first = new HeartMonitor({ staleAfter: 1000, expireAfter: 60_000 });
+    let second: HeartMonitor | undefined;
+    try {
+      first.shareWithCluster();
+      first.ingest('v=1&ready=8&busy=1', { address: '10.0.5.1' });
+      first.ingest('v=1&ready=8&busy=1', { address: '10.0.5.2' });
+      const [plain, overriding] = await Promise.all([startClusterWorker(), startClusterWorker({ HM_TEST_STALE_AFTER: '1500' })]);
+      assert.ok(plain !== undefined && overriding !== undefined);
+      for (const worker of [plain, overriding]) assert.deepEqual(await ipsOf(worker), ['10.0.5.1', '10.0.5.2']);
+      // The snapshot's servers are announced to listeners attached right after connect().
+      assert.deepEqual((await eventsOf(plain)).filter((event) => event.startsWith('add')).sort(), ['add 10.0.5.1', 'add 10.0.5.2']);
+      assert.equal((await settingsOf(plain)).staleAfter, 1000);
+      assert.equal((await settingsOf(overriding)).staleAfter, 1500);
+
+      // The primary replaces its monitor: another configuration, other servers.
+      await first.close();
+      second = new HeartMonitor({ staleAfter: 3000, expireAfter: 9000, warmupDivisor: 2 });
+      second.ingest('v=1&ready=6&busy=1', { address: '10.0.5.2' });
+      second.ingest('v=1&ready=6&busy=1', { address: '10.0.5.3' });
+      const share = second.shareWithCluster();
+      for (const worker of [plain, overriding]) {
+        await waitFor("the new monitor's table", async () => (await ipsOf(worker)).join() === '10.0.5.2,10.0.5.3', { timeoutMs: 10_000 });
+      }
+      assert.deepEqual(await settingsOf(plain), { staleAfter: 3000, expireAfter: 9000, warmupDivisor: 2, keyBy: 'ip' });
+      assert.deepEqual(await settingsOf(overriding), { staleAfter: 1500, expireAfter: 9000, warmupDivisor: 2, keyBy: 'ip' });
+      const events = await eventsOf(plain);
+      assert.ok(events.includes('remove 10.0.5.1') && events.includes('add 10.0.5.3'), events.join(', '));
+      assert.equal(events.includes('add 10.0.5.2'), false, `a server in both tables is updated, not added again: ${events.join(', ')}`);
+      assert.equal(share.stats().workers, 2);
+
+      // Changes now come from the new share.
+      second.ingest('v=1&ready=6&busy=1', { address: '10.0.5.4' });
+      for (const worker of [plain, overriding]) {
+        await waitFor('the change of the new monitor', async () => (await ipsOf(worker)).includes('10.0.5.4'), { timeoutMs: 10_000 });
+      }
+      await Promise.all([stop(plain), stop(overriding)]);
+    } finally {
+      await first.close();
+      await second?.close();
+    }
+  });
+
+  it('shareWithCluster() twice on one channel is one share: a worker gets each batch once', async () => {
+    const monitor = new HeartMonitor();
+    try {
+      const share = monitor.shareWithCluster();
+      assert.equal(monitor.shareWithCluster(), share);
+      assert.equal(monitor.shareWithCluster({ channel: 'heartmonitor', cluster: true }), share);
+      assert.throws(() => monitor.shareWithCluster({ cluster: false }), /already shares channel "heartmonitor" with `cluster: true`/);
+      const other = new HeartMonitor();
+      assert.throws(() => other.shareWithCluster(), /Another monitor already shares its table with the cluster's workers on channel "heartmonitor"/);
+      await other.close();
+
+      const worker = await startClusterWorker();
+      monitor.ingest('v=1&ready=8&busy=1', { address: '10.0.6.1' });
+      await waitFor('the change', async () => (await ipsOf(worker)).includes('10.0.6.1'), { timeoutMs: 10_000 });
+      const library = await libraryOf(worker);
+      assert.equal(library.changes, 1, `one change batch, once: ${JSON.stringify(library)}`);
+      assert.equal(share.stats().batches, 1);
+      assert.equal(share.stats().workers, 1);
+      await stop(worker);
+    } finally {
+      await monitor.close();
+    }
+    // Closed, the channel is free for another share.
+    const next = new HeartMonitor();
+    try {
+      assert.equal(next.shareWithCluster().channel, 'heartmonitor');
+    } finally {
+      await next.close();
+    }
+  });
+});
+
 describe('ClusterView.connect without a primary', () => {
   it('needs an IPC channel', async () => {
     await assert.rejects(ClusterView.connect({ ipc: { on: () => undefined, off: () => undefined } }), /needs an IPC channel/);
@@ -184,6 +330,52 @@ describe('ClusterView.connect without a primary', () => {
     await assert.rejects(ClusterView.connect({ ipc, timeout: 50 }), /No snapshot from the primary on channel "heartmonitor" within 50 ms/);
     await assert.rejects(ClusterView.connect({ ipc, timeout: 0 }), RangeError);
     await assert.rejects(ClusterView.connect({ ipc, channel: '' }), TypeError);
+  });
+
+  it('says hello again until a snapshot arrives, and adopts the settings of every snapshot', async () => {
+    let deliver: ((message: unknown) => void) | undefined;
+    let hellos = 0;
+    const snapshot = (settings: object, servers: unknown[]): unknown => ({ heartmonitor: 'heartmonitor', type: 'snapshot', settings, servers });
+    const ipc = {
+      send: (message: unknown, callback: (error: Error | null) => void) => {
+        callback(null);
+        assert.equal(isHeartmonitorMessage(message), true);
+        // Only the third hello is answered (the first two reached a primary not sharing yet).
+        if (++hellos === 3) setImmediate(() => deliver?.(snapshot({ staleAfter: 2000, expireAfter: 30_000, warmupDivisor: 4, keyBy: 'ip' }, [['10.0.0.1', '10.0.0.1', 80, 5, 1, Date.now(), 0]])));
+        return true;
+      },
+      on: (_event: 'message', listener: (message: unknown) => void) => {
+        deliver = listener;
+      },
+      off: () => {
+        deliver = undefined;
+      },
+    };
+    const view = await ClusterView.connect({ ipc, timeout: 10_000, warmupDivisor: 8 });
+    assert.equal(hellos, 3);
+    const events: string[] = [];
+    for (const event of ['add', 'update', 'remove'] as const) view.on(event, (server) => events.push(`${event} ${server.ip}`));
+    assert.deepEqual(view.settings, { staleAfter: 2000, expireAfter: 30_000, warmupDivisor: 8, keyBy: 'ip' });
+    assert.deepEqual(view.servers().map((server) => server.ip), ['10.0.0.1']);
+    assert.deepEqual(events, ['add 10.0.0.1', 'update 10.0.0.1'], 'the first snapshot is announced after connect()');
+    // A snapshot nobody asked for (a new share in the primary), configured otherwise.
+    events.length = 0;
+    deliver?.(snapshot({ staleAfter: 5000, expireAfter: 20_000, warmupDivisor: 2, keyBy: 'ip' }, [['10.0.0.2', '10.0.0.2', 80, 5, 1, Date.now(), 0]]));
+    assert.deepEqual(view.settings, { staleAfter: 5000, expireAfter: 20_000, warmupDivisor: 8, keyBy: 'ip' });
+    assert.deepEqual(view.servers().map((server) => server.ip), ['10.0.0.2']);
+    assert.deepEqual(events, ['remove 10.0.0.1', 'add 10.0.0.2', 'update 10.0.0.2']);
+    assert.equal(view.serverState('10.0.0.2')?.weight, 5);
+    await view.close();
+    assert.equal(hellos, 3, 'no hello after the snapshot');
+  });
+
+  it("isHeartmonitorMessage tells the library's messages from anything else", () => {
+    assert.equal(isHeartmonitorMessage({ heartmonitor: 'heartmonitor', type: 'hello' }), true);
+    assert.equal(isHeartmonitorMessage({ heartmonitor: 'pool-b', type: 'snapshot', settings: {}, servers: [] }), true);
+    assert.equal(isHeartmonitorMessage({ heartmonitor: 'x', type: 'changes', put: [], remove: [] }), true);
+    for (const other of [undefined, null, 'hello', 42, [], {}, { type: 'hello' }, { heartmonitor: 1, type: 'hello' }, { heartmonitor: 'heartmonitor', type: 'other' }, { heartmonitor: 'heartmonitor' }, { test: 'ready' }]) {
+      assert.equal(isHeartmonitorMessage(other), false, JSON.stringify(other));
+    }
   });
 
   it('ignores malformed rows with an error event and applies the rest', async () => {

@@ -236,6 +236,20 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       assert.equal(t.view.serverState('10.8.0.1'), undefined);
     });
 
+    it('announces the servers already there when a view opens: add and update for listeners attached once it is yours', async (t) => {
+      if (!(host as ViewHost).sharedTable) {
+        t.skip('every view of this host is a new monitor, with no servers yet');
+        return;
+      }
+      const early = await open();
+      await early.beat('10.11.0.1', 5, 1);
+      const late = await open();
+      const seen: string[] = [];
+      for (const event of ['add', 'update'] as const) late.view.on(event, (server: ServerStatus) => server.ip.startsWith('10.11.') && seen.push(`${event} ${server.ip}`));
+      assert.equal(late.view.servers().find((server) => server.ip === '10.11.0.1')?.ready, 5);
+      assert.deepEqual(seen, ['add 10.11.0.1', 'update 10.11.0.1']);
+    });
+
     it('describes, measures and serves a status page', async () => {
       const t = await open();
       await t.beat('10.9.0.1', 4, 1);
