@@ -23,7 +23,6 @@ viewContract('RedisView of a monitor writing a RedisStore', async (): Promise<Vi
     await waitFor(`${what} of ${ip} in the Redis view`, () => test(view.servers().find((server) => server.ip === ip)), { timeoutMs: 3000 });
   };
   return {
-    sharedTable: true,
     // Picks of a Redis view age by the report's age, rounded to whole ms by the Redis clock.
     settings: { ...HOST_SETTINGS, resolution: 5 },
     open: async (options) => {

@@ -6,6 +6,8 @@
  * Each test uses its own addresses, so one host can serve every test of a suite.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { HeartbeatView, HeartbeatViewOptions, ServerStatus } from '../../../src/index.js';
 import { seededRandom } from '../../helpers/random.js';
@@ -30,12 +32,17 @@ export interface ViewHost {
   readonly settings?: { readonly staleAfter: number; readonly expireAfter: number; readonly resolution: number };
   /** A view with these options over the host's table (for the monitor: a new monitor). */
   open(options: HeartbeatViewOptions): Promise<ViewUnderTest>;
+  close(): Promise<void>;
+}
+
+/** What kind of table a suite's views share. */
+export interface ContractTraits {
   /**
    * Views opened later see the servers of earlier ones (one table, many views). False for
    * the monitor, whose every `open()` is a monitor of its own.
+   * @default true
    */
-  readonly sharedTable: boolean;
-  close(): Promise<void>;
+  readonly sharedTable?: boolean;
 }
 
 const members = (...ips: string[]): string[] => ips.map((ip) => `http://${ip}:8080`);
@@ -50,7 +57,7 @@ function tally<T>(rounds: number, pick: () => T | undefined): Map<T | 'none', nu
 }
 
 /** Run the contract against the views `makeHost` opens. */
-export function viewContract(name: string, makeHost: () => Promise<ViewHost>): void {
+export function viewContract(name: string, makeHost: () => Promise<ViewHost>, { sharedTable = true }: ContractTraits = {}): void {
   describe(`view contract: ${name}`, () => {
     let host: ViewHost | undefined;
     const timing = (): { staleAfter: number; expireAfter: number; resolution: number } => host?.settings ?? { ...HOST_SETTINGS, resolution: 0 };
@@ -185,7 +192,7 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       const afterBeat = performance.now();
       await new Promise((resolve) => setTimeout(resolve, 300));
       // A view of the same table that starts now (the monitor itself where views do not share one).
-      const late = (host as ViewHost).sharedTable ? await open({ slowStart: { window } }) : early;
+      const late = sharedTable ? await open({ slowStart: { window } }) : early;
       const readFrom = performance.now();
       const lateState = late.view.serverState('10.10.0.1');
       const earlyState = early.view.serverState('10.10.0.1');
@@ -236,11 +243,8 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       assert.equal(t.view.serverState('10.8.0.1'), undefined);
     });
 
-    it('announces the servers already there when a view opens: add and update for listeners attached once it is yours', async (t) => {
-      if (!(host as ViewHost).sharedTable) {
-        t.skip('every view of this host is a new monitor, with no servers yet');
-        return;
-      }
+    // Only where views share one table: every view of the monitor's host is a new, empty monitor.
+    if (sharedTable) it('announces the servers already there when a view opens: add and update for listeners attached once it is yours', async () => {
       const early = await open();
       await early.beat('10.11.0.1', 5, 1);
       const late = await open();
@@ -259,7 +263,23 @@ export function viewContract(name: string, makeHost: () => Promise<ViewHost>): v
       assert.equal(described?.picks, 1);
       const metrics = t.view.metrics();
       assert.ok(metrics.servers >= 1 && metrics.picks === 1, JSON.stringify(metrics));
-      assert.equal(typeof t.view.statusHandler(), 'function');
+      // The status page, served for real on loopback: JSON and HTML show the server.
+      const server = createServer(t.view.statusHandler({ title: 'contract <b>' }));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = server.address() as AddressInfo;
+        const json = await fetch(`http://127.0.0.1:${port}/?format=json`);
+        assert.match(json.headers.get('content-type') ?? '', /^application\/json/);
+        const body = (await json.json()) as { servers: { key: string; state: string; picks: number }[] };
+        const row = body.servers.find((entry) => entry.key === '10.9.0.1');
+        assert.deepEqual(row && { state: row.state, picks: row.picks }, { state: 'active', picks: 1 });
+        const html = await fetch(`http://127.0.0.1:${port}/`);
+        assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+        const text = await html.text();
+        assert.ok(text.includes('10.9.0.1') && text.includes('contract &#60;b&#62;') && !text.includes('contract <b>'), 'the page lists the server and escapes its title');
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
   });
 }

@@ -50,9 +50,10 @@ function controls(view: ViewUnderTest['view'], send: (command: Command) => Promi
   };
 }
 
-viewContract('HeartMonitor (the monitor is its own view)', (): Promise<ViewHost> =>
-  Promise.resolve({
-  sharedTable: false,
+viewContract(
+  'HeartMonitor (the monitor is its own view)',
+  (): Promise<ViewHost> =>
+    Promise.resolve({
   open: (options: HeartbeatViewOptions) => {
     const monitor = new HeartMonitor({ ...(options as HeartMonitorOptions), ...HOST_SETTINGS });
     const direct = (command: Command): Promise<void> => {
@@ -66,7 +67,8 @@ viewContract('HeartMonitor (the monitor is its own view)', (): Promise<ViewHost>
     return Promise.resolve(controls(monitor, direct));
   },
   close: () => Promise.resolve(),
-  }),
+    }),
+  { sharedTable: false },
 );
 
 viewContract('SlotStoreView of a monitor in a worker thread', async (): Promise<ViewHost> => {
@@ -77,7 +79,6 @@ viewContract('SlotStoreView of a monitor in a worker thread', async (): Promise<
     (listener) => worker.on('message', listener),
   );
   return {
-    sharedTable: true,
     open: (options) => Promise.resolve(controls(SlotStore.attach(buffer, options), send)),
     close: async () => void (await worker.terminate()),
   };
@@ -98,7 +99,6 @@ viewContract('ClusterView of a monitor in a forked process', async (): Promise<V
   );
   child.setMaxListeners(32); // one per view of the suite, plus the commander's
   return {
-    sharedTable: true,
     open: async (options) => controls(await ClusterView.connect({ ...options, ipc: child }), send),
     close: async () => {
       const exited = once(child, 'exit');
@@ -129,7 +129,6 @@ viewContract('HeartbeatFileReader of a monitor in another process', async (): Pr
     (listener) => child.on('message', listener),
   );
   return {
-    sharedTable: true,
     settings: { ...FILE_SETTINGS, resolution: 1000 },
     open: (options) => {
       const reader = new HeartbeatFileReader({ ...options, ...FILE_SETTINGS, path, checkInterval: 0 });
