@@ -41,6 +41,8 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   private readonly overrides: Partial<TableSettings>;
   private tableNow: BalancedTable | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** close() was called: a table made afterwards gets no sweep timer. */
+  private stopped = false;
   private applied = 0;
   private faults = 0;
 
@@ -92,6 +94,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
         recovered: (server) => safeEmit('recovered', server),
       },
     );
+    if (this.stopped) return this.tableNow;
     const every = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.min(settings.staleAfter, settings.expireAfter) / 10));
     // The timer holds the view weakly: a view dropped without close() is still collected.
     const view = new WeakRef(this);
@@ -102,6 +105,19 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     }, every).unref();
     this.sweepTimer = timer;
     return this.tableNow;
+  }
+
+  /**
+   * The data's settings changed: drop the table and start a new one with the new
+   * settings (the subclass feeds every record again). Failure state and in-flight counts
+   * start over; leases of the old table release into it harmlessly.
+   * @internal
+   */
+  protected restartTable(shared: ViewSettings): BalancedTable {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.tableNow = undefined;
+    return this.startTable(shared);
   }
 
   /** Feed one record (key as the monitor keys it). @internal */
@@ -149,6 +165,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
 
   /** Stop the sweep timer (subclasses call it from close()). @internal */
   protected stopTable(): void {
+    this.stopped = true;
     clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
   }
