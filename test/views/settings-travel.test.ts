@@ -46,9 +46,17 @@ function secondShare(pick: () => string | undefined, rounds = 4000): number {
 }
 
 const workers: Worker[] = [];
+const monitors: HeartMonitor[] = [];
 after(async () => {
   await Promise.all(workers.map((worker) => worker.terminate()));
+  await Promise.all(monitors.map((monitor) => monitor.close()));
 });
+
+/** A monitor closed after the tests. */
+function track(monitor: HeartMonitor): HeartMonitor {
+  monitors.push(monitor);
+  return monitor;
+}
 
 describe('SlotStore views take the monitor’s settings', () => {
   it('a view attached before the monitor existed keys, weighs and drains as the monitor does', () => {
@@ -56,7 +64,7 @@ describe('SlotStore views take the monitor’s settings', () => {
     const store = new SlotStore({ maxServers: 16 });
     const early = SlotStore.attach(store.buffer, { clock, random: seededRandom(1) });
     assert.equal(early.settings.keyBy, 'ip');
-    const monitor = new HeartMonitor({ keyBy: 'ip:port', store, clock, random: seededRandom(2) });
+    const monitor = track(new HeartMonitor({ keyBy: 'ip:port', store, clock, random: seededRandom(2) }));
     beatTwoOrigins(monitor);
     const late = SlotStore.attach(store.buffer, { clock, random: seededRandom(3) });
     for (const view of [early, late]) {
@@ -81,7 +89,7 @@ describe('SlotStore views take the monitor’s settings', () => {
     const clock = new FakeClock();
     const store = new SlotStore({ maxServers: 16 });
     const view = SlotStore.attach(store.buffer, { clock });
-    const monitor = new HeartMonitor({ staleAfter: 500, expireAfter: 5000, store, clock });
+    const monitor = track(new HeartMonitor({ staleAfter: 500, expireAfter: 5000, store, clock }));
     monitor.ingest('v=1&ready=10&busy=1', { address: '127.0.0.1' });
     assert.equal(view.pickBackend()?.ip, '127.0.0.1');
     clock.advance(600);
@@ -95,10 +103,43 @@ describe('SlotStore views take the monitor’s settings', () => {
     void lenient.close();
   });
 
+  it('a view holding records rebuilds its table when the header’s settings change', () => {
+    const clock = new FakeClock();
+    const store = new SlotStore({ maxServers: 16 });
+    store.put({ ip: '127.0.0.1', port: 8001, ready: 10, busy: 1, lastSeen: clock.now() }, '127.0.0.1:8001');
+    store.put({ ip: '127.0.0.1', port: 8002, ready: 30, busy: 1, lastSeen: clock.now() }, '127.0.0.1:8002');
+    const view = SlotStore.attach(store.buffer, { clock });
+    assert.equal(view.servers().length, 1, 'keyed by IP: one server');
+    const added: string[] = [];
+    view.on('add', (server) => added.push(`${server.ip}:${server.port}`));
+    store.adoptSettings({ keyBy: 'ip:port', staleAfter: 2000, expireAfter: 4000, warmupDivisor: 2 });
+    assert.deepEqual(view.settings, { keyBy: 'ip:port', staleAfter: 2000, expireAfter: 4000, warmupDivisor: 2 });
+    assert.equal(view.servers().length, 2);
+    assert.deepEqual(added.sort(), ['127.0.0.1:8001', '127.0.0.1:8002']);
+    clock.advance(2500);
+    assert.equal(view.pickBackend(), undefined, 'stale by the new staleAfter');
+    void view.close();
+  });
+
+  it('any valid settings written into the header read back the same in a view (property)', () => {
+    fc.assert(
+      fc.property(settingsArb, fc.constantFrom('local' as const, 'shared' as const), (settings, failures) => {
+        // A store a monitor adopted keeps those settings, so each run takes a new one.
+        const store = new SlotStore({ maxServers: 1 });
+        store.adoptSettings({ ...settings, failures });
+        const view = SlotStore.attach(store.buffer);
+        assert.deepEqual(view.settings, settings);
+        assert.equal(view.failures, failures);
+        void view.close();
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('a view in a worker thread splits two origins on one IP as the monitor does', async () => {
     const store = new SlotStore({ maxServers: 16 });
     const now = Date.UTC(2026, 0, 1);
-    const monitor = new HeartMonitor({ keyBy: 'ip:port', store, clock: { now: () => now, monotonic: () => performance.now() } });
+    const monitor = track(new HeartMonitor({ keyBy: 'ip:port', store, clock: { now: () => now, monotonic: () => performance.now() } }));
     beatTwoOrigins(monitor);
     const worker = new Worker(new URL('../stores/ts-worker.mjs', import.meta.url), {
       workerData: { module: new URL('../stores/slot-worker.ts', import.meta.url).href, buffer: store.buffer },
@@ -124,7 +165,7 @@ describe('SlotStore views take the monitor’s settings', () => {
     assert.throws(() => new HeartMonitor({ failures: 'local', store: new SlotStore({ failures: 'shared' }) }), { name: 'RangeError', message: /`failures` \("shared"\).*`failures` \("local"\)/ });
     // The same value on both is no conflict.
     const agreed = new SlotStore({ staleAfter: 500, failures: 'shared' });
-    new HeartMonitor({ staleAfter: 500, store: agreed });
+    track(new HeartMonitor({ staleAfter: 500, store: agreed }));
     assert.equal(agreed.settings.failures, 'shared');
     // A store a monitor adopted keeps that monitor's settings: a second monitor must agree.
     assert.throws(() => new HeartMonitor({ staleAfter: 700, store: agreed }), { name: 'RangeError', message: /`staleAfter` \(500\).*`staleAfter` \(700\)/ });
@@ -135,7 +176,7 @@ describe('SlotStore views take the monitor’s settings', () => {
   });
 
   it("the monitor's `failures` option reaches its own SlotStore and views attached earlier", () => {
-    const own = new HeartMonitor({ maxServers: 16, failures: 'shared' });
+    const own = track(new HeartMonitor({ maxServers: 16, failures: 'shared' }));
     assert.ok(own.store instanceof SlotStore);
     assert.equal(own.store.settings.failures, 'shared');
     assert.equal(SlotStore.attach(own.store.buffer).failures, 'shared');
@@ -144,7 +185,7 @@ describe('SlotStore views take the monitor’s settings', () => {
     const early = SlotStore.attach(store.buffer);
     assert.equal(early.failures, 'local');
     const clock = new FakeClock();
-    const monitor = new HeartMonitor({ store, failures: 'shared', failure: { threshold: 1, retryAfter: 60_000 }, clock });
+    const monitor = track(new HeartMonitor({ store, failures: 'shared', failure: { threshold: 1, retryAfter: 60_000 }, clock }));
     assert.equal(early.failures, 'shared');
     // One view's ejection reaches the monitor through the store.
     const view = SlotStore.attach(store.buffer, { failure: { threshold: 1, retryAfter: 60_000 }, clock });
