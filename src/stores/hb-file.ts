@@ -184,11 +184,12 @@ export interface ParseHeartbeatFileOptions {
 
 /**
  * Parse the text of an hb.dat the way mod_lbmethod_heartbeat does: lines starting with
- * `#` are comments (except our settings line, `# heartmonitor …`, read into `settings`); the IP is everything before the first space; the rest is split like
- * a heartbeat (SPEC 1.2) with missing `ready`/`busy`/`lastseen` read as 0 and a missing
- * `port` as 80. Lines without a space are skipped (blank lines silently). Unlike Apache,
- * numbers are strict, the IP must be an IP address, and a last line without a newline
- * is read whole. Never throws.
+ * `#` are comments (but for our settings line, `# heartmonitor …`, read into `settings`);
+ * the IP is everything before the first space; the rest is split like a heartbeat (SPEC
+ * 1.2) with missing `ready`/`busy`/`lastseen` read as 0 and a missing `port` as 80. Lines
+ * without a space are skipped (blank lines silently). Unlike Apache, numbers are strict,
+ * the IP must be an IP address, and a last line without a newline is read whole. Never
+ * throws.
  *
  * @param text - the file's contents
  * @param options - when the file was written
