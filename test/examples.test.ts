@@ -125,6 +125,6 @@ describe('examples', () => {
     await sender.stop();
     await child.waitForOutput(/server 127\.0\.0\.7 \(port 80\) is now in/);
     assert.equal(await child.exited, 0, child.stderr());
-    assert.match(await readFile(storage, 'utf8'), /^127\.0\.0\.7 &ready=75&busy=0&lastseen=\d+&port=80&inrotationms=\d+\n$/);
+    assert.match(await readFile(storage, 'utf8'), /^# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4\n127\.0\.0\.7 &ready=75&busy=0&lastseen=\d+&port=80&inrotationms=\d+\n$/);
   });
 });

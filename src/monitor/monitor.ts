@@ -20,7 +20,7 @@ import type { HeartbeatSource, HeartMonitorEvents, HeartMonitorStats } from './e
 import { createHttpHandler, type HttpHandler, type HttpHandlerOptions, type IngestOutcome } from '../http/http-handler.js';
 import { ListenerError, NotConfiguredError, SocketError } from '../errors.js';
 import { openHeartbeatSocket, type HeartbeatSocket } from './heartbeat-socket.js';
-import { createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './options.js';
+import { adoptMonitorSettings, createDefaultStore, resolveOptions, type HeartMonitorOptions, type ResolvedOptions } from './options.js';
 import { parseHeartbeat, type ParsedHeartbeat } from '../protocol/heartbeat.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
@@ -93,6 +93,8 @@ export class HeartMonitor extends EventEmitter<HeartMonitorEvents> implements He
     super();
     this.options = resolveOptions(options);
     this.store = options.store === undefined ? createDefaultStore(this.options) : checkStore(options.store);
+    // Before anything reads the store's settings: its views must balance as this monitor does.
+    adoptMonitorSettings(this.store, this.options);
     this.admission = new Admission(this.options);
     this.sharedEjections = sharedEjectionsOf(this.store);
     const monotonic = (): number => this.options.clock.monotonic();

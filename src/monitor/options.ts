@@ -13,10 +13,10 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/heartbeat.js';
 import { DEFAULT_MAX_SKEW, normalizeSecrets, type HeartbeatSecrets } from '../protocol/signature.js';
 import type { KeyBy } from '../protocol/server-status.js';
 import { FileStore } from '../stores/file-store.js';
-import { SlotStore } from '../stores/slot-store.js';
+import { SlotStore, type FailureSharing } from '../stores/slot-store.js';
 import type { HeartbeatStore } from '../stores/store.js';
 import { resolveTableSettings } from '../table/settings.js';
-import { expectClock, expectDelay, expectFunction, expectInteger, expectObject, expectString, show } from '../validate.js';
+import { expectClock, expectDelay, expectFunction, expectInteger, expectObject, expectOneOf, expectString, show } from '../validate.js';
 
 /** Options of {@link HeartMonitor}. Every one is optional; see {@link BalancingOptions} for the balancing ones. */
 export interface HeartMonitorOptions extends BalancingOptions {
@@ -47,8 +47,22 @@ export interface HeartMonitorOptions extends BalancingOptions {
    * @default process.cwd()
    */
   readonly root?: string;
-  /** An explicit store; overrides `maxServers` and `storage`. */
+  /**
+   * An explicit store; overrides `maxServers` and `storage`. The monitor hands it its
+   * settings (`staleAfter`, `expireAfter`, `warmupDivisor`, `keyBy`, `failures`), so the
+   * store's readers balance as the monitor does; a store built with a different value of
+   * one of them makes this constructor throw a RangeError naming it.
+   */
   readonly store?: HeartbeatStore | undefined;
+  /**
+   * Failure state of the views of the monitor's SlotStore: `'local'` (each view keeps its
+   * own, as each Apache child does) or `'shared'`: when the failures seen by one view (or
+   * by the monitor) take a server out of rotation, every view and the monitor take it out
+   * until the same moment. `'shared'` needs a store that shares failures: the SlotStore
+   * `maxServers` ≥ 10 makes, or a `store` that is a SlotStore.
+   * @default 'local' (or the `store`'s own `failures` option)
+   */
+  readonly failures?: FailureSharing | undefined;
   /**
    * How often the store is flushed (written), in ms.
    * @default 5000
@@ -144,6 +158,8 @@ export interface ResolvedOptions {
   readonly sourceFilter: SourceFilter | undefined;
   readonly secrets: readonly Buffer[] | undefined;
   readonly maxSkew: number;
+  /** The `failures` option, when given. */
+  readonly failures: FailureSharing | undefined;
 }
 
 /** `HeartbeatStorage`'s default, relative to `root`. @internal */
@@ -199,26 +215,35 @@ export function resolveOptions(options: HeartMonitorOptions): ResolvedOptions {
     sourceFilter: options.allow === undefined ? undefined : createSourceFilter(options.allow, 'allow'),
     secrets,
     maxSkew,
+    failures: options.failures === undefined ? undefined : expectOneOf('failures', options.failures, ['local', 'shared'] as const),
   };
 }
 
 /**
  * The store `maxServers`/`storage` select when no `store` is given (SPEC 1.5): 0 → a
  * FileStore at `storage` resolved against `root`; 10 or more → a SlotStore with that many
- * slots, carrying the monitor's selection settings for its worker views.
+ * slots. Either takes the monitor's settings through `adoptSettings` afterwards, like a
+ * `store` given explicitly.
  * @internal
  */
 export function createDefaultStore(options: ResolvedOptions): HeartbeatStore {
   if (options.maxServers === 0) {
     return new FileStore({ path: resolve(options.root, options.storage), expireAfter: options.expireAfter, clock: options.clock });
   }
-  return new SlotStore({
-    maxServers: options.maxServers,
-    staleAfter: options.staleAfter,
-    expireAfter: options.expireAfter,
-    warmupDivisor: options.warmupDivisor,
-    keyBy: options.keyBy,
-  });
+  return new SlotStore({ maxServers: options.maxServers });
+}
+
+/**
+ * Hand the monitor's settings to its store (RangeError on an explicit conflict), and
+ * check that `failures: 'shared'` has a store that shares failures.
+ * @internal
+ */
+export function adoptMonitorSettings(store: HeartbeatStore, options: ResolvedOptions): void {
+  const { staleAfter, expireAfter, warmupDivisor, keyBy, failures } = options;
+  if (typeof store.adoptSettings === 'function') store.adoptSettings({ staleAfter, expireAfter, warmupDivisor, keyBy, failures });
+  if (failures === 'shared' && !(store instanceof SlotStore)) {
+    throw new RangeError(`Expected \`failures\` to be 'local' with this store (only a SlotStore shares failures between its views and the monitor), got 'shared'`);
+  }
 }
 
 /**

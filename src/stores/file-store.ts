@@ -9,15 +9,15 @@ import { lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/p
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
-import { formatHeartbeatFile } from './hb-file.js';
+import { formatHeartbeatFile, formatSettingsLine } from './hb-file.js';
 import { isIpLiteral } from '../protocol/address.js';
 import { heardWithin } from '../picking/freshness.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import { checkTableOverrides, DEFAULT_EXPIRE_AFTER } from '../table/settings.js';
+import { checkSameSettings, checkTableOverrides, TABLE_DEFAULTS, type TableSettings } from '../table/settings.js';
 import { expectClock, expectInteger, expectObject, expectString } from '../validate.js';
 import { MemoryStore } from './memory-store.js';
 import { HeartbeatFileReader, type HeartbeatFileReaderOptions } from '../views/file-reader.js';
-import type { HeartbeatStore } from './store.js';
+import type { HeartbeatStore, StoreSettings } from './store.js';
 
 /** Apache's file mode for hb.dat: read-only for everyone. */
 export const DEFAULT_FILE_MODE = 0o444;
@@ -36,7 +36,9 @@ export interface FileStoreOptions {
    */
   readonly maxServers?: number;
   /**
-   * Servers whose last heartbeat is this many ms old are left out of the file.
+   * Servers whose last heartbeat is this many ms old are left out of the file. A
+   * HeartMonitor given the store sets it (and the other table settings) to its own; one
+   * given here that differs from the monitor's makes the monitor's constructor throw.
    * @default 30000
    */
   readonly expireAfter?: number;
@@ -61,6 +63,11 @@ export interface FileStoreOptions {
  * {@link StoreError} naming the path and cause and leaves no temp file behind; the next
  * flush retries.
  *
+ * The file starts with a settings line, `# heartmonitor keyBy=… staleAfter=… expireAfter=…
+ * warmupDivisor=…` (see {@link formatSettingsLine}): the settings of the monitor that owns
+ * the store (Apache's defaults, with this store's `expireAfter`, until a monitor adopts
+ * it), so our readers balance as the monitor does. Apache skips it as a comment.
+ *
  * @example
  * ```ts
  * const monitor = new HeartMonitor({ listen: '239.0.0.1:27999', store: new FileStore({ path: '/run/hb/hb.dat' }) });
@@ -71,8 +78,10 @@ export class FileStore implements HeartbeatStore {
   readonly path: string;
   /** Capacity in servers. */
   readonly maxServers: number;
-  /** Servers older than this many ms are not written. */
-  readonly expireAfter: number;
+  /** The table settings written into the file's settings line (the monitor's, once a monitor adopted the store). */
+  private current: TableSettings;
+  /** The settings given to the constructor or adopted from a monitor: a monitor must agree with these. */
+  private fixed: Partial<TableSettings>;
   private readonly mode: number;
   private readonly clock: Pick<Clock, 'now'>;
   /** The bounded table itself; this class adds only the file. */
@@ -87,7 +96,8 @@ export class FileStore implements HeartbeatStore {
     this.path = resolve(expectString('path', options.path));
     this.table = new MemoryStore({ maxServers: options.maxServers });
     this.maxServers = this.table.maxServers;
-    this.expireAfter = checkTableOverrides({ expireAfter: options.expireAfter }).expireAfter ?? DEFAULT_EXPIRE_AFTER;
+    this.fixed = checkTableOverrides({ expireAfter: options.expireAfter });
+    this.current = { ...TABLE_DEFAULTS, expireAfter: this.fixed.expireAfter ?? TABLE_DEFAULTS.expireAfter, staleAfter: Math.min(TABLE_DEFAULTS.staleAfter, this.fixed.expireAfter ?? Infinity) };
     this.mode = expectInteger('mode', options.mode ?? DEFAULT_FILE_MODE, 0, 0o777);
     this.clock = options.clock === undefined ? { now: Date.now } : expectClock('clock', options.clock, 'optional');
   }
@@ -101,6 +111,30 @@ export class FileStore implements HeartbeatStore {
    */
   static open(path: string, options: Omit<HeartbeatFileReaderOptions, 'path'> = {}): HeartbeatFileReader {
     return new HeartbeatFileReader({ ...options, path });
+  }
+
+  /** Servers older than this many ms are not written. */
+  get expireAfter(): number {
+    return this.current.expireAfter;
+  }
+
+  /** The table settings the file's settings line carries. */
+  get settings(): TableSettings {
+    return this.current;
+  }
+
+  /**
+   * Take the monitor's table settings (`HeartMonitor` calls it at construction): they go
+   * into the settings line of every write from now on, and `expireAfter` decides which
+   * servers are written. The file shares no failures, so `failures` is not taken.
+   * @throws RangeError when `expireAfter` was given to this store, or adopted from another
+   * monitor, with a different value (naming both)
+   */
+  adoptSettings(settings: StoreSettings): void {
+    checkSameSettings('FileStore', this.fixed, settings);
+    const { staleAfter, expireAfter, warmupDivisor, keyBy } = settings;
+    this.current = { staleAfter, expireAfter, warmupDivisor, keyBy };
+    this.fixed = this.current;
   }
 
   /** Number of servers held in memory. */
@@ -191,7 +225,7 @@ export class FileStore implements HeartbeatStore {
       const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, this.mode);
       try {
         // Chunk by chunk, each formatted only when written, so the event loop runs in between.
-        for (const chunk of fileChunks(live, now)) await handle.writeFile(chunk);
+        for (const chunk of fileChunks(live, now, this.current)) await handle.writeFile(chunk);
         await handle.chmod(this.mode);
       } finally {
         await handle.close();
@@ -251,7 +285,8 @@ async function makeDirectory(directory: string, depth = 0): Promise<void> {
 /** Lines per chunk of a write: formatting 100,000 lines at once blocked the event loop for 100s of ms. */
 const CHUNK_LINES = 1000;
 
-/** The file's text in chunks, each formatted only when it is written. */
-function* fileChunks(servers: readonly ServerStatus[], now: number): Generator<string> {
+/** The file's text in chunks, each formatted only when it is written: the settings line first. */
+function* fileChunks(servers: readonly ServerStatus[], now: number, settings: TableSettings): Generator<string> {
+  yield formatSettingsLine(settings);
   for (let i = 0; i < servers.length; i += CHUNK_LINES) yield formatHeartbeatFile(servers.slice(i, i + CHUNK_LINES), now);
 }

@@ -11,7 +11,7 @@ import { keptFields } from '../protocol/extra-fields.js';
 import { badNumber, DEFAULT_PORT, MAX_COUNT, parseFieldTable, toInteger } from '../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, RefusedFileError } from './bounded-read.js';
-import { DEFAULT_EXPIRE_AFTER } from '../table/settings.js';
+import { checkTableOverrides, DEFAULT_EXPIRE_AFTER, TABLE_SETTING_NAMES, type TableSettings } from '../table/settings.js';
 import { expectInteger } from '../validate.js';
 
 /** A server not seen for more than 30 s is left out of the file (SPEC 1.4): the table's `expireAfter` default. */
@@ -65,15 +65,81 @@ export function formatHeartbeatLine(server: ServerStatus, now: number): string {
 }
 
 /**
- * A whole hb.dat: one {@link formatHeartbeatLine} per server, in the given order.
+ * A whole hb.dat: with `settings`, first the {@link formatSettingsLine} of the writer's
+ * settings, then one {@link formatHeartbeatLine} per server, in the given order.
  *
  * @param servers - the servers to write
  * @param now - wall-clock time of the write, ms since the epoch
+ * @param settings - the table settings of the writer (its monitor's), for readers to use
  */
-export function formatHeartbeatFile(servers: Iterable<ServerStatus>, now: number): string {
-  let text = '';
+export function formatHeartbeatFile(servers: Iterable<ServerStatus>, now: number, settings?: TableSettings): string {
+  let text = settings === undefined ? '' : formatSettingsLine(settings);
   for (const server of servers) text += formatHeartbeatLine(server, now);
   return text;
+}
+
+/** What starts the settings line: a comment for Apache (SPEC 1.6), settings for our readers. */
+export const SETTINGS_LINE_PREFIX = '# heartmonitor ';
+
+/**
+ * The settings line of an hb.dat (trailing `\n` included):
+ * `# heartmonitor keyBy=<ip|ip:port> staleAfter=<ms> expireAfter=<ms> warmupDivisor=<n>`.
+ * It starts with `#`, so mod_lbmethod_heartbeat skips it as a comment and
+ * mod_heartmonitor copies it unchanged; our readers take the writer's settings from it.
+ * Numbers are written as JavaScript writes them (`String(n)`), so every valid value reads
+ * back exactly.
+ *
+ * @param settings - the writer's table settings
+ * @throws RangeError/TypeError when a setting is out of its range (the line is never written)
+ */
+export function formatSettingsLine(settings: TableSettings): string {
+  const checked = checkTableOverrides(settings);
+  const values = TABLE_SETTING_NAMES.map((name) => `${name}=${String(checked[name])}`);
+  return `${SETTINGS_LINE_PREFIX}${values.join(' ')}\n`;
+}
+
+/** A setting's number as the line writes it: digits, an optional fraction and exponent; no sign, no hex, no Infinity. */
+const SETTING_NUMBER = /^\d{1,30}(?:\.\d{1,30})?(?:e[+-]?\d{1,3})?$/;
+/** Longest settings line read; a longer one is refused (no writer of ours comes close). */
+const MAX_SETTINGS_LINE = 512;
+
+/**
+ * Read a settings line ({@link formatSettingsLine}); the settings, or why the line is
+ * refused. All four settings must be there once each and within the ranges the monitor
+ * accepts; names this version does not know are ignored (a newer writer may add some).
+ * Never throws.
+ *
+ * @param line - the line, without its line break
+ */
+export function parseSettingsLine(line: string): TableSettings | string {
+  if (!line.startsWith(SETTINGS_LINE_PREFIX)) return `a settings line starts with ${JSON.stringify(SETTINGS_LINE_PREFIX)}`;
+  if (line.length > MAX_SETTINGS_LINE) return `settings line longer than ${MAX_SETTINGS_LINE} characters`;
+  const given = new Map<string, string>();
+  for (const token of line.slice(SETTINGS_LINE_PREFIX.length).split(' ')) {
+    if (token === '') continue;
+    const equals = token.indexOf('=');
+    if (equals <= 0) return `settings line: ${JSON.stringify(token.slice(0, 40))} is not name=value`;
+    const name = token.slice(0, equals);
+    if (given.has(name)) return `settings line: \`${name.slice(0, 40)}\` given twice`;
+    given.set(name, token.slice(equals + 1));
+  }
+  const input: Record<string, unknown> = {};
+  for (const name of TABLE_SETTING_NAMES) {
+    const text = given.get(name);
+    if (text === undefined) return `settings line: \`${name}\` missing`;
+    if (name === 'keyBy') input[name] = text;
+    else if (SETTING_NUMBER.test(text)) input[name] = Number(text);
+    else return `settings line: \`${name}\` must be a number, got ${JSON.stringify(text.slice(0, 40))}`;
+  }
+  try {
+    const checked = checkTableOverrides(input);
+    const { staleAfter, expireAfter, warmupDivisor, keyBy } = checked;
+    if (staleAfter === undefined || expireAfter === undefined || warmupDivisor === undefined || keyBy === undefined) return 'settings line: a setting is missing';
+    if (expireAfter < staleAfter) return `settings line: \`expireAfter\` (${expireAfter}) is less than \`staleAfter\` (${staleAfter})`;
+    return { keyBy, staleAfter, expireAfter, warmupDivisor };
+  } catch (error) {
+    return `settings line: ${error instanceof Error ? error.message : String(error)}`;
+  }
 }
 
 function checkLineNumber(name: string, value: unknown, min: number, max: number): void {
@@ -96,8 +162,14 @@ export interface SkippedHeartbeatLine {
 export interface HeartbeatFileContents {
   /** One status per usable line (a later line for the same IP and port replaces an earlier one). */
   readonly servers: ServerStatus[];
-  /** Lines that were neither comments nor blank and could not be used. */
+  /** Lines that were neither comments nor blank and could not be used (a malformed settings line too). */
   readonly skipped: SkippedHeartbeatLine[];
+  /**
+   * The writer's table settings, from the file's settings line (`# heartmonitor …`, which
+   * our FileStore writes first); undefined when the file has none (Apache's hb.dat) or
+   * only a malformed one. The first good settings line counts.
+   */
+  readonly settings?: TableSettings;
 }
 
 /** Options of {@link parseHeartbeatFile}. */
@@ -112,11 +184,12 @@ export interface ParseHeartbeatFileOptions {
 
 /**
  * Parse the text of an hb.dat the way mod_lbmethod_heartbeat does: lines starting with
- * `#` are comments; the IP is everything before the first space; the rest is split like
- * a heartbeat (SPEC 1.2) with missing `ready`/`busy`/`lastseen` read as 0 and a missing
- * `port` as 80. Lines without a space are skipped (blank lines silently). Unlike Apache,
- * numbers are strict, the IP must be an IP address, and a last line without a newline
- * is read whole. Never throws.
+ * `#` are comments (but for our settings line, `# heartmonitor …`, read into `settings`);
+ * the IP is everything before the first space; the rest is split like a heartbeat (SPEC
+ * 1.2) with missing `ready`/`busy`/`lastseen` read as 0 and a missing `port` as 80. Lines
+ * without a space are skipped (blank lines silently). Unlike Apache, numbers are strict,
+ * the IP must be an IP address, and a last line without a newline is read whole. Never
+ * throws.
  *
  * @param text - the file's contents
  * @param options - when the file was written
@@ -126,17 +199,25 @@ export function parseHeartbeatFile(text: string | Uint8Array, options: ParseHear
   const latin1 = typeof text === 'string' ? Buffer.from(text, 'utf8').toString('latin1') : Buffer.from(text).toString('latin1');
   const byKey = new Map<string, ServerStatus>();
   const skipped: SkippedHeartbeatLine[] = [];
+  let settings: TableSettings | undefined;
   const lines = latin1.split('\n');
   // A final "\n" leaves an empty last piece, which is not a line.
   if (lines.at(-1) === '') lines.pop();
   lines.forEach((raw, index) => {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.startsWith(SETTINGS_LINE_PREFIX)) {
+      const found = parseSettingsLine(line);
+      const problem = typeof found === 'string' ? found : settings === undefined ? undefined : 'a second settings line (the first one counts)';
+      if (problem !== undefined) skipped.push({ line: index + 1, text: Buffer.from(line, 'latin1').toString('utf8'), reason: problem });
+      else if (typeof found !== 'string') settings = found;
+      return;
+    }
     if (line.startsWith('#') || line.trim() === '') return;
     const result = parseLine(line, writtenAt);
     if (typeof result === 'string') skipped.push({ line: index + 1, text: Buffer.from(line, 'latin1').toString('utf8'), reason: result });
     else byKey.set(serverKey(result.ip, result.port, 'ip:port'), result);
   });
-  return { servers: [...byKey.values()], skipped };
+  return settings === undefined ? { servers: [...byKey.values()], skipped } : { servers: [...byKey.values()], skipped, settings };
 }
 
 function parseLine(line: string, writtenAt: number): ServerStatus | string {

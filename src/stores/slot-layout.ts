@@ -15,7 +15,12 @@
  * 6 warmupDivisor, 7 high-water mark (slots at or above it were never used, so readers
  * skip them), 8–9 staleAfter and 10–11 expireAfter (Float64 bit patterns), 12 number of
  * change ring entries (a power of two), 13 failure sharing (0 local, 1 shared), 14
- * ejections published so far (any thread bumps it; see below), 15 spare.
+ * ejections published so far (any thread bumps it; see below), 15 settings sequence: the
+ * settings words (5, 6, 8–11, 13) have their own seqlock, because they may change after
+ * views attached: a HeartMonitor given the store writes its own settings into it, and a
+ * worker may have attached before the monitor existed. The writer makes the word odd,
+ * rewrites the settings, and makes it even again; a view loads it on every read and,
+ * when it moved, reads the settings again (retrying while odd or moved meanwhile).
  *
  * Slot (Int32 words): 0 sequence (odd while the writer is inside), 1 in use (0/1),
  * 2 ready, 3 busy, 4 port, 5 address length in bytes, 6–7 lastSeen (Float64 bit
@@ -37,12 +42,13 @@
  * since the view last read it. Words 30–31 spare.
  *
  * Version 3 added the administrative state word; version 4 the occupant, inRotationSince,
- * "ejected until" and the header's failure sharing words.
+ * "ejected until" and the header's failure sharing words; version 5 the settings sequence
+ * (a version 4 reader would never see settings that change after it attached).
  * @module
  */
 import type { AdminState } from '../balancer/server-state.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import type { TableSettings } from '../table/settings.js';
+import { TABLE_DEFAULTS, type TableSettings } from '../table/settings.js';
 
 /** Fewest and most change ring entries: enough to absorb bursts, small next to the slots. */
 const MIN_RING_ENTRIES = 64;
@@ -56,12 +62,12 @@ export const SLOT_BYTES = 128;
 export const MAX_ADDRESS_BYTES = 64;
 
 const MAGIC = 0x48425354; // "HBST"
-const VERSION = 4;
+const VERSION = 5;
 const WORDS_PER_SLOT = SLOT_BYTES / 4;
 const HEADER_WORDS = HEADER_BYTES / 4;
 
 /** Header word indices. */
-const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10, ringEntries: 12, failures: 13, ejections: 14 } as const;
+const H = { magic: 0, version: 1, maxServers: 2, slotBytes: 3, generation: 4, keyBy: 5, warmupDivisor: 6, highWater: 7, staleAfter: 8, expireAfter: 10, ringEntries: 12, failures: 13, ejections: 14, settings: 15 } as const;
 /** Slot word offsets. */
 const S = { sequence: 0, inUse: 1, ready: 2, busy: 3, port: 4, addressLength: 5, lastSeen: 6, address: 8, admin: 24, occupant: 25, inRotationSince: 26, ejectedUntil: 28 } as const;
 /** Bits of an "ejected until" value that hold the occupant. */
@@ -81,11 +87,15 @@ function adminCode(state: ServerStatus['state']): number {
 /** A bounded number of tries before a reader gives up on a slot whose writer stopped mid-write. */
 const MAX_READ_ATTEMPTS = 100_000;
 
-/** The settings stored in the header, read by every view: the table's, and the slot count. */
-export interface SlotHeader extends TableSettings {
-  readonly maxServers: number;
+/** The settings words of the header: the table's, and failure sharing; they may change while views read. */
+export interface HeaderSettings extends TableSettings {
   /** Whether a view's failure ejections are shared with every view and the monitor. */
   readonly failures: FailureSharing;
+}
+
+/** The settings stored in the header, read by every view: the table's, failure sharing, and the slot count. */
+export interface SlotHeader extends HeaderSettings {
+  readonly maxServers: number;
 }
 
 /** `'local'`: each view keeps its own failure state (Apache's children); `'shared'`: one view's ejection takes the server out for all. */
@@ -138,19 +148,68 @@ export function writeHeader(words: Int32Array, header: SlotHeader): void {
   Atomics.store(words, H.version, VERSION);
   Atomics.store(words, H.maxServers, header.maxServers);
   Atomics.store(words, H.slotBytes, SLOT_BYTES);
-  Atomics.store(words, H.keyBy, header.keyBy === 'ip' ? 0 : 1);
-  Atomics.store(words, H.warmupDivisor, header.warmupDivisor);
   Atomics.store(words, H.ringEntries, ringEntries(header.maxServers));
-  storeFloat(words, H.staleAfter, header.staleAfter);
-  storeFloat(words, H.expireAfter, header.expireAfter);
-  Atomics.store(words, H.failures, header.failures === 'shared' ? 1 : 0);
+  storeSettings(words, header);
+}
+
+/** The settings words, without their seqlock. */
+function storeSettings(words: Int32Array, settings: HeaderSettings): void {
+  Atomics.store(words, H.keyBy, settings.keyBy === 'ip' ? 0 : 1);
+  Atomics.store(words, H.warmupDivisor, settings.warmupDivisor);
+  storeFloat(words, H.staleAfter, settings.staleAfter);
+  storeFloat(words, H.expireAfter, settings.expireAfter);
+  Atomics.store(words, H.failures, settings.failures === 'shared' ? 1 : 0);
+}
+
+/**
+ * Replace the settings of a buffer views may already read (only the store's one writer
+ * calls it): under the settings seqlock, so a view never takes half of the old settings
+ * and half of the new.
+ */
+export function writeSettings(words: Int32Array, settings: HeaderSettings): void {
+  const sequence = Atomics.load(words, H.settings);
+  Atomics.store(words, H.settings, (sequence + 1) | 0);
+  storeSettings(words, settings);
+  Atomics.store(words, H.settings, (sequence + 2) | 0);
+}
+
+/** The settings sequence now: a view whose settings carry this value has the current ones. */
+export function settingsSequence(words: Int32Array): number {
+  return Atomics.load(words, H.settings);
+}
+
+/** Settings as read under their seqlock, with the sequence they belong to. */
+export interface SettingsReading extends HeaderSettings {
+  readonly sequence: number;
+}
+
+/**
+ * Read the settings consistently; undefined when the writer stayed inside for every try
+ * (it died mid-write: the reader keeps what it had). Values that no writer of ours stores
+ * (a corrupted buffer) are brought into range, never trusted beyond it.
+ */
+export function readSettings(words: Int32Array): SettingsReading | undefined {
+  for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
+    const before = Atomics.load(words, H.settings);
+    if ((before & 1) !== 0) continue;
+    const keyBy = Atomics.load(words, H.keyBy) === 0 ? 'ip' : 'ip:port';
+    const warmupDivisor = Math.max(1, Atomics.load(words, H.warmupDivisor));
+    const staleAfter = loadFloat(words, H.staleAfter);
+    const expireAfter = loadFloat(words, H.expireAfter);
+    const failures = Atomics.load(words, H.failures) === 1 ? 'shared' : 'local';
+    if (Atomics.load(words, H.settings) !== before) continue;
+    const stale = Number.isFinite(staleAfter) && staleAfter >= 1 ? staleAfter : TABLE_DEFAULTS.staleAfter;
+    const expire = Number.isFinite(expireAfter) && expireAfter >= stale ? expireAfter : Math.max(stale, TABLE_DEFAULTS.expireAfter);
+    return { sequence: before, keyBy, warmupDivisor, staleAfter: stale, expireAfter: expire, failures };
+  }
+  return undefined;
 }
 
 /**
  * Read and check the header of a buffer handed over by a SlotStore.
  * @throws TypeError when the buffer is not a SlotStore buffer of this layout version
  */
-export function readHeader(buffer: SharedArrayBuffer): SlotHeader {
+export function readHeader(buffer: SharedArrayBuffer): SlotHeader & { readonly sequence: number } {
   const problem = (why: string): never => {
     throw new TypeError(`Expected a SlotStore buffer (SlotStore#buffer), got ${why}`);
   };
@@ -164,14 +223,9 @@ export function readHeader(buffer: SharedArrayBuffer): SlotHeader {
   if (Atomics.load(words, H.slotBytes) !== SLOT_BYTES || Atomics.load(words, H.ringEntries) !== ringEntries(maxServers) || buffer.byteLength < bufferBytes(maxServers)) {
     return problem(`a buffer too small for its ${maxServers} slots`);
   }
-  return {
-    maxServers,
-    keyBy: Atomics.load(words, H.keyBy) === 0 ? 'ip' : 'ip:port',
-    warmupDivisor: Atomics.load(words, H.warmupDivisor),
-    staleAfter: loadFloat(words, H.staleAfter),
-    expireAfter: loadFloat(words, H.expireAfter),
-    failures: Atomics.load(words, H.failures) === 1 ? 'shared' : 'local',
-  };
+  const settings = readSettings(words);
+  if (settings === undefined) return problem('a buffer whose writer stopped while writing its settings');
+  return { maxServers, ...settings };
 }
 
 /** Changes so far; a reader whose snapshot carries the current value is up to date. */

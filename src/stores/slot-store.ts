@@ -6,10 +6,24 @@
  */
 import { StoreError } from '../errors.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
-import { resolveTableSettings } from '../table/settings.js';
+import { checkTableOverrides, checkSameSettings, resolveTableSettings, type TableSettings } from '../table/settings.js';
 import { expectInteger, expectObject, expectOneOf, show } from '../validate.js';
-import { bufferBytes, ejectionCount, encodeAddress, MAX_ADDRESS_BYTES, publishEjection, readEjection, slotOccupant, writeHeader, writeSlot, type FailureSharing, type SlotHeader } from './slot-layout.js';
-import type { HeartbeatStore, SharedEjections } from './store.js';
+import {
+  bufferBytes,
+  ejectionCount,
+  encodeAddress,
+  MAX_ADDRESS_BYTES,
+  publishEjection,
+  readEjection,
+  slotOccupant,
+  writeHeader,
+  writeSettings,
+  writeSlot,
+  type FailureSharing,
+  type HeaderSettings,
+  type SlotHeader,
+} from './slot-layout.js';
+import type { HeartbeatStore, SharedEjections, StoreSettings } from './store.js';
 import { SlotStoreView, type SlotStoreViewOptions } from '../views/slot-store-view.js';
 
 export { SLOT_BYTES, type FailureSharing } from './slot-layout.js';
@@ -21,7 +35,10 @@ export const DEFAULT_SLOT_COUNT = 10;
 /**
  * Options of {@link SlotStore}. Besides the slot count they hold the selection settings
  * every attached view uses, so a worker needs nothing but the buffer to pick the way the
- * monitor does.
+ * monitor does. A {@link HeartMonitor} given the store writes its own settings into it
+ * (views already attached pick them up), so these are only needed for a store used
+ * without a monitor; one given here that differs from the monitor's makes the monitor's
+ * constructor throw.
  */
 export interface SlotStoreOptions {
   /**
@@ -98,17 +115,25 @@ export class SlotStore implements HeartbeatStore {
    * With `failures: 'shared'`: how the monitor publishes its ejections into the slots and
    * learns those of the views. @internal
    */
-  readonly sharedEjections: SharedEjections | undefined;
+  sharedEjections: SharedEjections | undefined;
+  /** The settings in the header now. */
+  private current: HeaderSettings;
+  /** The settings given to the constructor or adopted from a monitor: a monitor must agree with these. */
+  private fixed: Partial<TableSettings>;
+  private fixedFailures: FailureSharing | undefined;
 
   /** @param options - slot count and view settings; invalid values throw TypeError/RangeError */
   constructor(options: SlotStoreOptions = {}) {
     expectObject('options', options);
     this.maxServers = expectInteger('maxServers', options.maxServers ?? DEFAULT_SLOT_COUNT, 1, 1_000_000);
+    this.fixedFailures = options.failures === undefined ? undefined : expectOneOf('failures', options.failures, ['local', 'shared'] as const);
     const header: SlotHeader = {
       maxServers: this.maxServers,
       ...resolveTableSettings(options),
-      failures: expectOneOf('failures', options.failures ?? 'local', ['local', 'shared'] as const),
+      failures: this.fixedFailures ?? 'local',
     };
+    this.fixed = checkTableOverrides(options);
+    this.current = header;
     this.buffer = new SharedArrayBuffer(bufferBytes(this.maxServers));
     this.words = new Int32Array(this.buffer);
     writeHeader(this.words, header);
@@ -137,6 +162,37 @@ export class SlotStore implements HeartbeatStore {
         return ejected;
       },
     };
+  }
+
+  /** The settings the store's views read from its header now (the monitor's, once a monitor adopted the store). */
+  get settings(): HeaderSettings {
+    return this.current;
+  }
+
+  /**
+   * Take the monitor's settings (`HeartMonitor` calls it at construction): write them
+   * into the header, where every view reads them (views attached earlier pick them up at
+   * their next read), and share failures when the monitor asks for it. A setting given
+   * to this store's constructor, or adopted from another monitor, must agree.
+   * @throws RangeError naming the setting that differs and both values
+   */
+  adoptSettings(settings: StoreSettings): void {
+    checkSameSettings('SlotStore', this.fixed, settings);
+    const failures = settings.failures ?? this.fixedFailures ?? this.current.failures;
+    if (this.fixedFailures !== undefined && failures !== this.fixedFailures) {
+      throw new RangeError(
+        `Expected the SlotStore's \`failures\` (${JSON.stringify(this.fixedFailures)}) to match the monitor's \`failures\` (${JSON.stringify(failures)}): give it once, to the HeartMonitor`,
+      );
+    }
+    const { staleAfter, expireAfter, warmupDivisor, keyBy } = settings;
+    this.fixed = { staleAfter, expireAfter, warmupDivisor, keyBy };
+    if (settings.failures !== undefined) this.fixedFailures = settings.failures;
+    const next: HeaderSettings = { staleAfter, expireAfter, warmupDivisor, keyBy, failures };
+    const same = next.staleAfter === this.current.staleAfter && next.expireAfter === this.current.expireAfter && next.warmupDivisor === this.current.warmupDivisor && next.keyBy === this.current.keyBy && next.failures === this.current.failures;
+    if (same) return;
+    this.current = next;
+    writeSettings(this.words, next);
+    if (failures === 'shared') this.sharedEjections ??= this.ejectionSharing();
   }
 
   /**

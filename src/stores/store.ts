@@ -4,6 +4,14 @@
  */
 import type { AdminState } from '../balancer/server-state.js';
 import type { ServerStatus } from '../protocol/server-status.js';
+import type { TableSettings } from '../table/settings.js';
+import type { FailureSharing } from './slot-layout.js';
+
+/** What a monitor hands its store: its table settings, and its `failures` option when given. */
+export interface StoreSettings extends TableSettings {
+  /** The monitor's `failures` option; undefined when it was not given. */
+  readonly failures?: FailureSharing | undefined;
+}
 
 /**
  * Where a monitor keeps a shared copy of its server table (memory, an hb.dat file,
@@ -38,6 +46,14 @@ export interface HeartbeatStore {
    * undefined for `enable`) with the store's readers. `key` is an `ip` or a server key.
    */
   setAdmin?(key: string, state: AdminState | undefined): void;
+  /**
+   * Optional: the monitor hands its settings over once, at construction, so a store whose
+   * readers balance (SlotStore views, hb.dat readers) carries them to those readers: a
+   * view then balances exactly as the monitor does without repeating its options.
+   * @throws RangeError when the store was built with a different value of a setting (an
+   * explicit conflict), naming the setting and both values
+   */
+  adoptSettings?(settings: StoreSettings): void;
 }
 
 /**

@@ -77,3 +77,23 @@ export function withOverrides(settings: TableSettings, overrides: Partial<TableS
     keyBy: overrides.keyBy ?? settings.keyBy,
   };
 }
+
+/** The settings' names, in the order messages and the hb.dat settings line give them. */
+export const TABLE_SETTING_NAMES: readonly (keyof TableSettings)[] = ['keyBy', 'staleAfter', 'expireAfter', 'warmupDivisor'];
+
+/**
+ * A store built with settings of its own (`explicit`) is handed a monitor's (`wanted`):
+ * each one given on both must agree, or the views of the store would balance differently
+ * from the monitor. Throws a RangeError naming the first that differs and both values.
+ * @param store - the store's name in the message (`SlotStore`, `FileStore`)
+ */
+export function checkSameSettings(store: string, explicit: Partial<TableSettings>, wanted: TableSettings): void {
+  for (const name of TABLE_SETTING_NAMES) {
+    const own = explicit[name];
+    if (own === undefined || own === wanted[name]) continue;
+    throw new RangeError(
+      `Expected the ${store}'s \`${name}\` (${JSON.stringify(own)}) to match the monitor's \`${name}\` (${JSON.stringify(wanted[name])}): ` +
+        `give it once, to the HeartMonitor (its store and the store's views take the monitor's settings)`,
+    );
+  }
+}

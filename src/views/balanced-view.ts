@@ -47,6 +47,8 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   /** Keys an async open put in the table: their `add` is owed until the view is first used. */
   private owed: Set<string> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** close() was called: a table made afterwards gets no sweep timer. */
+  private stopped = false;
   private applied = 0;
   private faults = 0;
 
@@ -97,6 +99,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
         recovered: (server) => safeEmit('recovered', server),
       },
     );
+    if (this.stopped) return this.tableNow;
     const every = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.min(settings.staleAfter, settings.expireAfter) / 10));
     // The timer holds the view weakly: a view dropped without close() is still collected.
     const view = new WeakRef(this);
@@ -125,8 +128,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
       return;
     }
     const before = new Map(Array.from(old.entries(), (entry) => [entry.key, entry.status] as const));
-    this.stopTable();
-    this.tableNow = undefined;
+    this.dropTable();
     this.muted = true;
     let table: BalancedTable;
     try {
@@ -187,6 +189,17 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     }
   }
 
+  /**
+   * The data's settings changed: drop the table and start a new one with the new
+   * settings (the subclass feeds every record again). Failure state and in-flight counts
+   * start over; leases of the old table release into it harmlessly.
+   * @internal
+   */
+  protected restartTable(shared: ViewSettings): BalancedTable {
+    this.dropTable();
+    return this.startTable(shared);
+  }
+
   /** Feed one record (key as the monitor keys it). @internal */
   protected applyRecord(key: string, server: ServerStatus): void {
     if (this.tableNow?.applyRecord(key, server) === true) this.applied++;
@@ -230,8 +243,16 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     // push-based views have nothing to pull
   }
 
+  /** Let go of the table and its sweep timer, to start another (the view stays open). */
+  private dropTable(): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.tableNow = undefined;
+  }
+
   /** Stop the sweep timer (subclasses call it from close()). @internal */
   protected stopTable(): void {
+    this.stopped = true;
     clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
   }

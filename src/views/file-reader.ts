@@ -8,11 +8,11 @@ import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { parseHeartbeatFile, type SkippedHeartbeatLine } from '../stores/hb-file.js';
-import { resolveTableSettings, TABLE_DEFAULTS } from '../table/settings.js';
+import { resolveTableSettings, TABLE_DEFAULTS, type TableSettings } from '../table/settings.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, readBoundedSync, RefusedFileError, refusalOf, type BoundedRead } from '../stores/bounded-read.js';
 import { expectInteger, expectObject, expectString } from '../validate.js';
-import { BalancedView } from './balanced-view.js';
+import { BalancedView, type ViewSettings } from './balanced-view.js';
 import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
 /** Default least time between two checks of the file, in ms. */
@@ -34,7 +34,7 @@ export interface HeartbeatFileReaderOptions extends HeartbeatViewOptions {
   /**
    * Servers whose last heartbeat (line `lastseen` plus file age) is this old are dropped
    * from the view, even when the file is never rewritten.
-   * @default 30000
+   * @default the file's settings line, else 30000
    */
   readonly expireAfter?: number;
   /**
@@ -78,6 +78,12 @@ interface FileSignature {
  * whole, and a missing or unreadable file keeps the last good view and is reported once
  * through the `error` event.
  *
+ * The selection settings (`keyBy`, `staleAfter`, `expireAfter`, `warmupDivisor`) are the
+ * writer's: those of the settings line our FileStore writes first (`# heartmonitor …`),
+ * with this reader's own options in their place where given. A file without one (Apache's)
+ * is read with Apache's defaults. When a re-read brings other settings, the reader
+ * rebuilds its table with them (its failure state and in-flight counts start over).
+ *
  * @example
  * ```ts
  * const reader = new HeartbeatFileReader({ path: '/run/hb/hb.dat' });
@@ -92,7 +98,12 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
   private view: ServerStatus[] = [];
   /** Keys of the servers applied from the last good read. */
   private loadedKeys = new Set<string>();
-  private readonly keyBy: 'ip' | 'ip:port';
+  /** The settings the data carries (the file's settings line, else Apache's defaults), before this reader's overrides. */
+  private fileSettings: TableSettings = TABLE_DEFAULTS;
+  /** The reader's own `expireAfter`, when given (views take only the other three as overrides). */
+  private readonly ownExpireAfter: number | undefined;
+  /** What the table runs with now. */
+  private effective: ViewSettings;
   private skippedLines: SkippedHeartbeatLine[] = [];
   private signature: FileSignature | undefined;
   private checkedAt = -Infinity;
@@ -111,12 +122,26 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
     super(expectObject('options', options, 'an object with a `path`'));
     this.path = resolve(expectString('path', options.path));
     this.checkInterval = expectInteger('checkInterval', options.checkInterval ?? DEFAULT_CHECK_INTERVAL, 0);
-    // An hb.dat does not say how its writer was configured: Apache's defaults unless overridden.
-    const shared = { ...TABLE_DEFAULTS, expireAfter: resolveTableSettings({ expireAfter: options.expireAfter, staleAfter: options.staleAfter }).expireAfter };
+    // Both given: checked against each other now (a file's settings never make them throw later).
+    resolveTableSettings({ expireAfter: options.expireAfter, staleAfter: options.staleAfter });
+    this.ownExpireAfter = options.expireAfter;
+    // Until the file is read: Apache's defaults (the first read brings the writer's, if any).
+    const shared = this.withOwnExpiry(TABLE_DEFAULTS);
     this.startTable(shared);
-    this.keyBy = this.effectiveSettings(shared).keyBy;
+    this.effective = this.effectiveSettings(shared);
     this.maxFileBytes = expectInteger('maxFileBytes', options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, 1);
     this.syncReadBytes = expectInteger('syncReadBytes', options.syncReadBytes ?? DEFAULT_SYNC_READ_BYTES, 0);
+  }
+
+  /** The selection settings in use: the file's settings line (else Apache's defaults), with this reader's options in their place. */
+  get settings(): ViewSettings {
+    this.refreshIfDue();
+    return this.effective;
+  }
+
+  /** The data's settings with the reader's own `expireAfter` in its place. */
+  private withOwnExpiry(settings: TableSettings): TableSettings {
+    return this.ownExpireAfter === undefined ? settings : { ...settings, expireAfter: this.ownExpireAfter };
   }
 
   /** The read failure currently in effect (cleared by the next good read). */
@@ -144,7 +169,7 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
   private load(servers: readonly ServerStatus[]): void {
     const keys = new Set<string>();
     for (const server of servers) {
-      const key = serverKey(server.ip, server.port, this.keyBy);
+      const key = serverKey(server.ip, server.port, this.effective.keyBy);
       keys.add(key);
       this.applyRecord(key, server);
     }
@@ -216,8 +241,23 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
     this.view = contents.servers;
     this.skippedLines = contents.skipped;
     this.failure = undefined;
+    this.follow(contents.settings ?? TABLE_DEFAULTS);
     this.load(this.view);
     this.emit('change', this.view);
+  }
+
+  /** The file carries other settings than the table runs with: rebuild the table with them (load() then feeds it). */
+  private follow(settings: TableSettings): void {
+    const known = this.fileSettings;
+    if (known.keyBy === settings.keyBy && known.staleAfter === settings.staleAfter && known.expireAfter === settings.expireAfter && known.warmupDivisor === settings.warmupDivisor) return;
+    this.fileSettings = settings;
+    const shared = this.withOwnExpiry(settings);
+    const next = this.effectiveSettings(shared);
+    const now = this.effective;
+    this.effective = next;
+    if (now.keyBy === next.keyBy && now.staleAfter === next.staleAfter && now.expireAfter === next.expireAfter && now.warmupDivisor === next.warmupDivisor) return;
+    this.restartTable(shared);
+    this.loadedKeys = new Set();
   }
 
   private fail(cause: unknown): void {

@@ -15,8 +15,10 @@ import {
   publishEjection,
   readEjection,
   readHeader,
+  readSettings,
   readSlot,
   ringEntries,
+  settingsSequence,
   slotSequence,
   type FailureSharing,
   type SlotHeader,
@@ -46,14 +48,23 @@ export interface SlotStoreViewOptions extends HeartbeatViewOptions {
  * generation, and when it moved it replays the slots the writer listed in the change ring
  * since (scanning every slot only on its first look or when lapped). The operator's
  * drain/disable arrive with the slot they change.
+ *
+ * Its selection settings are those in the buffer's header: the monitor's, which a
+ * HeartMonitor writes there when given the store, also after this view attached. When
+ * they change the view rebuilds its table from the slots with the new settings (its own
+ * failure state and in-flight counts start over, and `add` is emitted again).
  */
 export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Number of slots. */
   readonly maxServers: number;
-  /** Settings read from the buffer's header, with this view's overrides applied. */
-  readonly settings: ViewSettings;
   private readonly words: Int32Array;
   private readonly header: SlotHeader;
+  /** The settings sequence of the header's settings last read. */
+  private settingsSeen: number;
+  /** The header's settings with this view's overrides: what the table runs with. */
+  private effective: ViewSettings;
+  /** The view's own `failures` option, when given. */
+  private readonly ownFailures: FailureSharing | undefined;
   private readonly sequences: Int32Array;
   /** The record last read from each slot (undefined: free), and the key it is applied under. */
   private readonly records: (ServerStatus | undefined)[] = [];
@@ -62,12 +73,11 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   private readonly owner = new Map<string, number>();
   private readonly changed: Int32Array;
   private snapshotGeneration: number | undefined;
-  /** Whether failure ejections are shared with the other views and the monitor. */
-  readonly failures: FailureSharing;
+  private sharing: FailureSharing;
   /** Each slot's occupant number as last read (what an ejection names). */
   private readonly occupants: Int32Array;
   /** The buffer as BigInt64 words, for "ejected until" values (with shared failures). */
-  private readonly ejections: BigInt64Array | undefined;
+  private ejections: BigInt64Array | undefined;
   private ejectionsSeen = 0;
 
   /**
@@ -81,14 +91,56 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
     this.maxServers = header.maxServers;
     this.header = header;
     this.words = new Int32Array(buffer);
-    this.settings = this.effectiveSettings(header);
+    this.settingsSeen = header.sequence;
+    this.effective = this.effectiveSettings(header);
     this.startTable(header);
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
     this.changed = new Int32Array(ringEntries(header.maxServers));
     this.occupants = new Int32Array(header.maxServers).fill(-1);
-    this.failures = options.failures === undefined ? header.failures : expectOneOf('failures', options.failures, ['local', 'shared'] as const);
-    this.ejections = this.failures === 'shared' ? new BigInt64Array(buffer) : undefined;
+    this.ownFailures = options.failures === undefined ? undefined : expectOneOf('failures', options.failures, ['local', 'shared'] as const);
+    this.sharing = this.ownFailures ?? header.failures;
+    this.ejections = this.sharing === 'shared' ? new BigInt64Array(buffer) : undefined;
+  }
+
+  /** Whether failure ejections are shared with the other views and the monitor: this view's `failures` option, else the header's. */
+  get failures(): FailureSharing {
+    this.followSettings();
+    return this.sharing;
+  }
+
+  /** Settings read from the buffer's header (the monitor's), with this view's overrides applied. */
+  get settings(): ViewSettings {
+    this.followSettings();
+    return this.effective;
+  }
+
+  /**
+   * One shared-memory load per read: when the header's settings moved (a monitor adopted
+   * the store after this view attached), take the new ones and rebuild the table from the
+   * slots, so no record stays keyed or weighed by the old settings.
+   */
+  private followSettings(): void {
+    if (settingsSequence(this.words) === this.settingsSeen) return;
+    const reading = readSettings(this.words);
+    if (reading === undefined) return; // the writer stopped mid-write: keep the settings we have
+    this.settingsSeen = reading.sequence;
+    if (this.ownFailures === undefined && reading.failures !== this.sharing) {
+      this.sharing = reading.failures;
+      this.ejections = reading.failures === 'shared' ? new BigInt64Array(this.words.buffer as SharedArrayBuffer) : undefined;
+      this.ejectionsSeen = 0;
+    }
+    const before = this.effective;
+    const after = this.effectiveSettings(reading);
+    this.effective = after;
+    if (before.keyBy === after.keyBy && before.staleAfter === after.staleAfter && before.expireAfter === after.expireAfter && before.warmupDivisor === after.warmupDivisor) return;
+    this.restartTable(reading);
+    this.sequences.fill(-1);
+    this.occupants.fill(-1);
+    this.records.length = 0;
+    this.keys.length = 0;
+    this.owner.clear();
+    this.snapshotGeneration = undefined;
   }
 
   /** Stop the view's timer; the buffer is not touched. */
@@ -99,6 +151,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
 
   /** Replay what the writer changed since the last look, then ejections other views shared. @internal */
   protected override sync(): void {
+    this.followSettings();
     const seen = generation(this.words);
     if (seen !== this.snapshotGeneration) {
       const count = this.snapshotGeneration === undefined ? false : changedSlots(this.words, this.header, this.snapshotGeneration, seen, this.changed);
@@ -111,7 +164,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Publish this view's ejection of `server` for every view and the monitor (shared failures). @internal */
   protected override ejected(server: ServerStatus, failure: ServerFailure): void {
     if (this.ejections === undefined) return;
-    const slot = this.owner.get(serverKey(server.ip, server.port, this.settings.keyBy));
+    const slot = this.owner.get(serverKey(server.ip, server.port, this.effective.keyBy));
     if (slot === undefined) return;
     publishEjection(this.words, this.ejections, slot, this.occupants[slot] ?? -1, this.clock.now() + failure.retryAfter);
   }
@@ -157,7 +210,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
     if (server === this.records[slot]) return;
     this.records[slot] = server;
     const before = this.keys[slot];
-    const key = server === undefined ? undefined : serverKey(server.ip, server.port, this.settings.keyBy);
+    const key = server === undefined ? undefined : serverKey(server.ip, server.port, this.effective.keyBy);
     if (before !== undefined && before !== key && this.owner.get(before) === slot) {
       this.owner.delete(before);
       this.removeRecord(before);

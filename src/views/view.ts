@@ -69,7 +69,9 @@ export interface HeartbeatView {
 /**
  * Options every view takes: the monitor's balancing options and selection settings (a
  * view's defaults for `staleAfter`, `warmupDivisor` and `keyBy` are the monitor's, as its
- * data tells them), an injectable random and clock.
+ * data tells them: a SlotStore's header, the cluster snapshot, hb.dat's settings line;
+ * Apache's defaults where the data carries none, as in Apache's own hb.dat or a Redis
+ * table), an injectable random and clock.
  */
 export interface HeartbeatViewOptions extends BalancingOptions {
   /** Never pick servers whose last heartbeat is this many ms old. */

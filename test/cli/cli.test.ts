@@ -107,7 +107,7 @@ describe('heartmonitor CLI', () => {
     assert.match(listen.stdout(), /stopped: 3 heartbeats received, 3 accepted, 0 malformed/);
     // The final flush on SIGTERM wrote Apache's format.
     const text = await readFile(storage, 'utf8');
-    assert.match(text, /^127\.0\.0\.2 &ready=5&busy=1&lastseen=\d+&port=8080&inrotationms=\d+\n$/);
+    assert.match(text, /^# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4\n127\.0\.0\.2 &ready=5&busy=1&lastseen=\d+&port=8080&inrotationms=\d+\n$/);
     assert.equal((await stat(storage)).mode & 0o777, 0o444);
 
     const status = await run(['status', storage]);
@@ -133,7 +133,7 @@ describe('heartmonitor CLI', () => {
         text = readFileOrEmpty(storage);
         return text.includes('127.0.0.2 &ready=7&busy=2');
       }, { timeoutMs: 3000 });
-      assert.match(text, /^127\.0\.0\.2 &ready=7&busy=2&lastseen=\d+&port=80&inrotationms=\d+\n$/);
+      assert.match(text, /^# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4\n127\.0\.0\.2 &ready=7&busy=2&lastseen=\d+&port=80&inrotationms=\d+\n$/);
     } finally {
       assert.equal(await listen.stop(), 0, listen.stderr());
     }

@@ -89,8 +89,10 @@ describe('interop 2: HeartMonitor hb.dat → httpd lbmethod=heartbeat', () => {
     removeTempDir(dir);
   });
 
-  it('writes a file Apache reads: the store is a FileStore with one line per origin', () => {
+  it('writes a file Apache reads: the store is a FileStore with its settings line, then one line per origin', () => {
     assert.ok(monitor?.store instanceof FileStore, 'maxServers: 0 selects the FileStore');
+    // httpd balances over this file below with the settings line first: it reads it as a comment.
+    assert.ok(readHb(hbPath).text.startsWith('# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4\n'), readHb(hbPath).text);
     const lines = byIp(readHb(hbPath).lines);
     for (const origin of ORIGINS) {
       const line = lines.get(origin.address);

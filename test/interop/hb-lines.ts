@@ -19,12 +19,17 @@ export interface HbLine {
 // to every server whose record carries when it entered rotation (docs/interop.md).
 const LINE = /^(\S+) &ready=(\d+)&busy=(\d+)&lastseen=(\d+)&port=(\d+)(?:&state=(?:draining|disabled)&age=\d+)?(?:&inrotationms=\d+)?$/;
 
-/** Parse a whole hb.dat written by mod_heartmonitor or FileStore; throws on any other line shape. */
+/**
+ * Parse a whole hb.dat written by mod_heartmonitor or FileStore; throws on any other line
+ * shape. Lines starting with `#` are comments, as mod_lbmethod_heartbeat reads them (our
+ * FileStore's first line, `# heartmonitor …`, is one).
+ */
 export function parseHbText(text: string, source: string): HbLine[] {
   if (text !== '' && !text.endsWith('\n')) throw new Error(`${source}: last line has no newline: ${JSON.stringify(text)}`);
   return text
     .split('\n')
     .slice(0, -1)
+    .filter((line) => !line.startsWith('#'))
     .map((line) => {
       const match = LINE.exec(line);
       if (match === null) throw new Error(`${source}: unexpected line ${JSON.stringify(line)}`);

@@ -42,6 +42,7 @@ function tempFiles(dir: string): Promise<string[]> {
 function assertComplete(text: string, context: string): void {
   assert.ok(text.endsWith('\n'), `${context}: the last line is complete`);
   const lines = text.slice(0, -1).split('\n');
+  assert.equal(lines.shift(), '# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4', `${context}: the settings line comes first`);
   assert.equal(lines.length, SERVERS, `${context}: every server is in the file`);
   for (const line of lines) assert.match(line, LINE, context);
   const parsed = parseHeartbeatFile(text);

@@ -45,8 +45,10 @@ async function faultAndRecover(path: string, expectedCodes: readonly string[], b
     assert.equal(monitor.servers().length, 4);
 
     await repair();
-    await waitFor('hb.dat to be written after the repair', async () => (await readFile(path, 'utf8').catch(() => '')).split('\n').length === 5, { timeoutMs: 5000 });
+    await waitFor('hb.dat to be written after the repair', async () => (await readFile(path, 'utf8').catch(() => '')).split('\n').length === 6, { timeoutMs: 5000 });
     const text = await readFile(path, 'utf8');
+    // The settings line, then the four servers.
+    assert.ok(text.startsWith('# heartmonitor '), text);
     assert.match(text, /^10\.0\.0\.1 &ready=10&busy=1&lastseen=\d+&port=80&inrotationms=\d+$/m);
     assert.match(text, /^10\.0\.0\.4 &ready=40&busy=1&lastseen=\d+&port=80&inrotationms=\d+$/m);
   } finally {

@@ -45,8 +45,8 @@ describe('inRotationSince in a SlotStore slot', () => {
   it('refuses a buffer of the previous layout version, naming both versions', () => {
     const store = new SlotStore({ maxServers: 1 });
     const words = new Int32Array(store.buffer);
-    Atomics.store(words, 1, 3);
-    assert.throws(() => SlotStore.attach(store.buffer), { name: 'TypeError', message: /layout version 3 \(this library reads version 4\)/ });
+    Atomics.store(words, 1, 4);
+    assert.throws(() => SlotStore.attach(store.buffer), { name: 'TypeError', message: /layout version 4 \(this library reads version 5\)/ });
   });
 
   it('round-trips any record, state included (property)', () => {

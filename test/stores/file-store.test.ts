@@ -14,9 +14,11 @@ import { server, tempDir } from './helpers.js';
 const NOW = 1_700_000_000_000;
 const fixedClock = { now: () => NOW };
 const tempFiles = (dir: string): string[] => readdirSync(dir).filter((name) => name.includes('.tmp.'));
+/** The settings line a FileStore without a monitor writes first (Apache's defaults). */
+const SETTINGS = '# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4\n';
 
 describe('FileStore writes hb.dat', () => {
-  it('writes exactly Apache’s lines, creating the parent directory', async () => {
+  it('writes its settings line, then exactly Apache’s lines, creating the parent directory', async () => {
     const { dir, remove } = tempDir();
     try {
       const path = join(dir, 'logs', 'nested', 'hb.dat');
@@ -24,7 +26,7 @@ describe('FileStore writes hb.dat', () => {
       store.put({ ip: '127.0.0.1', port: 80, ready: 75, busy: 0, lastSeen: NOW - 1000 });
       store.put({ ip: '::1', port: 8080, ready: 3, busy: 9, lastSeen: NOW - 4200 });
       await store.flush();
-      assert.deepEqual(readFileSync(path), Buffer.from('127.0.0.1 &ready=75&busy=0&lastseen=1&port=80\n::1 &ready=3&busy=9&lastseen=4&port=8080\n'));
+      assert.deepEqual(readFileSync(path), Buffer.from(SETTINGS + '127.0.0.1 &ready=75&busy=0&lastseen=1&port=80\n::1 &ready=3&busy=9&lastseen=4&port=8080\n'));
       assert.deepEqual(tempFiles(join(dir, 'logs', 'nested')), []);
     } finally {
       remove();
@@ -44,7 +46,7 @@ describe('FileStore writes hb.dat', () => {
       store.put(server('10.0.0.2'));
       await store.flush();
       assert.equal(statSync(path).mode & 0o777, 0o444);
-      assert.equal(readFileSync(path, 'utf8').split('\n').length - 1, 2);
+      assert.equal(readFileSync(path, 'utf8').split('\n').length - 1, 3);
     } finally {
       process.umask(umask);
       remove();
@@ -59,7 +61,7 @@ describe('FileStore writes hb.dat', () => {
       store.put({ ip: '10.0.0.1', port: 80, ready: 1, busy: 1, lastSeen: NOW - 29_999 });
       store.put({ ip: '10.0.0.2', port: 80, ready: 1, busy: 1, lastSeen: NOW - 30_000 });
       await store.flush();
-      assert.equal(readFileSync(path, 'utf8'), '10.0.0.1 &ready=1&busy=1&lastseen=29&port=80\n');
+      assert.equal(readFileSync(path, 'utf8'), SETTINGS + '10.0.0.1 &ready=1&busy=1&lastseen=29&port=80\n');
       // Still held in memory: expiry of the table is the monitor's job.
       assert.equal(store.servers().length, 2);
     } finally {
@@ -78,7 +80,7 @@ describe('FileStore writes hb.dat', () => {
         flushes.push(store.flush());
       }
       await Promise.all(flushes);
-      assert.equal(readFileSync(path, 'utf8'), '10.0.0.1 &ready=49&busy=1&lastseen=0&port=80\n');
+      assert.equal(readFileSync(path, 'utf8'), SETTINGS + '10.0.0.1 &ready=49&busy=1&lastseen=0&port=80\n');
       assert.deepEqual(tempFiles(dir), []);
     } finally {
       remove();
@@ -126,7 +128,7 @@ describe('FileStore writes hb.dat', () => {
           try { text = readFileSync(process.argv[1], 'utf8'); } catch { missing++; continue; }
           reads++;
           const lines = text.split('\\n');
-          if (lines.pop() !== '' || lines.length !== ${servers} || !lines.every((l) => line.test(l))) partial++;
+          if (lines.pop() !== '' || lines.shift() !== ${JSON.stringify(SETTINGS.trim())} || lines.length !== ${servers} || !lines.every((l) => line.test(l))) partial++;
           if (text !== last) { versions.add(text.length + ':' + versions.size); last = text; }
         }
         process.stdout.write(JSON.stringify({ reads, partial, missing, versions: versions.size }));
@@ -210,12 +212,12 @@ describe('HeartMonitor with file storage', () => {
       const path = join(dir, 'blocker', 'hb.dat');
       await waitFor('the file to be written after recovery', () => {
         try {
-          return readFileSync(path, 'utf8').split('\n').length === 3;
+          return readFileSync(path, 'utf8').split('\n').length === 4;
         } catch {
           return false;
         }
       }, { timeoutMs: 5000 });
-      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.1 &ready=8&busy=2&lastseen=0&port=80&inrotationms=\d+\n10\.0\.0\.2 &ready=9&busy=2&lastseen=0&port=80&inrotationms=\d+\n$/);
+      assert.match(readFileSync(path, 'utf8'), /^# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4\n10\.0\.0\.1 &ready=8&busy=2&lastseen=0&port=80&inrotationms=\d+\n10\.0\.0\.2 &ready=9&busy=2&lastseen=0&port=80&inrotationms=\d+\n$/);
       assert.deepEqual(tempFiles(join(dir, 'blocker')), []);
     } finally {
       await monitor.close();
@@ -233,7 +235,7 @@ describe('HeartMonitor with file storage', () => {
       const path = join(dir, 'hb.dat');
       await waitFor('the first write', () => {
         try {
-          return readFileSync(path, 'utf8').startsWith('10.0.0.1 ');
+          return readFileSync(path, 'utf8').includes('\n10.0.0.1 ');
         } catch {
           return false;
         }
@@ -246,7 +248,8 @@ describe('HeartMonitor with file storage', () => {
       } finally {
         clearInterval(keepAlive);
       }
-      assert.match(readFileSync(path, 'utf8'), /^10\.0\.0\.2 &ready=3&busy=1&lastseen=0&port=80&inrotationms=\d+\n$/);
+      // The monitor's own settings head the file.
+      assert.match(readFileSync(path, 'utf8'), /^# heartmonitor keyBy=ip staleAfter=300 expireAfter=1000 warmupDivisor=4\n10\.0\.0\.2 &ready=3&busy=1&lastseen=0&port=80&inrotationms=\d+\n$/);
       monitor.ingest('v=1&ready=4&busy=4', { address: '10.0.0.3' });
       await monitor.close();
       assert.match(readFileSync(path, 'utf8'), /10\.0\.0\.3 &ready=4&busy=4&lastseen=0&port=80&inrotationms=\d+\n/);

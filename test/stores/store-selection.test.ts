@@ -41,8 +41,8 @@ describe('store selection', () => {
       assert.equal(monitor.store.expireAfter, 12_000);
       monitor.ingest('v=1&ready=75&busy=0', { address: '127.0.0.1' });
       await monitor.close();
-      // Apache's line, then the ms since the server entered rotation (docs/interop.md).
-      assert.match(readFileSync(join(dir, 'run', 'hb.dat'), 'utf8'), /^127\.0\.0\.1 &ready=75&busy=0&lastseen=0&port=80&inrotationms=\d{1,4}\n$/);
+      // The monitor's settings line, Apache's line, then the ms since the server entered rotation (docs/interop.md).
+      assert.match(readFileSync(join(dir, 'run', 'hb.dat'), 'utf8'), /^# heartmonitor keyBy=ip staleAfter=10000 expireAfter=12000 warmupDivisor=4\n127\.0\.0\.1 &ready=75&busy=0&lastseen=0&port=80&inrotationms=\d{1,4}\n$/);
     } finally {
       remove();
     }
@@ -59,11 +59,11 @@ describe('store selection', () => {
       assert.equal((absolute.store as FileStore).path, join(dir, 'abs', 'hb.dat'));
       const fromCwd = new HeartMonitor({ maxServers: 0 });
       assert.equal((fromCwd.store as FileStore).path, join(dir, 'logs', 'hb.dat'));
-      // Nothing is written before the first flush; close() writes (an empty table here).
+      // Nothing is written before the first flush; close() writes (an empty table here: the settings line alone).
       assert.equal(existsSync(join(dir, 'root')), false);
       await Promise.all([byDefault.close(), absolute.close(), fromCwd.close()]);
       for (const path of [join(dir, 'root', 'logs', 'hb.dat'), join(dir, 'abs', 'hb.dat'), join(dir, 'logs', 'hb.dat')]) {
-        assert.equal(readFileSync(path, 'utf8'), '');
+        assert.equal(readFileSync(path, 'utf8'), '# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4\n');
       }
     } finally {
       process.chdir(cwd);

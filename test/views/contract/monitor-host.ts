@@ -56,7 +56,8 @@ function serve(monitor: HeartMonitor, send: Send, on: (listener: (message: unkno
 if (parentPort !== null) {
   const port = parentPort;
   const { settings } = workerData as { settings: HostSettings };
-  const store = new SlotStore({ maxServers: 256, ...settings });
+  // The store is made without settings: the monitor writes its own into the header, which the views read.
+  const store = new SlotStore({ maxServers: 256 });
   const monitor = new HeartMonitor({ store, ...settings });
   serve(monitor, (message) => port.postMessage(message), (listener) => port.on('message', listener));
   port.postMessage({ buffer: store.buffer });

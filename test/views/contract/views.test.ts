@@ -131,7 +131,8 @@ viewContract('HeartbeatFileReader of a monitor in another process', async (): Pr
   return {
     settings: { ...FILE_SETTINGS, resolution: 1000 },
     open: (options) => {
-      const reader = new HeartbeatFileReader({ ...options, ...FILE_SETTINGS, path, checkInterval: 0 });
+      // No settings given: the reader takes the monitor's from the file's settings line.
+      const reader = new HeartbeatFileReader({ ...options, path, checkInterval: 0 });
       // Each change is flushed at once and the reader re-reads before the test goes on.
       const flushed = (command: Command) => async (): Promise<void> => {
         await send(command);
