@@ -28,7 +28,7 @@ export type { HeartbeatFileReaderOptions, HeartbeatFileReaderEvents } from './vi
 export { readHeartbeatFile, parseHeartbeatFile, formatHeartbeatLine, formatHeartbeatFile, formatSettingsLine, parseSettingsLine, SETTINGS_LINE_PREFIX, DEFAULT_FILE_EXPIRE_AFTER } from './stores/hb-file.js';
 export type { HeartbeatFileContents, ParseHeartbeatFileOptions, SkippedHeartbeatLine } from './stores/hb-file.js';
 export { SlotStore, SlotStoreView, DEFAULT_SLOT_COUNT, SLOT_BYTES } from './stores/slot-store.js';
-export type { SlotStoreOptions, SlotStoreViewOptions, FailureSharing } from './stores/slot-store.js';
+export type { SlotStoreOptions, SlotStoreViewOptions, FailureSharing, SlotStoreSettings } from './stores/slot-store.js';
 export type { HeartbeatView, HeartbeatViewEvents, HeartbeatViewOptions } from './views/view.js';
 export { BalancedView } from './views/balanced-view.js';
 export type { ViewSettings } from './views/balanced-view.js';

@@ -88,13 +88,13 @@ function adminCode(state: ServerStatus['state']): number {
 const MAX_READ_ATTEMPTS = 100_000;
 
 /** The settings words of the header: the table's, and failure sharing; they may change while views read. */
-export interface HeaderSettings extends TableSettings {
+export interface SlotStoreSettings extends TableSettings {
   /** Whether a view's failure ejections are shared with every view and the monitor. */
   readonly failures: FailureSharing;
 }
 
 /** The settings stored in the header, read by every view: the table's, failure sharing, and the slot count. */
-export interface SlotHeader extends HeaderSettings {
+export interface SlotHeader extends SlotStoreSettings {
   readonly maxServers: number;
 }
 
@@ -153,7 +153,7 @@ export function writeHeader(words: Int32Array, header: SlotHeader): void {
 }
 
 /** The settings words, without their seqlock. */
-function storeSettings(words: Int32Array, settings: HeaderSettings): void {
+function storeSettings(words: Int32Array, settings: SlotStoreSettings): void {
   Atomics.store(words, H.keyBy, settings.keyBy === 'ip' ? 0 : 1);
   Atomics.store(words, H.warmupDivisor, settings.warmupDivisor);
   storeFloat(words, H.staleAfter, settings.staleAfter);
@@ -166,7 +166,7 @@ function storeSettings(words: Int32Array, settings: HeaderSettings): void {
  * calls it): under the settings seqlock, so a view never takes half of the old settings
  * and half of the new.
  */
-export function writeSettings(words: Int32Array, settings: HeaderSettings): void {
+export function writeSettings(words: Int32Array, settings: SlotStoreSettings): void {
   const sequence = Atomics.load(words, H.settings);
   Atomics.store(words, H.settings, (sequence + 1) | 0);
   storeSettings(words, settings);
@@ -179,7 +179,7 @@ export function settingsSequence(words: Int32Array): number {
 }
 
 /** Settings as read under their seqlock, with the sequence they belong to. */
-export interface SettingsReading extends HeaderSettings {
+export interface SettingsReading extends SlotStoreSettings {
   readonly sequence: number;
 }
 

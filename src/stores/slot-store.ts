@@ -20,13 +20,13 @@ import {
   writeSettings,
   writeSlot,
   type FailureSharing,
-  type HeaderSettings,
+  type SlotStoreSettings,
   type SlotHeader,
 } from './slot-layout.js';
 import type { HeartbeatStore, SharedEjections, StoreSettings } from './store.js';
 import { SlotStoreView, type SlotStoreViewOptions } from '../views/slot-store-view.js';
 
-export { SLOT_BYTES, type FailureSharing } from './slot-layout.js';
+export { SLOT_BYTES, type FailureSharing, type SlotStoreSettings } from './slot-layout.js';
 export { SlotStoreView, type SlotStoreViewOptions } from '../views/slot-store-view.js';
 
 /** Apache's default `HeartbeatMaxServers`. */
@@ -117,7 +117,7 @@ export class SlotStore implements HeartbeatStore {
    */
   sharedEjections: SharedEjections | undefined;
   /** The settings in the header now. */
-  private current: HeaderSettings;
+  private current: SlotStoreSettings;
   /** The settings given to the constructor or adopted from a monitor: a monitor must agree with these. */
   private fixed: Partial<TableSettings>;
   private fixedFailures: FailureSharing | undefined;
@@ -165,7 +165,7 @@ export class SlotStore implements HeartbeatStore {
   }
 
   /** The settings the store's views read from its header now (the monitor's, once a monitor adopted the store). */
-  get settings(): HeaderSettings {
+  get settings(): SlotStoreSettings {
     return this.current;
   }
 
@@ -187,7 +187,7 @@ export class SlotStore implements HeartbeatStore {
     const { staleAfter, expireAfter, warmupDivisor, keyBy } = settings;
     this.fixed = { staleAfter, expireAfter, warmupDivisor, keyBy };
     if (settings.failures !== undefined) this.fixedFailures = settings.failures;
-    const next: HeaderSettings = { staleAfter, expireAfter, warmupDivisor, keyBy, failures };
+    const next: SlotStoreSettings = { staleAfter, expireAfter, warmupDivisor, keyBy, failures };
     const same = next.staleAfter === this.current.staleAfter && next.expireAfter === this.current.expireAfter && next.warmupDivisor === this.current.warmupDivisor && next.keyBy === this.current.keyBy && next.failures === this.current.failures;
     if (same) return;
     this.current = next;

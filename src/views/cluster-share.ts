@@ -30,11 +30,17 @@ export interface ClusterShareOptions {
 
 /** A process the primary can talk to over IPC: a cluster worker or a forked child. */
 export interface IpcPeer {
+  /** Send a message to the worker or child; `callback` hears when it was written (or why not). */
   send(message: object, callback: (error: Error | null) => void): boolean;
+  /** False once the IPC channel closed (a `ChildProcess` has it; a cluster worker's process does). */
   readonly connected?: boolean;
+  /** Hear the worker's or child's messages (its view's `hello`). */
   on(event: 'message', listener: (message: unknown) => void): unknown;
+  /** Hear it go away: the share then stops sending to it. */
   on(event: 'disconnect' | 'exit', listener: () => void): unknown;
+  /** Stop hearing its messages. */
   off(event: 'message', listener: (message: unknown) => void): unknown;
+  /** Stop hearing it go away. */
   off(event: 'disconnect' | 'exit', listener: () => void): unknown;
 }
 

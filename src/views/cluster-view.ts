@@ -22,8 +22,11 @@ const HELLO_RETRY_MAX = 1000;
 
 /** The IPC end of a worker or forked child: `process` itself unless a test passes another. */
 export interface IpcChannel {
+  /** Send a message to the primary or parent (`process.send`; absent when there is no IPC channel). */
   send?: ((message: object, callback: (error: Error | null) => void) => boolean) | undefined;
+  /** Hear the primary's or parent's messages. */
   on(event: 'message', listener: (message: unknown) => void): unknown;
+  /** Stop hearing them. */
   off(event: 'message', listener: (message: unknown) => void): unknown;
 }
 
