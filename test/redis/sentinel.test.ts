@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createSentinel } from 'redis';
+import { HeartMonitor } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { RedisSentinelProcess } from '../helpers/redis-sentinel.js';
+import { waitFor } from '../helpers/wait.js';
+import { uniquePrefix } from './support.js';
+
+// A Sentinel client (createSentinel) finds the master through a real sentinel process. It
+// has no duplicate(): a view subscribes through the Sentinel client itself (`subscriber`),
+// which keeps a pub/sub connection of its own to the master.
+let master: RedisServer;
+let sentinel: RedisSentinelProcess;
+const cleanups: (() => unknown)[] = [];
+
+before(async () => {
+  master = await RedisServer.start();
+  sentinel = await RedisSentinelProcess.start(master);
+});
+after(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await sentinel.stop();
+  await master.stop();
+});
+
+async function sentinelClient(): Promise<ReturnType<typeof createSentinel>> {
+  const client = createSentinel({ name: sentinel.name, sentinelRootNodes: [{ host: '127.0.0.1', port: sentinel.port }] });
+  client.on('error', () => undefined);
+  await client.connect();
+  cleanups.push(() => client.destroy());
+  return client;
+}
+
+describe('Redis Sentinel', () => {
+  it('a monitor writes through a Sentinel client; a view reads and follows through another, subscribing with it', async () => {
+    const prefix = uniquePrefix('sentinel');
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: await sentinelClient(), prefix }) });
+    cleanups.push(() => monitor.close());
+    monitor.ingest('v=1&ready=4&busy=1', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    const client = await sentinelClient();
+    const view = await RedisStore.attach({ client, subscriber: client, prefix, probeInterval: 100 });
+    cleanups.push(() => view.close());
+    assert.deepEqual(view.servers().map((server) => [server.ip, server.ready]), [['10.0.0.1', 4]]);
+    monitor.ingest('v=1&ready=6&busy=1', { address: '10.0.0.1' });
+    monitor.ingest('v=1&ready=2&busy=0', { address: '10.0.0.2' });
+    await waitFor('changes through the subscription', () => view.servers().length === 2 && view.servers()[0]?.ready === 6, { timeoutMs: 3000 });
+    assert.equal(view.metrics().source_snapshots, 1, 'by change messages, not snapshots');
+    assert.ok(view.metrics().source_messages >= 1);
+    assert.equal(view.pickBackend(['http://10.0.0.9:80', 'http://10.0.0.1:80']), 'http://10.0.0.1:80');
+    // close() unsubscribes; the Sentinel client stays the caller's, open and usable.
+    await view.close();
+    const messages = view.metrics().source_messages;
+    monitor.ingest('v=1&ready=9&busy=1', { address: '10.0.0.1' });
+    await monitor.store.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(view.metrics().source_messages, messages, 'no message after close()');
+    assert.equal(client.isOpen, true);
+  });
+
+  it('a client without duplicate() needs `subscriber`: attach() says so', async () => {
+    const client = await sentinelClient();
+    await assert.rejects(RedisStore.attach({ client }), { name: 'TypeError', message: 'Expected `subscriber` (a connection to subscribe with, such as the Sentinel client itself) with a `client` that has no duplicate()' });
+    await assert.rejects(RedisStore.attach({ client, subscriber: {} as never }), { name: 'TypeError', message: /^Expected `subscriber` to be a node-redis connection with sSubscribe\(\) and sUnsubscribe\(\), or undefined, got / });
+  });
+});
