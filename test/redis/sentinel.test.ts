@@ -60,6 +60,38 @@ describe('Redis Sentinel', () => {
     assert.equal(client.isOpen, true);
   });
 
+  it('the master killed -9 and restarted: the view keeps its servers, resynchronises and follows changes again through the Sentinel subscription', async () => {
+    const prefix = uniquePrefix('sentinel-restart');
+    const monitor = new HeartMonitor({ store: new RedisStore({ client: await sentinelClient(), prefix }), flushInterval: 100 });
+    cleanups.push(() => monitor.close().catch(() => undefined));
+    monitor.on('error', () => undefined);
+    const beat = (): void => {
+      monitor.ingest('v=1&ready=4&busy=1', { address: '10.0.0.1' });
+      monitor.ingest('v=1&ready=4&busy=1', { address: '10.0.0.2' });
+    };
+    beat();
+    const timer = setInterval(beat, 100);
+    cleanups.push(() => clearInterval(timer));
+    await monitor.store.flush();
+    const client = await sentinelClient();
+    const view = await RedisStore.attach({ client, subscriber: client, prefix, probeInterval: 100, timeout: 300 });
+    cleanups.push(() => view.close());
+    const errors: Error[] = [];
+    view.on('error', (error) => errors.push(error));
+    const removed: string[] = [];
+    view.on('remove', (gone) => removed.push(gone.ip));
+    await waitFor('messages flowing', () => view.metrics().source_messages >= 5, { timeoutMs: 5000 });
+    await master.kill9();
+    await waitFor('source down', () => view.metrics().source_connected === 0, { timeoutMs: 3000 });
+    await master.spawn();
+    await waitFor('resynchronised', () => view.metrics().source_connected === 1 && view.metrics().source_snapshots >= 2, { timeoutMs: 10_000 });
+    const messages = view.metrics().source_messages;
+    await waitFor('changes through the subscription again', () => view.metrics().source_messages > messages, { timeoutMs: 10_000 });
+    assert.equal(removed.length, 0, removed.join());
+    assert.deepEqual(view.servers().map((server) => server.ip).sort(), ['10.0.0.1', '10.0.0.2']);
+    assert.equal(errors.length, 1, errors.map((error) => error.message).join('; '));
+  });
+
   it('a client without duplicate() needs `subscriber`: attach() says so', async () => {
     const client = await sentinelClient();
     await assert.rejects(RedisStore.attach({ client }), { name: 'TypeError', message: 'Expected `subscriber` (a connection to subscribe with, such as the Sentinel client itself) with a `client` that has no duplicate()' });
