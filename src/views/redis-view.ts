@@ -113,6 +113,10 @@ const REFUSAL_REPORT_INTERVAL = 1000;
  * clock, and `lastSeen` is this host's time minus that age. Servers turn stale and expire
  * here by local timers, so a view never trusts data from a stalled Redis for longer than
  * `expireAfter`. `noFreshServer` defaults to `'last-known'` here (see docs/multi-host.md).
+ *
+ * A Redis that lost its data (restarted without persistence: the sequence number went
+ * back) does not empty the view: the servers it lacks keep their last report, failure
+ * state and leases until a monitor writes them again, a removal arrives, or they expire.
  */
 export class RedisView extends BalancedView<RedisViewExtraEvents> implements HeartbeatView {
   /** The settings the table runs with. */

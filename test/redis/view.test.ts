@@ -89,6 +89,8 @@ describe('RedisView', () => {
   it('checks its options as every view does: staleAfter beyond expireAfter, a missing options bag', async () => {
     await assert.rejects(RedisStore.attach({ client: shared, staleAfter: 60_000 }), { name: 'RangeError', message: 'Expected `expireAfter` (30000) to be at least `staleAfter` (60000)' });
     await assert.rejects(RedisStore.attach(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
+    await assert.rejects(RedisStore.attach({ client: {} as never }), { name: 'TypeError', message: /^Expected `client` to be a node-redis client, cluster or Sentinel client, got / });
+    await assert.rejects(RedisStore.attach({ client: shared, subscriber: 'redis://x' as never }), { name: 'TypeError', message: /^Expected `subscriber` to be a node-redis connection with sSubscribe\(\) and sUnsubscribe\(\), or undefined, got / });
     assert.throws(() => new RedisStore(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
   });
 
