@@ -250,6 +250,26 @@ describe('RedisView', () => {
     await store.close();
   });
 
+  it('views of two tables share one subscription connection given as `subscriber`; close() unsubscribes only its own', async () => {
+    const subscriber = await clients.connect(redis.url);
+    const [a, b] = [uniquePrefix('shared-a'), uniquePrefix('shared-b')];
+    const stores = [a, b].map((prefix) => new RedisStore({ client: shared, prefix }));
+    const viewA = await attach({ prefix: a, subscriber });
+    const viewB = await attach({ prefix: b, subscriber });
+    stores[0]?.put(server('10.0.1.1'));
+    stores[1]?.put(server('10.0.2.1'));
+    await waitFor('both tables', () => viewA.servers().length === 1 && viewB.servers().length === 1, { timeoutMs: 3000 });
+    assert.equal(viewA.metrics().source_snapshots, 1, 'by change messages');
+    const subscriptions = async (): Promise<unknown> => shared.sendCommand(['PUBSUB', 'SHARDNUMSUB', tableKeys(a).changes, tableKeys(b).changes]);
+    assert.deepEqual(await subscriptions(), [tableKeys(a).changes, 1, tableKeys(b).changes, 1]);
+    await viewA.close();
+    await waitFor('a unsubscribed', async () => JSON.stringify(await subscriptions()) === JSON.stringify([tableKeys(a).changes, 0, tableKeys(b).changes, 1]), { timeoutMs: 3000 });
+    stores[1]?.put(server('10.0.2.2'));
+    await waitFor('b still follows', () => viewB.servers().length === 2, { timeoutMs: 3000 });
+    assert.equal(subscriber.isOpen, true, 'the given connection stays open');
+    for (const store of stores) await store?.close();
+  });
+
   it('a lost change message is noticed by the probe and repaired by a snapshot', async () => {
     const prefix = uniquePrefix();
     const store = new RedisStore({ client: shared, prefix });

@@ -34,8 +34,9 @@ export interface RedisSubscriber {
 
 /**
  * A connection a view subscribes with when it is given one (the view's `subscriber`
- * option) instead of making its own: a node-redis client, cluster or Sentinel client. The
- * view only subscribes and unsubscribes; connecting and closing it stay the caller's.
+ * option) instead of making its own: a Sentinel client (it subscribes on a connection of
+ * its own), or a node-redis client kept for subscriptions. The view only subscribes and
+ * unsubscribes; connecting and closing it stay the caller's.
  */
 export interface RedisSharedSubscriber {
   sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
