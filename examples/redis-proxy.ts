@@ -30,7 +30,9 @@ const members = Object.freeze(values.members.split(','));
 
 const client = createClient({ url: values.redis });
 client.on('error', (error: Error) => console.error(`redis: ${error.message}`));
-await client.connect();
+// connect() resolves only once Redis answers; attach() waits for it at most its `timeout`
+// (2 s) and then rejects, naming the table (docs/multi-host.md).
+client.connect().catch((error: Error) => console.error(`redis: ${error.message}`));
 const view = await RedisStore.attach({ client, prefix: values.prefix });
 view.on('add', (server) => console.log(`backend ${server.ip}:${server.port} is in the shared table (ready=${server.ready})`));
 view.on('error', (error) => console.error(`view: ${error.message}`));

@@ -12,4 +12,4 @@ export { DEFAULT_REDIS_PREFIX, tableKeys } from './stores/redis/keys.js';
 export type { RedisTableKeys } from './stores/redis/keys.js';
 export { parseRecord, MAX_RECORD_LENGTH, MAX_RECORD_FIELDS, MAX_MONITOR_ID_LENGTH } from './stores/redis/record.js';
 export type { RedisServerRecord } from './stores/redis/record.js';
-export type { RedisScriptClient, RedisViewClient, RedisSubscriber, RedisEvalOptions } from './stores/redis/client.js';
+export type { RedisScriptClient, RedisViewClient, RedisSubscriber, RedisSharedSubscriber, RedisErrorSource, RedisEvalOptions } from './stores/redis/client.js';

@@ -88,6 +88,7 @@ describe('documentation snippets', () => {
           allowImportingTsExtensions: true,
           paths: {
             heartmonitor: ['../../src/index.ts'],
+            'heartmonitor/redis': ['../../src/redis.ts'],
             'heartmonitor/undici': integration('undici'),
             'heartmonitor/fastify': integration('fastify'),
             'heartmonitor/http-proxy': integration('http-proxy'),

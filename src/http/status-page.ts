@@ -42,6 +42,8 @@ export interface StatusSource {
   readonly connected: boolean;
   /** Seconds since it stopped answering (0 while connected). */
   readonly downSeconds: number;
+  /** Records and messages of the source the view refused (a Redis view's `records_refused`), when it counts them. */
+  readonly refused?: number;
 }
 
 /** A `node:http` request listener (also fits Express/Connect-style routes). */
@@ -223,7 +225,8 @@ function escapeHtml(text: string): string {
 /** The source line: who the table comes from, and loudly when it does not answer. */
 function renderSource(source: StatusSource): string {
   const what = escapeHtml(source.description);
-  if (source.connected) return `<p id="source" class="source-up">Source: ${what}, connected.</p>\n`;
+  const refused = source.refused === undefined ? '' : ` <span id="refused">${source.refused} record(s) refused.</span>`;
+  if (source.connected) return `<p id="source" class="source-up">Source: ${what}, connected.${refused}</p>\n`;
   const seconds = Math.round(source.downSeconds);
-  return `<p id="source" class="source-down">Source down: ${what} has not answered for ${seconds} s. Servers shown are the last known, aged by this host's clock; they turn stale and leave at their usual times.</p>\n`;
+  return `<p id="source" class="source-down">Source down: ${what} has not answered for ${seconds} s. Servers shown are the last known, aged by this host's clock; they turn stale and leave at their usual times.${refused}</p>\n`;
 }

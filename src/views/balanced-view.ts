@@ -50,7 +50,8 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   /** close() was called: a table made afterwards gets no sweep timer. */
   private stopped = false;
   private applied = 0;
-  private faults = 0;
+  /** Records and messages of the data this view refused (`heartbeats_malformed`). */
+  private malformed = 0;
 
   /** @internal */
   protected constructor(options: HeartbeatViewOptions) {
@@ -215,14 +216,25 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
     return this.tableNow === undefined ? [] : [...this.tableNow.keys()];
   }
 
-  /** Report a fault reading the data (throttling is the subclass's). @internal */
-  protected reportFault(error: Error): void {
-    this.faults++;
+  /**
+   * Report a fault reading the data (throttling is the subclass's).
+   * @param malformed - how many refused records or messages it counts in
+   *   `heartbeats_malformed` (0: a fault of the source, such as an outage, or refusals
+   *   already counted with {@link BalancedView.countMalformed})
+   * @internal
+   */
+  protected reportFault(error: Error, malformed = 1): void {
+    this.malformed += malformed;
     try {
       (this.emit as unknown as (event: 'error', error: Error) => boolean)('error', error);
     } catch {
       // a throwing error listener must not break the reader
     }
+  }
+
+  /** Count refused records or messages as they happen (a view that reports them throttled). @internal */
+  protected countMalformed(count: number): void {
+    this.malformed += count;
   }
 
   /**
@@ -309,15 +321,16 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   }
 
   /**
-   * Counters and gauges, as `monitor.metrics()` names them; `heartbeats_*` count the
-   * records this view applied (and malformed data it ignored).
+   * Counters and gauges, as `monitor.metrics()` names them; `heartbeats_accepted` counts
+   * the records this view applied, `heartbeats_malformed` the records or messages of its
+   * data it refused (not outages of its source), `heartbeats_received` their sum.
    */
   metrics(): HeartMonitorMetrics {
     this.pull();
     const table = this.tableNow;
     const { servers, fresh } = table?.counts() ?? { servers: 0, fresh: 0 };
     const counters = table?.counters ?? { picks: 0, noServer: 0, roundRobinFallbacks: 0, lastKnownFallbacks: 0, mostHeadroomFallbacks: 0, failures: 0, ejections: 0, recoveries: 0, leases: 0 };
-    const stats = { received: this.applied + this.faults, accepted: this.applied, malformed: this.faults, rejected: 0, servers, fresh };
+    const stats = { received: this.applied + this.malformed, accepted: this.applied, malformed: this.malformed, rejected: 0, servers, fresh };
     return buildMetrics(stats, counters, table?.inFlight ?? 0, table?.describe() ?? []);
   }
 

@@ -9,7 +9,7 @@ import type { AdminState } from '../balancer/server-state.js';
 import type { HeartMonitorMetrics } from '../http/metrics.js';
 import type { StatusSource } from '../http/status-page.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import type { RedisViewClient } from '../stores/redis/client.js';
+import { watchClientErrors, type RedisErrorSource, type RedisSharedSubscriber, type RedisViewClient } from '../stores/redis/client.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys } from '../stores/redis/keys.js';
 import { RedisTableSource, type SourceEntry, type TableSink } from '../stores/redis/table-source.js';
 import { resolveTableSettings, TABLE_DEFAULTS } from '../table/settings.js';
@@ -19,8 +19,21 @@ import type { HeartbeatView, HeartbeatViewOptions } from './view.js';
 
 /** Options of `RedisStore.attach()`: the client and table, plus every view option. */
 export interface RedisViewOptions extends HeartbeatViewOptions {
-  /** A connected node-redis client or cluster; the view duplicates it for its subscription. */
+  /**
+   * A node-redis client or cluster (connected, or still connecting: `attach()` waits at most
+   * `timeout` for it), or a Sentinel client with `subscriber`. The view runs its snapshot
+   * and probe scripts on it, listens to its `error` event while open, and subscribes on a
+   * `duplicate()` of it of its own unless `subscriber` is given.
+   */
   readonly client: RedisViewClient;
+  /**
+   * A connection to subscribe to the change channel with, instead of a `duplicate()` of
+   * `client`: needed for a Sentinel client (`createSentinel()` has no `duplicate()`; pass
+   * the same Sentinel client, which subscribes on a connection of its own to the master
+   * and moves it on failover). The view subscribes at `attach()` and unsubscribes at
+   * `close()`; connecting and closing it stay yours.
+   */
+  readonly subscriber?: RedisSharedSubscriber;
   /**
    * The table's name (the monitors' `prefix`).
    * @default 'heartmonitor'
@@ -43,7 +56,8 @@ export interface RedisViewOptions extends HeartbeatViewOptions {
    */
   readonly probeInterval?: number;
   /**
-   * A probe or snapshot unanswered for this long marks the source down (ms).
+   * A probe or snapshot unanswered for this long marks the source down (ms); `attach()`
+   * rejects when its subscription and first snapshot take longer.
    * @default 2000
    */
   readonly timeout?: number;
@@ -73,7 +87,7 @@ export interface RedisSourceMetrics {
   readonly source_snapshots: number;
   /** Counter: change messages applied. */
   readonly source_messages: number;
-  /** Counter: records or messages refused (unparsable, over `maxServers`). */
+  /** Counter: records or messages refused (unparsable, without a report time, over `maxServers`); the same as `heartbeats_malformed`. */
   readonly records_refused: number;
 }
 
@@ -99,6 +113,10 @@ const REFUSAL_REPORT_INTERVAL = 1000;
  * clock, and `lastSeen` is this host's time minus that age. Servers turn stale and expire
  * here by local timers, so a view never trusts data from a stalled Redis for longer than
  * `expireAfter`. `noFreshServer` defaults to `'last-known'` here (see docs/multi-host.md).
+ *
+ * A Redis that lost its data (restarted without persistence: the sequence number went
+ * back) does not empty the view: the servers it lacks keep their last report, failure
+ * state and leases until a monitor writes them again, a removal arrives, or they expire.
  */
 export class RedisView extends BalancedView<RedisViewExtraEvents> implements HeartbeatView {
   /** The settings the table runs with. */
@@ -113,12 +131,20 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
   private lastRefusal = '';
   private refusalTimer: NodeJS.Timeout | undefined;
   private readonly pruneTimer: NodeJS.Timeout;
+  /** Stops hearing the client's (and a given subscriber's) `error` events. */
+  private readonly unwatch: (() => void)[] = [];
 
   private constructor(options: RedisViewOptions) {
     super({ ...expectObject('options', options, 'an object with a `client`'), noFreshServer: options.noFreshServer ?? 'last-known' });
-    const { client } = options;
-    if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function' || typeof client.evalSha !== 'function') {
-      throw new TypeError(`Expected \`client\` to be a connected node-redis client or cluster, got ${show(client)}`);
+    const { client, subscriber } = options;
+    if (typeof client !== 'object' || client === null || typeof client.evalSha !== 'function' || typeof client.on !== 'function' || typeof client.off !== 'function') {
+      throw new TypeError(`Expected \`client\` to be a node-redis client, cluster or Sentinel client, got ${show(client)}`);
+    }
+    if (subscriber !== undefined && (typeof subscriber !== 'object' || subscriber === null || typeof subscriber.sSubscribe !== 'function' || typeof subscriber.sUnsubscribe !== 'function')) {
+      throw new TypeError(`Expected \`subscriber\` to be a node-redis connection with sSubscribe() and sUnsubscribe(), or undefined, got ${show(subscriber)}`);
+    }
+    if (subscriber === undefined && typeof client.duplicate !== 'function') {
+      throw new TypeError('Expected `subscriber` (a connection to subscribe with, such as the Sentinel client itself) with a `client` that has no duplicate()');
     }
     // The table does not say how its monitors were configured: Apache's defaults unless overridden.
     const { staleAfter, expireAfter } = resolveTableSettings({ staleAfter: options.staleAfter, expireAfter: options.expireAfter });
@@ -129,6 +155,7 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
     this.source = new RedisTableSource(
       {
         client,
+        subscriber,
         keys,
         now: () => this.clock.now(),
         probeInterval: expectNumber('probeInterval', options.probeInterval ?? 1000, 10),
@@ -140,6 +167,11 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
     // The table expires servers by this host's clock; the records behind them go too (no
     // message may ever say so when every monitor is gone), so the bounds stay true.
     this.pruneTimer = setInterval(() => this.prune(), Math.min(1000, Math.max(10, expireAfter / 10))).unref();
+    // A client's `error` event without a listener would end the process: the view hears it
+    // for as long as it is open (the source turns it into state and one report).
+    const onError = (): void => this.source.fault();
+    this.unwatch.push(watchClientErrors(client, onError));
+    if (subscriber !== undefined && subscriber !== (client as object) && isErrorSource(subscriber)) this.unwatch.push(watchClientErrors(subscriber, onError));
   }
 
   /**
@@ -177,13 +209,14 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
     };
   }
 
-  /** The status page's source line: the table, and whether Redis answers. @internal */
+  /** The status page's source line: the table, whether Redis answers, the records refused. @internal */
   protected override statusSource(): StatusSource {
     const source = this.source.stats();
     return {
       description: `Redis table ${this.table}`,
       connected: source.connected,
       downSeconds: source.downSince === undefined ? 0 : Math.max(0, (this.clock.now() - source.downSince) / 1000),
+      refused: source.refused,
     };
   }
 
@@ -192,11 +225,15 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
     return this.source.resync();
   }
 
-  /** Stop following the table and release the subscriber. The client stays open. */
+  /**
+   * Stop following the table, release the subscriber (or unsubscribe a given one) and take
+   * the view's `error` listener off the client. The client stays open.
+   */
   close(): Promise<void> {
     clearTimeout(this.refusalTimer);
     clearInterval(this.pruneTimer);
     this.source.close();
+    for (const unwatch of this.unwatch.splice(0)) unwatch();
     this.stopTable();
     return Promise.resolve();
   }
@@ -213,7 +250,7 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
 
   private sink(): TableSink {
     return {
-      reset: (entries, admin) => this.reset(entries, admin),
+      reset: (entries, admin, kept) => this.reset(entries, admin, kept),
       put: (key, status, monitor) => this.put(key, status, monitor),
       remove: (key) => {
         this.held.delete(key);
@@ -222,22 +259,37 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
       admin: (key, state) => this.setAdmin(key, state),
       connection: (up) => {
         if (up) (this.emit as (event: 'connected') => boolean)('connected');
-        else this.reportFault(new Error('Redis source unreachable: the view keeps its table, ages it locally and resynchronises when Redis answers again'));
+        else this.reportFault(new Error('Redis source unreachable: the view keeps its table, ages it locally and resynchronises when Redis answers again'), 0);
       },
       refused: (reason) => this.noteRefusal(reason),
     };
   }
 
-  private reset(entries: readonly SourceEntry[], admin: ReadonlyMap<string, AdminState>): void {
-    const kept = new Set(entries.map((entry) => entry.key));
+  /**
+   * A snapshot. The servers it lacks leave, except those in `kept` (Redis lost them with its
+   * data): they keep their last report, failure state and leases, turn stale and expire by
+   * this view's timers, and a monitor's rewrite updates them in place.
+   */
+  private reset(entries: readonly SourceEntry[], admin: ReadonlyMap<string, AdminState>, kept: ReadonlySet<string>): void {
+    const inSnapshot = new Set(entries.map((entry) => entry.key));
     for (const key of this.tableKeys()) {
-      if (!kept.has(key)) {
+      if (!inSnapshot.has(key) && !kept.has(key)) {
         this.held.delete(key);
         this.removeRecord(key);
       }
     }
+    // Administrative states are Redis's: a kept server takes the snapshot's too.
+    const statesBefore = new Map<string, AdminState | undefined>();
+    for (const key of kept) {
+      const held = this.held.get(key);
+      if (held !== undefined) statesBefore.set(key, this.adminOf(key, held.status.ip));
+    }
     this.admin.clear();
     for (const [key, state] of admin) this.admin.set(key, state);
+    for (const [key, before] of statesBefore) {
+      const held = this.held.get(key);
+      if (held !== undefined && this.adminOf(key, held.status.ip) !== before) this.applyRecord(key, this.withAdmin(key, held.status));
+    }
     for (const entry of entries) this.put(entry.key, entry.status, entry.monitor);
   }
 
@@ -269,6 +321,7 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
   }
 
   private noteRefusal(reason: string): void {
+    this.countMalformed(1);
     this.refusedPending++;
     this.lastRefusal = reason;
     const now = this.clock.now();
@@ -286,6 +339,12 @@ export class RedisView extends BalancedView<RedisViewExtraEvents> implements Hea
     this.lastRefusalReport = now;
     const count = this.refusedPending;
     this.refusedPending = 0;
-    this.reportFault(new Error(`Refused ${count} record(s) from Redis; last reason: ${this.lastRefusal}`));
+    this.reportFault(new Error(`Refused ${count} record(s) from Redis; last reason: ${this.lastRefusal}`), 0);
   }
+}
+
+/** Whether a given subscriber has node-redis's `error` event (a client of its own to hear). */
+function isErrorSource(value: RedisSharedSubscriber): value is RedisSharedSubscriber & RedisErrorSource {
+  const candidate = value as Partial<RedisErrorSource>;
+  return typeof candidate.on === 'function' && typeof candidate.off === 'function';
 }

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createClient } from 'redis';
 import { HeartMonitor } from '../../src/index.js';
 import { RedisStore, type RedisView } from '../../src/redis.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
+import { server } from '../stores/helpers.js';
 import { Clients, uniquePrefix } from './support.js';
 
 const clients = new Clients();
@@ -18,8 +23,8 @@ after(async () => {
   for (const server of servers.splice(0)) await server.stop();
 });
 
-/** A monitor that hears `ips` every 100 ms, counting its `error` events. */
-function beatingMonitor(store: RedisStore, ips: string[]): { monitor: HeartMonitor; errors: Error[] } {
+/** A monitor that hears `ips` every 100 ms, counting its `error` events; `stop()` silences it and closes it. */
+function beatingMonitor(store: RedisStore, ips: string[]): { monitor: HeartMonitor; errors: Error[]; stop: () => Promise<void> } {
   const monitor = new HeartMonitor({ store, flushInterval: 100 });
   const errors: Error[] = [];
   monitor.on('error', (error) => errors.push(error));
@@ -28,11 +33,20 @@ function beatingMonitor(store: RedisStore, ips: string[]): { monitor: HeartMonit
   };
   beat();
   const timer = setInterval(beat, 100);
-  cleanups.push(async () => {
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
     clearInterval(timer);
-    await monitor.close();
-  });
-  return { monitor, errors };
+    await monitor.close().catch(() => undefined);
+  };
+  cleanups.push(stop);
+  return { monitor, errors, stop };
+}
+
+/** The number of the table's change messages a view has applied reaches `count` (so its sequence number is at least that). */
+async function messagesApplied(view: RedisView, count: number): Promise<void> {
+  await waitFor(`${count} change messages`, () => view.metrics().source_messages >= count, { timeoutMs: 5000 });
 }
 
 describe('Redis faults', () => {
@@ -100,14 +114,15 @@ describe('Redis faults', () => {
     await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => page.close(() => resolve())));
     const pageUrl = `http://127.0.0.1:${(page.address() as AddressInfo).port}/`;
-    assert.match(await (await fetch(pageUrl)).text(), /<p id="source" class="source-up">Source: Redis table \{hm-test-stop-\d+-\d+\}:servers, connected\.<\/p>/);
+    assert.match(await (await fetch(pageUrl)).text(), /<p id="source" class="source-up">Source: Redis table \{hm-test-stop-\d+-\d+\}:servers, connected\. <span id="refused">0 record\(s\) refused\.<\/span><\/p>/);
     redis.pause();
     try {
       await waitFor('source down', () => view.metrics().source_connected === 0, { timeoutMs: 2000 });
       // The status page says so, in both of its formats.
       assert.match(await (await fetch(pageUrl)).text(), /<p id="source" class="source-down">Source down: Redis table .* has not answered for \d+ s\./);
-      const json = (await (await fetch(`${pageUrl}?format=json`)).json()) as { source: { connected: boolean }; metrics: { source_connected: number } };
+      const json = (await (await fetch(`${pageUrl}?format=json`)).json()) as { source: { connected: boolean; refused: number }; metrics: { source_connected: number } };
       assert.equal(json.source.connected, false);
+      assert.equal(json.source.refused, 0);
       assert.equal(json.metrics.source_connected, 0);
       await new Promise((resolve) => setTimeout(resolve, 600));
       assert.equal(view.metrics().servers_fresh, 0, 'frozen data is not fresh');
@@ -145,5 +160,218 @@ describe('Redis faults: closing', () => {
     } finally {
       redis.resume();
     }
+  });
+});
+
+describe('Redis restarted under a view (kill -9, data lost)', () => {
+  it('the view keeps every server, picking all along, with its own failure state and leases; the monitors rewrite them in place', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    const prefix = uniquePrefix('restart');
+    const writer = await clients.connect(redis.url);
+    const reader = await clients.connect(redis.url);
+    const { errors } = beatingMonitor(new RedisStore({ client: writer, prefix }), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
+    cleanups.push(() => view.close());
+    view.on('error', () => undefined);
+    const removed: string[] = [];
+    view.on('remove', (gone) => removed.push(gone.ip));
+    // The view's sequence number is well ahead of what the restarted Redis will number first.
+    await messagesApplied(view, 5);
+    // Its own state: a failure that took 10.0.0.2 out, and an open lease.
+    view.markFailed('10.0.0.2');
+    const lease = view.acquire(['http://10.0.0.1:80']);
+    assert.ok(lease !== undefined);
+    assert.equal(view.serverState('10.0.0.2')?.state, 'failed');
+
+    const members = ['http://10.0.0.1:80', 'http://10.0.0.2:80', 'http://10.0.0.3:80'];
+    let picks = 0;
+    let unanswered = 0;
+    const picking = setInterval(() => {
+      picks++;
+      if (view.pickBackend(members) === undefined) unanswered++;
+    }, 2);
+    try {
+      await redis.kill9();
+      await waitFor('source down', () => view.metrics().source_connected === 0, { timeoutMs: 3000 });
+      const snapshotsBefore = view.metrics().source_snapshots;
+      await redis.spawn();
+      // The view resynchronises with an empty (or partly rewritten) table, then the monitor's
+      // rewrite comes as change messages.
+      await waitFor('resynchronised', () => view.metrics().source_connected === 1 && view.metrics().source_snapshots > snapshotsBefore, { timeoutMs: 5000 });
+      const check = await clients.connect(redis.url);
+      let written = 0;
+      await waitFor('monitor rewrote the table', () => written === 3, { timeoutMs: 5000, intervalMs: 50, onTick: () => void check.hLen(`{${prefix}}:servers`).then((n) => (written = n)) });
+      const before = view.metrics().source_messages;
+      await waitFor('changes flow again', () => view.metrics().source_messages > before, { timeoutMs: 3000 });
+    } finally {
+      clearInterval(picking);
+    }
+    assert.ok(picks > 0);
+    assert.equal(unanswered, 0, `${unanswered} of ${picks} picks found no server`);
+    assert.deepEqual(removed, [], 'no server left the view');
+    assert.deepEqual(view.servers().map((s) => s.ip).sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    assert.equal(view.serverState('10.0.0.2')?.state, 'failed', 'its failure state is kept');
+    assert.equal(view.serverState('10.0.0.1')?.inFlight, 1, 'its lease is kept');
+    lease.release();
+    assert.equal(view.serverState('10.0.0.1')?.inFlight, 0);
+    assert.equal(errors.length, 1);
+  });
+
+  it('a server no monitor rewrites leaves at expireAfter by the view timers; a removal after the restart still reaches the view', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    const prefix = uniquePrefix('restart-gone');
+    const reader = await clients.connect(redis.url);
+    const stays = beatingMonitor(new RedisStore({ client: await clients.connect(redis.url), prefix }), ['10.0.0.1']);
+    const dies = beatingMonitor(new RedisStore({ client: await clients.connect(redis.url), prefix }), ['10.0.0.2']);
+    // A store without a monitor: it rewrites its server after the restart, then deletes it.
+    const leaving = new RedisStore({ client: await clients.connect(redis.url), prefix });
+    cleanups.push(() => leaving.close().catch(() => undefined));
+    leaving.put(server('10.0.0.3'));
+    await leaving.flush();
+    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300, staleAfter: 1000, expireAfter: 3000 });
+    cleanups.push(() => view.close());
+    view.on('error', () => undefined);
+    const events: string[] = [];
+    view.on('stale', (s) => events.push(`stale ${s.ip}`));
+    view.on('remove', (s) => events.push(`remove ${s.ip}`));
+    await messagesApplied(view, 5);
+    assert.deepEqual(view.servers().map((s) => s.ip).sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+
+    // 10.0.0.2's monitor dies with Redis: nobody will write it again.
+    await dies.stop();
+    await redis.kill9();
+    await redis.spawn();
+    await waitFor('resynchronised', () => view.metrics().source_connected === 1 && view.metrics().source_snapshots >= 2, { timeoutMs: 5000 });
+    assert.ok(view.servers().some((s) => s.ip === '10.0.0.2'), 'kept through the reset');
+
+    // A genuine removal after the restart: the store writes its server again, then deletes it.
+    await leaving.flush().catch(() => undefined); // reports the outage once, and rewrites
+    await leaving.flush();
+    leaving.delete('10.0.0.3');
+    await leaving.flush();
+    await waitFor('10.0.0.3 removed by its D message', () => events.includes('remove 10.0.0.3'), { timeoutMs: 3000 });
+
+    // 10.0.0.2 turns stale, then leaves, by the view's own timers and its last report.
+    let ageAtRemoval = Number.NaN;
+    view.on('remove', (s) => {
+      if (s.ip === '10.0.0.2') ageAtRemoval = Date.now() - s.lastSeen;
+    });
+    await waitFor('10.0.0.2 expired', () => events.includes('remove 10.0.0.2'), { timeoutMs: 6000 });
+    assert.ok(events.indexOf('stale 10.0.0.2') < events.indexOf('remove 10.0.0.2'));
+    assert.ok(ageAtRemoval >= 3000, `removed at age ${ageAtRemoval} ms`);
+    assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.1'], 'the server its monitor rewrote stays');
+    assert.ok(!events.includes('remove 10.0.0.1'));
+    assert.equal(stays.errors.length, 1);
+  });
+});
+
+describe('Redis down when processes start, as docs/multi-host.md sets them up', () => {
+  it('the monitor serves picks from memory; attach() rejects within its timeout naming the table, leaves no subscriber, and works once Redis is up', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const prefix = uniquePrefix('docs-down');
+    // The monitor host, as in the docs: connect() is not awaited (it would wait for Redis).
+    const redisErrors: string[] = [];
+    const client = createClient({ url });
+    client.on('error', (error: Error) => redisErrors.push(`redis: ${error.message}`));
+    client.connect().catch((error: Error) => redisErrors.push(`redis: ${error.message}`));
+    cleanups.push(() => {
+      if (client.isOpen) client.destroy();
+    });
+    const monitor = new HeartMonitor({ store: new RedisStore({ client, prefix, expireAfter: 30_000 }) });
+    const monitorErrors: Error[] = [];
+    monitor.on('error', (error) => monitorErrors.push(error));
+    cleanups.push(() => monitor.close().catch(() => undefined));
+    monitor.ingest('v=1&ready=6&busy=1', { address: '10.0.0.1' });
+    assert.equal(monitor.pickBackend(['http://10.0.0.1:8080', 'http://10.0.0.2:8080']), 'http://10.0.0.1:8080');
+
+    // The proxy host: the same client setup; attach() is awaited and rejects in bounded time.
+    const proxyClient = createClient({ url });
+    proxyClient.on('error', () => undefined);
+    proxyClient.connect().catch(() => undefined);
+    cleanups.push(() => {
+      if (proxyClient.isOpen) proxyClient.destroy();
+    });
+    const made: { isOpen: boolean }[] = [];
+    const spying = Object.assign(Object.create(proxyClient) as typeof proxyClient, {
+      duplicate: () => {
+        const subscriber = proxyClient.duplicate();
+        made.push(subscriber);
+        return subscriber;
+      },
+    });
+    const started = Date.now();
+    await assert.rejects(RedisStore.attach({ client: spying, prefix, timeout: 300 }), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'HM_STORE_ERROR');
+      assert.match(error.message, new RegExp(`^Cannot attach to Redis table \\{${prefix}\\}:servers: no subscription and first snapshot within 300 ms \\(the view's \`timeout\`\\)`));
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000, 'settled, not hanging');
+    assert.equal(made.length, 1);
+    assert.equal(made[0]?.isOpen, false, 'the subscriber is destroyed');
+
+    // Once Redis is up, the monitor writes its table and attach() works; the subscriber of
+    // the failed attach never connects (one connection per client, and redis-cli's).
+    const redis = await RedisServer.start({ port });
+    servers.push(redis);
+    await waitFor('monitor wrote its table', () => (monitor.store as RedisStore).stats().down === false && (monitor.store as RedisStore).stats().writes > 0, { timeoutMs: 5000 });
+    const view = await waitFor('attached', () => RedisStore.attach({ client: proxyClient, prefix, timeout: 300 }).catch(() => undefined), { timeoutMs: 5000, intervalMs: 100 });
+    cleanups.push(() => view.close());
+    assert.equal(view.pickBackend(['http://10.0.0.1:8080']), 'http://10.0.0.1:8080');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const connections = (await redis.cli('client', 'list')).split('\n').length;
+    assert.equal(connections, 4, 'monitor client, proxy client, the view subscriber, redis-cli');
+    assert.ok(monitorErrors.length <= 1, 'an outage is reported once at most');
+    assert.ok(redisErrors.length > 0);
+  });
+});
+
+describe('attach() with Redis down, in a process of its own', () => {
+  it('rejects within its timeout, and leaves nothing that keeps the process alive', async () => {
+    const port = await freePort();
+    const prefix = uniquePrefix('down-process');
+    const script = fileURLToPath(new URL('attach-down-process.ts', import.meta.url));
+    // The process must end by itself once its client is destroyed: a subscriber left
+    // reconnecting (or any timer of the view) would keep it running until this kills it.
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx/esm', script, `redis://127.0.0.1:${port}`, prefix], { timeout: 15_000, killSignal: 'SIGKILL' });
+    const result = JSON.parse(stdout.trim()) as { code: string; message: string };
+    assert.equal(result.code, 'HM_STORE_ERROR');
+    assert.match(result.message, new RegExp(`^Cannot attach to Redis table \\{${prefix}\\}:servers: no subscription and first snapshot within 300 ms`));
+  });
+});
+
+describe('a view on a client with no error listener of its own', () => {
+  it('Redis dies: the process does not crash, the view reports one error and keeps serving', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    const prefix = uniquePrefix('no-listener');
+    beatingMonitor(new RedisStore({ client: await clients.connect(redis.url), prefix }), ['10.0.0.1']);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 50 } });
+    await client.connect();
+    const view = await RedisStore.attach({ client, prefix, probeInterval: 100, timeout: 300 });
+    cleanups.push(async () => {
+      // The view's listener leaves with close(): give the client one first.
+      client.on('error', () => undefined);
+      await view.close();
+      if (client.isOpen) client.destroy();
+    });
+    assert.equal(client.listenerCount('error'), 1, "the view's");
+    const errors: Error[] = [];
+    view.on('error', (error) => errors.push(error));
+    await redis.kill9();
+    await waitFor('source down', () => view.metrics().source_connected === 0, { timeoutMs: 3000 });
+    // Several reconnect attempts, each an `error` event on the client.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(errors.length, 1, errors.map((error) => error.message).join('; '));
+    assert.match(errors[0]?.message ?? '', /Redis source unreachable/);
+    assert.equal(view.pickBackend(['http://10.0.0.1:80']), 'http://10.0.0.1:80');
+    assert.equal(view.metrics().heartbeats_malformed, 0, 'an outage is not malformed data');
+    await view.close();
+    assert.equal(client.listenerCount('error'), 0, 'close() takes the listener off');
+    client.on('error', () => undefined);
   });
 });

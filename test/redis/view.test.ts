@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createClient } from 'redis';
@@ -87,6 +89,8 @@ describe('RedisView', () => {
   it('checks its options as every view does: staleAfter beyond expireAfter, a missing options bag', async () => {
     await assert.rejects(RedisStore.attach({ client: shared, staleAfter: 60_000 }), { name: 'RangeError', message: 'Expected `expireAfter` (30000) to be at least `staleAfter` (60000)' });
     await assert.rejects(RedisStore.attach(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
+    await assert.rejects(RedisStore.attach({ client: {} as never }), { name: 'TypeError', message: /^Expected `client` to be a node-redis client, cluster or Sentinel client, got / });
+    await assert.rejects(RedisStore.attach({ client: shared, subscriber: 'redis://x' as never }), { name: 'TypeError', message: /^Expected `subscriber` to be a node-redis connection with sSubscribe\(\) and sUnsubscribe\(\), or undefined, got / });
     assert.throws(() => new RedisStore(null as never), { name: 'TypeError', message: 'Expected `options` to be an object with a `client`, got null' });
   });
 
@@ -148,7 +152,122 @@ describe('RedisView', () => {
     await waitFor('refusals counted', () => view.metrics().records_refused === 9);
     assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.1']);
     await waitFor('one report', () => errors.length === 1, { timeoutMs: 2000 });
+    // heartbeats_malformed counts the same refusals (not the reports of them).
+    const metrics = view.metrics();
+    assert.equal(metrics.heartbeats_malformed, 9);
+    assert.equal(metrics.heartbeats_received, metrics.heartbeats_accepted + metrics.heartbeats_malformed);
+    // The status page shows them with the source.
+    const page = createServer(view.statusHandler());
+    await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(page.address() as AddressInfo).port}/`;
+      assert.match(await (await fetch(url)).text(), /<p id="source" class="source-up">Source: Redis table \{hm-test-t-\d+-\d+\}:servers, connected\. <span id="refused">9 record\(s\) refused\.<\/span><\/p>/);
+      const json = (await (await fetch(`${url}?format=json`)).json()) as { source: { refused: number } };
+      assert.equal(json.source.refused, 9);
+    } finally {
+      await new Promise<void>((resolve) => page.close(() => resolve()));
+    }
     await store.close();
+  });
+
+  it('refuses a record without a report time: the scripts write both at once, so no monitor wrote it', async () => {
+    const prefix = uniquePrefix();
+    const keys = tableKeys(prefix);
+    const store = new RedisStore({ client: shared, prefix });
+    store.put(server('10.0.0.1'));
+    await store.flush();
+    await shared.hSet(keys.servers, '10.0.0.2', '10.0.0.2\t80\thand\t1\t0');
+    const view = await attach({ prefix });
+    assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.1']);
+    assert.equal(view.metrics().records_refused, 1);
+    assert.equal(view.metrics().heartbeats_malformed, 1);
+    await store.close();
+  });
+
+  it('a snapshot after missed messages is the truth: a server it lacks has left', async () => {
+    const prefix = uniquePrefix();
+    const keys = tableKeys(prefix);
+    const store = new RedisStore({ client: shared, prefix });
+    store.put(server('10.0.0.1'));
+    store.put(server('10.0.0.2'));
+    await store.flush();
+    const view = await attach({ prefix });
+    const removed: string[] = [];
+    view.on('remove', (gone) => removed.push(gone.ip));
+    // Removed behind the view's back, with a sequence number it never receives.
+    await shared.hDel(keys.servers, '10.0.0.2');
+    await shared.zRem(keys.seen, '10.0.0.2');
+    await shared.incr(keys.sequence);
+    await waitFor('removed by the resync', () => removed.length === 1, { timeoutMs: 3000 });
+    assert.deepEqual(removed, ['10.0.0.2']);
+    assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.1']);
+    await store.close();
+  });
+
+  it('a table whose sequence went back (Redis lost its data): the view keeps its servers until reported again, removed, or expired', async () => {
+    const prefix = uniquePrefix();
+    const keys = tableKeys(prefix);
+    const store = new RedisStore({ client: shared, prefix });
+    for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) store.put(server(ip, { ready: 4 }));
+    await store.flush();
+    const view = await attach({ prefix, staleAfter: 60_000, expireAfter: 60_000 });
+    store.put(server('10.0.0.1', { ready: 5 }));
+    await store.flush();
+    await waitFor('sequence 2', () => view.servers().find((s) => s.ip === '10.0.0.1')?.ready === 5);
+    view.markFailed('10.0.0.3');
+    const removed: string[] = [];
+    view.on('remove', (gone) => removed.push(gone.ip));
+    // Everything gone, as after a restart without persistence: the sequence is back at 0.
+    await shared.del([keys.servers, keys.seen, keys.sequence]);
+    await waitFor('resync after the sequence went back', () => view.metrics().source_snapshots === 2, { timeoutMs: 3000 });
+    assert.equal(removed.length, 0, removed.join());
+    assert.deepEqual(view.servers().map((s) => s.ip).sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    assert.equal(view.serverState('10.0.0.3')?.state, 'failed');
+    // A new report updates a kept server in place; a later snapshot after a gap still keeps
+    // the servers nobody reported since (that Redis never held them) ...
+    const writer = new RedisStore({ client: shared, prefix, monitorId: 'other' });
+    writer.put(server('10.0.0.1', { ready: 7 }));
+    await writer.flush();
+    await waitFor('rewritten', () => view.servers().find((s) => s.ip === '10.0.0.1')?.ready === 7);
+    await shared.incr(keys.sequence);
+    await waitFor('resync after a gap', () => view.metrics().source_snapshots === 3, { timeoutMs: 3000 });
+    assert.equal(removed.length, 0, removed.join());
+    assert.equal(view.serverState('10.0.0.3')?.state, 'failed');
+    // ... but a server the current table held and then lost has left.
+    await shared.hDel(keys.servers, '10.0.0.1');
+    await shared.zRem(keys.seen, '10.0.0.1');
+    await shared.incr(keys.sequence);
+    await waitFor('resync after another gap', () => view.metrics().source_snapshots === 4, { timeoutMs: 3000 });
+    assert.deepEqual(removed, ['10.0.0.1']);
+    // A removal message reaches a kept server too.
+    writer.put(server('10.0.0.2'));
+    await writer.flush();
+    writer.delete('10.0.0.2');
+    await writer.flush();
+    await waitFor('removed by its D message', () => removed.includes('10.0.0.2'));
+    assert.deepEqual(view.servers().map((s) => s.ip), ['10.0.0.3']);
+    await writer.close();
+    await store.close();
+  });
+
+  it('views of two tables share one subscription connection given as `subscriber`; close() unsubscribes only its own', async () => {
+    const subscriber = await clients.connect(redis.url);
+    const [a, b] = [uniquePrefix('shared-a'), uniquePrefix('shared-b')];
+    const stores = [a, b].map((prefix) => new RedisStore({ client: shared, prefix }));
+    const viewA = await attach({ prefix: a, subscriber });
+    const viewB = await attach({ prefix: b, subscriber });
+    stores[0]?.put(server('10.0.1.1'));
+    stores[1]?.put(server('10.0.2.1'));
+    await waitFor('both tables', () => viewA.servers().length === 1 && viewB.servers().length === 1, { timeoutMs: 3000 });
+    assert.equal(viewA.metrics().source_snapshots, 1, 'by change messages');
+    const subscriptions = async (): Promise<unknown> => shared.sendCommand(['PUBSUB', 'SHARDNUMSUB', tableKeys(a).changes, tableKeys(b).changes]);
+    assert.deepEqual(await subscriptions(), [tableKeys(a).changes, 1, tableKeys(b).changes, 1]);
+    await viewA.close();
+    await waitFor('a unsubscribed', async () => JSON.stringify(await subscriptions()) === JSON.stringify([tableKeys(a).changes, 0, tableKeys(b).changes, 1]), { timeoutMs: 3000 });
+    stores[1]?.put(server('10.0.2.2'));
+    await waitFor('b still follows', () => viewB.servers().length === 2, { timeoutMs: 3000 });
+    assert.equal(subscriber.isOpen, true, 'the given connection stays open');
+    for (const store of stores) await store?.close();
   });
 
   it('a lost change message is noticed by the probe and repaired by a snapshot', async () => {

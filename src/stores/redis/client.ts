@@ -11,12 +11,16 @@ export interface RedisEvalOptions {
   readonly arguments: string[];
 }
 
-/** What a store needs: scripts, and the `error` event (reported, so it never crashes the process). */
-export interface RedisScriptClient {
-  evalSha(sha1: string, options: RedisEvalOptions): Promise<unknown>;
-  eval(script: string, options: RedisEvalOptions): Promise<unknown>;
+/** Anything with node-redis's `error` event: a client, a cluster, a Sentinel client. */
+export interface RedisErrorSource {
   on(event: 'error', listener: (error: Error) => void): unknown;
   off(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** What a store needs: scripts, and the `error` event (reported, so it never crashes the process). */
+export interface RedisScriptClient extends RedisErrorSource {
+  evalSha(sha1: string, options: RedisEvalOptions): Promise<unknown>;
+  eval(script: string, options: RedisEvalOptions): Promise<unknown>;
 }
 
 /** A connection that receives shard-channel messages (made by a view with `duplicate()`). */
@@ -28,9 +32,23 @@ export interface RedisSubscriber {
   off(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** What a view needs: scripts for snapshots, `duplicate()` for its subscriber. */
+/**
+ * A connection a view subscribes with when it is given one (the view's `subscriber`
+ * option) instead of making its own: a Sentinel client (it subscribes on a connection of
+ * its own), or a node-redis client kept for subscriptions. The view only subscribes and
+ * unsubscribes; connecting and closing it stay the caller's.
+ */
+export interface RedisSharedSubscriber {
+  sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+  sUnsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+}
+
+/**
+ * What a view needs: scripts for snapshots, and `duplicate()` to make its own subscriber
+ * (a client without it, such as a Sentinel client, needs the view's `subscriber` option).
+ */
 export interface RedisViewClient extends RedisScriptClient {
-  duplicate(): RedisSubscriber;
+  duplicate?(): RedisSubscriber;
 }
 
 /** One `error` listener per client, shared by every store on it. */
@@ -39,15 +57,15 @@ interface ClientWatch {
   readonly stores: Set<(error: Error) => void>;
 }
 
-const watches = new WeakMap<RedisScriptClient, ClientWatch>();
+const watches = new WeakMap<RedisErrorSource, ClientWatch>();
 
 /**
- * Hear `client`'s `error` events through one listener per client, however many stores
- * share it (one listener each would pass Node's 10-listener warning with the 11th store).
+ * Hear `client`'s `error` events through one listener per client, however many stores and
+ * views share it (one listener each would pass Node's 10-listener warning with the 11th).
  * @returns a function that stops hearing them (the listener leaves with the last store)
  * @internal
  */
-export function watchClientErrors(client: RedisScriptClient, onError: (error: Error) => void): () => void {
+export function watchClientErrors(client: RedisErrorSource, onError: (error: Error) => void): () => void {
   let watch = watches.get(client);
   if (watch === undefined) {
     const stores = new Set<(error: Error) => void>();

@@ -4,11 +4,19 @@
  * snapshot whenever the sequence shows a gap (a reconnect, a restarted Redis, a lost
  * message). Ages are converted to this host's clock on arrival, so no two hosts' clocks
  * ever need to agree.
+ *
+ * A snapshot whose sequence number is below the last one applied comes from a Redis that
+ * lost its data (a restart without persistence, a failover to a replica that was behind,
+ * keys that expired): the servers it lacks are not known to have left, so they are kept,
+ * aging by their last report, until a report or a removal of them arrives or the reader's
+ * own timers expire them; later snapshots keep them too (that Redis never held them). Any
+ * other absence is the truth: a server it held that a snapshot lacks has left.
  * @module
  */
 import type { AdminState } from '../../balancer/server-state.js';
+import { StoreError } from '../../errors.js';
 import type { ServerStatus } from '../../protocol/server-status.js';
-import type { RedisSubscriber, RedisViewClient } from './client.js';
+import type { RedisSharedSubscriber, RedisSubscriber, RedisViewClient } from './client.js';
 import type { RedisTableKeys } from './keys.js';
 import { decodeChanges, readChangeHeader, type ChangeVisitor } from './changes.js';
 import { MAX_RECORD_LENGTH, parseFields, parseRecord, readCountsAfterIdentity, recordIdentity, type RecordCounts } from './record.js';
@@ -26,8 +34,12 @@ export interface SourceEntry {
 
 /** Where a source delivers the table. */
 export interface TableSink {
-  /** A full snapshot: replaces everything held before. */
-  reset(entries: readonly SourceEntry[], admin: ReadonlyMap<string, AdminState>): void;
+  /**
+   * A full snapshot. It replaces everything held before, except the servers in `kept`:
+   * Redis lost them with its data, so they stay as they are (aging by their last report)
+   * until a report or a removal of them arrives, or they expire.
+   */
+  reset(entries: readonly SourceEntry[], admin: ReadonlyMap<string, AdminState>, kept: ReadonlySet<string>): void;
   /** A newer report of one server (`status.lastSeen` on this host's clock). */
   put(key: string, status: ServerStatus, monitor: string): void;
   /** A server left the table. */
@@ -43,12 +55,17 @@ export interface TableSink {
 /** Settings of a {@link RedisTableSource}. */
 export interface TableSourceOptions {
   readonly client: RedisViewClient;
+  /** A connection to subscribe with (the caller's); undefined: a `client.duplicate()` of the source's own. */
+  readonly subscriber?: RedisSharedSubscriber | undefined;
   readonly keys: RedisTableKeys;
   /** This host's wall clock. */
   readonly now: () => number;
   /** ms between liveness probes (which also catch missed messages). */
   readonly probeInterval: number;
-  /** A probe or snapshot not answered within this many ms marks the source down. */
+  /**
+   * A probe or snapshot not answered within this many ms marks the source down; `open()`
+   * (subscription and first snapshot) rejects after it.
+   */
   readonly timeout: number;
   /** Most servers accepted; records beyond are refused. */
   readonly maxServers: number;
@@ -62,7 +79,7 @@ export interface TableSourceStats {
   readonly snapshots: number;
   /** Change messages applied. */
   readonly messages: number;
-  /** Records and messages refused (unparsable, over the bound). */
+  /** Records and messages refused (unparsable, without a report time, over the bound). */
   readonly refused: number;
   /** This host's time the source went down (undefined while up). */
   readonly downSince: number | undefined;
@@ -89,7 +106,10 @@ const PROBE_SCRIPT = `return redis.call('GET', KEYS[1]) or '0'`;
 export class RedisTableSource {
   private readonly snapshotScript = new RedisScript(SNAPSHOT_SCRIPT);
   private readonly probeScript = new RedisScript(PROBE_SCRIPT);
+  /** The source's own subscriber (none when the caller gave one). */
   private subscriber: RedisSubscriber | undefined;
+  /** Ends the subscription on a connection the caller gave. */
+  private unsubscribe: (() => void) | undefined;
   /** Sequence number of the last message applied (or of the snapshot). */
   private sequence = -1;
   /** While a snapshot is taken, messages wait here. */
@@ -105,6 +125,8 @@ export class RedisTableSource {
   private closed = false;
   /** Per key: the time of the report held (newest wins) and its record, text and parsed (a repeated text is not parsed again). */
   private readonly known = new Map<string, Known>();
+  /** Servers held from before Redis lost its data, that it has not reported since (kept by every snapshot). */
+  private readonly unconfirmed = new Set<string>();
   private counts = { snapshots: 0, messages: 0, refused: 0 };
   /** The time of the message being applied (this host's clock). */
   private receivedAt = 0;
@@ -113,6 +135,7 @@ export class RedisTableSource {
   private readonly visitor: ChangeVisitor = {
     put: (key, age, message, start, end) => this.putRecord(key, message, start, end, this.receivedAt - age),
     remove: (key) => {
+      this.unconfirmed.delete(key);
       if (this.known.delete(key)) this.sink.remove(key);
     },
     admin: (key, state) => this.sink.admin(key, state),
@@ -125,27 +148,47 @@ export class RedisTableSource {
     private readonly sink: TableSink,
   ) {}
 
-  /** Subscribe, take the first snapshot and start probing. Rejects when Redis cannot be reached. */
+  /**
+   * Subscribe, take the first snapshot and start probing. Rejects (and leaves nothing
+   * behind: the subscriber is destroyed) when that is not done within `timeout` or Redis
+   * refuses it.
+   */
   async open(): Promise<void> {
-    const subscriber = this.options.client.duplicate();
-    this.subscriber = subscriber;
-    // Reconnects are followed by probes and snapshots; the error itself is only state.
-    subscriber.on('error', () => this.markDown());
-    subscriber.on('ready', () => {
-      if (this.sequence >= 0) void this.resync();
-    });
-    await subscriber.connect();
-    await subscriber.sSubscribe(this.options.keys.changes, (message) => this.receive(message));
-    await this.resync(true);
+    const { timeout, keys } = this.options;
+    const opening = this.subscribe().then(() => this.resync(true));
+    try {
+      await withTimeout(opening, timeout);
+    } catch (cause) {
+      // The attempt may still settle after the deadline: nobody waits for it any more.
+      opening.catch(() => undefined);
+      this.close();
+      const timedOut = cause instanceof Error && cause.message === timeoutMessage(timeout);
+      throw new StoreError(
+        timedOut
+          ? `Cannot attach to Redis table ${keys.servers}: no subscription and first snapshot within ${timeout} ms (the view's \`timeout\`); retry when Redis answers`
+          : `Cannot attach to Redis table ${keys.servers}`,
+        { cause },
+      );
+    }
     this.probeTimer = setInterval(() => void this.probe(), this.options.probeInterval).unref();
   }
 
-  /** Stop probing and drop the subscriber. */
+  /** Stop probing and drop the subscription (a subscriber of the source's own is destroyed). */
   close(): void {
     this.closed = true;
     clearInterval(this.probeTimer);
     this.subscriber?.destroy();
     this.subscriber = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  /**
+   * The client reported an error (a dropped or refused connection): the source is down
+   * until a probe or snapshot is answered again.
+   */
+  fault(): void {
+    this.markDown();
   }
 
   /** Counters and connection state. */
@@ -156,10 +199,39 @@ export class RedisTableSource {
   /** Forget a server the reader expired by its own clock (a later report brings it back). */
   forget(key: string): void {
     this.known.delete(key);
+    this.unconfirmed.delete(key);
+  }
+
+  /** Subscribe to the change channel, on a connection of the caller's or on a duplicate of the client. */
+  private async subscribe(): Promise<void> {
+    const channel = this.options.keys.changes;
+    const listener = (message: string): void => this.receive(message);
+    const given = this.options.subscriber;
+    if (given !== undefined) {
+      // A connection that is not ours tells us nothing of its reconnects: messages it missed
+      // show as gaps, to probes, and a source back from an outage resynchronises (markUp).
+      this.unsubscribe = () => void given.sUnsubscribe(channel, listener).catch(() => undefined);
+      await given.sSubscribe(channel, listener);
+      return;
+    }
+    const { client } = this.options;
+    if (client.duplicate === undefined) throw new TypeError('Expected `subscriber` when the client has no duplicate()');
+    const subscriber = client.duplicate();
+    this.subscriber = subscriber;
+    // Reconnects are followed by probes and snapshots; the error itself is only state.
+    subscriber.on('error', () => this.markDown());
+    subscriber.on('ready', () => {
+      if (this.sequence >= 0) void this.resync();
+    });
+    await subscriber.connect();
+    // Closed (or given up on) while connecting: close() has destroyed it already.
+    if (this.closed) return;
+    await subscriber.sSubscribe(channel, listener);
   }
 
   /** Take a full snapshot now and apply the messages that arrive meanwhile on top of it. */
   async resync(strict = false): Promise<void> {
+    if (this.closed) return;
     if (this.buffered !== undefined) {
       this.resyncRequested = true;
       return;
@@ -167,9 +239,10 @@ export class RedisTableSource {
     this.buffered = [];
     try {
       const reply = await withTimeout(this.snapshotScript.run(this.options.client, snapshotKeys(this.options.keys), []), this.options.timeout);
+      if (this.closed) return;
       const receivedAt = this.options.now();
       this.applySnapshot(reply, receivedAt);
-      this.markUp();
+      this.markUp(true);
     } catch (error) {
       this.buffered = undefined;
       this.markDown();
@@ -225,6 +298,7 @@ export class RedisTableSource {
       return;
     }
     if (read !== known) this.known.set(key, read);
+    this.unconfirmed.delete(key);
     this.sink.put(key, toStatus(read, this.scratch, seenAt), read.monitor);
   }
 
@@ -277,13 +351,21 @@ export class RedisTableSource {
     }
     const seenByKey = new Map<string, number>();
     for (let i = 0; i + 1 < seen.length; i += 2) seenByKey.set(String(seen[i]), Number(seen[i + 1]));
+    // The sequence went back: this Redis lost the table the view followed (see the module
+    // comment). A gap forward is only missed messages: then what the snapshot lacks has left.
+    const lost = sequence < this.sequence;
     const entries: SourceEntry[] = [];
     const previous = new Map(this.known);
     this.known.clear();
     for (let i = 0; i + 1 < records.length; i += 2) {
       const key = String(records[i]);
       const reportedAt = seenByKey.get(key);
-      if (reportedAt === undefined || !Number.isFinite(reportedAt)) continue; // written between the two reads of a trim
+      // The scripts write a record and its time together and the snapshot reads both at
+      // once, so a record without one was not written by a monitor.
+      if (reportedAt === undefined || !Number.isFinite(reportedAt)) {
+        this.refuse('record without a report time in the seen set');
+        continue;
+      }
       if (entries.length >= this.options.maxServers) {
         this.refuse(`more than maxServers (${this.options.maxServers}) servers`);
         break;
@@ -304,10 +386,20 @@ export class RedisTableSource {
       if (state === 'draining' || state === 'disabled') states.set(String(admin[i]), state);
       else this.refuse('admin entry with an unknown state');
     }
+    // Kept: what Redis lost now, and what it lost before and has not reported since.
+    const kept = new Set<string>();
+    for (const [key, known] of previous) {
+      if (this.known.has(key) || !(lost || this.unconfirmed.has(key))) continue;
+      if (this.known.size >= this.options.maxServers) break;
+      this.known.set(key, known);
+      kept.add(key);
+    }
+    this.unconfirmed.clear();
+    for (const key of kept) this.unconfirmed.add(key);
     this.sequence = sequence;
     this.probeAhead = undefined;
     this.counts.snapshots++;
-    this.sink.reset(entries, states);
+    this.sink.reset(entries, states, kept);
   }
 
   /** Liveness, and missed messages: the sequence in Redis may not stay ahead of ours. */
@@ -347,10 +439,13 @@ export class RedisTableSource {
     this.sink.connection(false);
   }
 
-  private markUp(): void {
+  /** @param resynced - a snapshot was just applied (else a probe answered) */
+  private markUp(resynced = false): void {
     if (this.downSince === undefined) return;
     this.downSince = undefined;
     this.sink.connection(true);
+    // A connection of the caller's may have dropped and come back unseen, losing messages.
+    if (!resynced && this.options.subscriber !== undefined) void this.resync();
   }
 
   private refuse(reason: string): void {
@@ -376,7 +471,11 @@ function toStatus(known: Known, counts: RecordCounts, lastSeen: number): ServerS
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(timeoutMessage(ms))), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function timeoutMessage(ms: number): string {
+  return `Redis did not answer within ${ms} ms`;
 }
