@@ -99,24 +99,43 @@ async function openClient(command: string, target: RedisTarget, onError: (error:
   const redis = await loadRedis(command, target.cluster === undefined ? '--redis' : '--redis-cluster');
   let connecting: Promise<unknown> | undefined;
   let closed = false;
-  const settle = async (): Promise<void> => {
-    if (connecting === undefined) return;
+  /** Wait for `attempt` to settle, at most SETTLE_MS. */
+  const settle = async (attempt: Promise<unknown> | undefined): Promise<void> => {
+    if (attempt === undefined) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([connecting.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
+    await Promise.race([attempt.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
     clearTimeout(timer);
   };
   if (target.cluster === undefined) {
     const client: Client = redis.createClient({ url: target.url, socket: { reconnectStrategy } });
     client.on('error', onError);
+    // Whether a connection attempt has a socket open: between a failed attempt ('error') and
+    // the next ('reconnecting') the client only waits, and destroying it then is safe at once.
+    let attempt: { done: Promise<void>; end: () => void } | undefined;
+    const startAttempt = (): void => {
+      let end = (): void => undefined;
+      const done = new Promise<void>((resolve) => (end = resolve));
+      attempt = { done, end };
+    };
+    const endAttempt = (): void => {
+      attempt?.end();
+      attempt = undefined;
+    };
+    client.on('reconnecting', startAttempt);
+    client.on('error', endAttempt);
+    client.on('ready', endAttempt);
     return {
       client,
       connect: () => {
-        connecting ??= client.connect();
+        if (connecting === undefined) {
+          startAttempt();
+          connecting = client.connect();
+        }
         return connecting.then(() => undefined);
       },
       close: async () => {
         closed = true;
-        await settle();
+        await settle(attempt?.done);
         if (client.isOpen) client.destroy();
       },
       isClusterNode: async () => /^cluster_enabled:1\b/m.test(await client.info('cluster')),
@@ -133,16 +152,27 @@ async function openClient(command: string, target: RedisTarget, onError: (error:
     },
   });
   cluster.on('error', onError);
-  // A cluster's first connect fails when no root node answers (a single client would retry): retry it here.
+  // A cluster's first connect fails when no root node answers (a single client would retry):
+  // retry it here. The wait between tries holds the process (nothing else may), and close() cuts it short.
+  let wake = (): void => undefined;
+  let attempt: Promise<unknown> | undefined;
   const connectCluster = async (): Promise<void> => {
     for (;;) {
       try {
-        await cluster.connect();
+        attempt = cluster.connect();
+        await attempt;
         return;
       } catch (error) {
+        attempt = undefined;
         if (closed) throw error;
         onError(error instanceof Error ? error : new Error(String(error)));
-        await new Promise((resolve) => setTimeout(resolve, CLUSTER_RETRY_MS).unref());
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, CLUSTER_RETRY_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
         if (closed) throw new Error('closed while connecting', { cause: error });
       }
     }
@@ -155,7 +185,8 @@ async function openClient(command: string, target: RedisTarget, onError: (error:
     },
     close: async () => {
       closed = true;
-      await settle();
+      wake();
+      await settle(attempt);
       if (cluster.isOpen) cluster.destroy();
     },
     isClusterNode: () => Promise.resolve(false),
@@ -208,12 +239,15 @@ function clusterHint(target: RedisTarget): string {
 export async function runRedisStatus(target: RedisTarget, json: boolean): Promise<number> {
   const errors: Error[] = [];
   const opened = await openClient('status', target, (error) => errors.push(error));
+  let timer: NodeJS.Timeout | undefined;
   try {
+    // Not unref'd: while a cluster waits between tries, this timer is what keeps the process.
     const timeout = new Promise((_, reject) => {
       const noAnswer = (): void => reject(errors.at(-1) ?? new Error(`no answer within ${STATUS_TIMEOUT_MS} ms`));
-      setTimeout(noAnswer, STATUS_TIMEOUT_MS).unref();
+      timer = setTimeout(noAnswer, STATUS_TIMEOUT_MS);
     });
     await Promise.race([opened.connect(), timeout]);
+    clearTimeout(timer);
     if (await opened.isClusterNode()) throw new Error(clusterHint(target));
     const view = await RedisStore.attach({ client: opened.client, prefix: target.prefix });
     await view.close();
@@ -237,6 +271,7 @@ export async function runRedisStatus(target: RedisTarget, json: boolean): Promis
     process.stderr.write(`heartmonitor: cannot read the table from ${describeTarget(target)}: ${(error as Error).message}\n`);
     return 1;
   } finally {
+    clearTimeout(timer);
     await opened.close();
   }
 }

@@ -140,10 +140,14 @@ describe('heartmonitor CLI with --redis', () => {
     }
   });
 
-  it('status --redis fails with one line when Redis does not answer, and rejects bad URLs', async () => {
+  it('status --redis and --redis-cluster fail with one line when Redis does not answer, and reject bad URLs', async () => {
     const down = await runCli(['status', '--redis', 'redis://127.0.0.1:1']);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /^heartmonitor: cannot read the table from redis:\/\/127\.0\.0\.1:1/);
+    const clusterDown = await runCli(['status', '--redis-cluster', 'redis://127.0.0.1:1,redis://127.0.0.1:2']);
+    assert.notEqual(clusterDown.killed, true);
+    assert.equal(clusterDown.code, 1, clusterDown.stderr);
+    assert.match(clusterDown.stderr, /^heartmonitor: cannot read the table from cluster redis:\/\/127\.0\.0\.1:1,redis:\/\/127\.0\.0\.1:2: /);
     const bad = await runCli(['status', '--redis', 'http://x']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--redis must be a redis:\/\/ or rediss:\/\/ URL/);
