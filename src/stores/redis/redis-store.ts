@@ -371,8 +371,9 @@ export class RedisStore implements HeartbeatStore {
     const deletes = [...this.pendingDeletes];
     // A rewrite goes out in several runs; the first of them clears the flag, any failure sets it again.
     this.rewrite = false;
-    const now = performance.now();
     for (let start = 0; start < Math.max(keys.length, deletes.length); start += this.maxBatch) {
+      // Ages as of this batch's sending (an earlier batch of a rewrite may have taken a while).
+      const now = performance.now();
       const args = [String(this.expireAfter), this.monitorId];
       const batch = keys.slice(start, start + this.maxBatch);
       let count = 0;
@@ -389,7 +390,6 @@ export class RedisStore implements HeartbeatStore {
       args.push(String(count), ...puts, String(deleted.length), ...deleted);
       for (const key of batch) this.pendingPuts.delete(key);
       for (const key of deleted) this.pendingDeletes.delete(key);
-      const started = performance.now();
       try {
         await this.writeScript.run(this.client, writeKeys(this.keys), args);
       } catch (error) {
@@ -401,7 +401,8 @@ export class RedisStore implements HeartbeatStore {
       this.counts.writes++;
       this.counts.reportsSent += count;
       for (const arg of args) this.counts.bytesSent += Buffer.byteLength(arg);
-      if (performance.now() - started > SLOW_WRITE) this.correct(sent);
+      // Measured from when the ages were computed: the most they can be too young by.
+      if (performance.now() - now > SLOW_WRITE) this.correct(sent);
     }
   }
 
