@@ -63,18 +63,29 @@ function packageVersion(): string {
   return 'unknown';
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    // One line for the user; a stack only for bugs.
-    if (error instanceof UsageError) {
-      process.stderr.write(`heartmonitor: ${error.message}\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`heartmonitor: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = 1;
-    }
-  },
-);
+/**
+ * Once a command has returned, nothing it started should keep the process; if something
+ * does (a client library's socket left open on a fatal path), exit anyway after this grace
+ * period, which lets stdout and stderr drain. Unref'd: a clean process ends before it.
+ */
+const EXIT_GRACE_MS = 2000;
+
+main(process.argv.slice(2))
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      // One line for the user; a stack only for bugs.
+      if (error instanceof UsageError) {
+        process.stderr.write(`heartmonitor: ${error.message}\n`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`heartmonitor: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  )
+  .finally(() => {
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+  });

@@ -13,7 +13,7 @@ import { heartbeatWeight } from '../picking/selection.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 import { integerOption, parseCommandArgs, positionals, secretFileOption, sleep, stopSignal, UsageError } from './args.js';
 import { RateLimitedLog } from './rate-limited-log.js';
-import { redisStoreFor } from './redis.js';
+import { describeTarget, redisStoreFor, redisTarget } from './redis.js';
 import { renderTable, repaint, serverRows } from './table.js';
 
 /** `heartmonitor listen --help`. */
@@ -37,13 +37,17 @@ Options:
   --redis URL          share the table through Redis (redis:// or rediss://) instead
                        of hb.dat, for proxies on other hosts; Redis may be down at
                        start (the table is written once it answers)
+  --redis-cluster URLS the same through Redis Cluster: a comma-separated list of
+                       nodes (redis://10.0.0.1:7000,redis://10.0.0.2:7000), any one
+                       that answers finds the rest; repeatable; not with --redis
   --redis-prefix P     the shared table's name (default heartmonitor)
   --json               print one JSON object per change instead of text
   -h, --help           show this help
 
 The table is redrawn in place when stdout is a terminal; otherwise one line is printed
 per change (new server, changed counts, stale, removed). SIGINT/SIGTERM flush the store
-and exit 0.
+and exit 0. Exit code 2 for a bad option, 1 when it cannot listen (the address is taken)
+or when --redis names a cluster node (use --redis-cluster).
 
 Example:
   heartmonitor listen 239.0.0.1:27999 --interface 127.0.0.1 --storage /run/hb.dat
@@ -66,6 +70,7 @@ export async function runListen(args: readonly string[]): Promise<number> {
       allow: { type: 'string', multiple: true },
       'secret-file': { type: 'string' },
       redis: { type: 'string' },
+      'redis-cluster': { type: 'string', multiple: true },
       'redis-prefix': { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -82,13 +87,19 @@ export async function runListen(args: readonly string[]): Promise<number> {
   const flushInterval = integerOption('listen', 'flush-interval', values['flush-interval'], 1, MAX_TIMER_DELAY);
   const secret = secretFileOption('listen', values['secret-file']);
   const errors = new RateLimitedLog(LOG_INTERVAL_MS, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
-  const shared = values.redis === undefined ? undefined : await redisStoreFor(values.redis, values['redis-prefix'], (error) => errors.log(`redis: ${error.message}`));
-  let monitor: HeartMonitor;
+  // Every option is checked before a Redis client exists: a bad one ends the command at once.
+  const target = redisTarget('listen', values);
   try {
     checkInterfaceOption(listen as string, values.interface);
+  } catch (error) {
+    throw new UsageError(`listen: ${(error as Error).message}`);
+  }
+  const shared = target === undefined ? undefined : await redisStoreFor(target, (error) => errors.log(`redis: ${error.message}`));
+  let monitor: HeartMonitor;
+  try {
     monitor = new HeartMonitor({ listen, interface: values.interface, maxServers, storage, flushInterval, allow: values.allow, secret, store: shared?.store });
   } catch (error) {
-    shared?.close();
+    await shared?.close();
     throw new UsageError(`listen: ${(error as Error).message}`);
   }
   // A storage path that cannot be written fails now, not at the first flush five seconds in.
@@ -137,31 +148,49 @@ export async function runListen(args: readonly string[]): Promise<number> {
   });
 
   const { signal, dispose } = stopSignal();
+  // Stopped by a signal, or by a fatal Redis fault (a cluster node given as --redis).
+  const stop = new AbortController();
+  signal.addEventListener('abort', () => stop.abort());
+  let fatal: Error | undefined;
+  shared?.fatal.catch((error: Error) => {
+    fatal = error;
+    stop.abort();
+  });
+  shared?.start();
   try {
     await monitor.listen();
   } catch (error) {
     dispose();
     await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS);
-    shared?.close();
+    await shared?.close();
     process.stderr.write(`heartmonitor: ${(error as Error).message}\n`);
     return 1;
   }
   const address = monitor.address();
-  const where = shared !== undefined ? `sharing the table through Redis as ${shared.store.keys.servers}` : maxServers === 0 ? `writing ${storage}` : `keeping ${maxServers} slots in memory`;
+  const where = target !== undefined && shared !== undefined ? `sharing the table through Redis as ${shared.store.keys.servers}${target.cluster === undefined ? '' : ` on ${describeTarget(target)}`}` : maxServers === 0 ? `writing ${storage}` : `keeping ${maxServers} slots in memory`;
   const banner = `listening on ${listen}${values.interface === undefined ? '' : ` (interface ${values.interface})`}, bound port ${address?.port}, ${where}`;
-  if (json) out(JSON.stringify({ time: new Date().toISOString(), event: 'listening', address: listen, port: address?.port, storage: maxServers === 0 ? storage : null }));
-  else if (!live) out(`${new Date().toISOString()} ${banner}`);
+  if (json) {
+    // Where the table goes: hb.dat, memory slots, or a Redis table (never a file it does not write).
+    const output = shared !== undefined && target !== undefined ? { storage: null, redis: describeTarget(target), table: shared.store.keys.servers } : { storage: maxServers === 0 ? storage : null };
+    out(JSON.stringify({ time: new Date().toISOString(), event: 'listening', address: listen, port: address?.port, ...output }));
+  } else if (!live) out(`${new Date().toISOString()} ${banner}`);
 
-  for (let first = true; !signal.aborted; first = false) {
+  for (let first = true; !stop.signal.aborted; first = false) {
     if (live) process.stdout.write(repaint(`${banner}\n\n${renderTable(serverRows(monitor.servers(), Date.now()))}\nCtrl-C to stop\n`, first));
     warnings.tick();
     errors.tick();
-    await sleep(REDRAW_MS, signal);
+    await sleep(REDRAW_MS, stop.signal);
   }
   dispose();
+  if (fatal !== undefined) {
+    await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS);
+    await shared?.close();
+    process.stderr.write(`heartmonitor: listen: ${fatal.message}\n`);
+    return 1;
+  }
   // Final flush of the store, bounded: whatever the store does, a stop request ends the process.
   const closed = await closeWithin(monitor, SHUTDOWN_TIMEOUT_MS);
-  shared?.close();
+  await shared?.close();
   if (!closed) {
     process.stderr.write(`heartmonitor: listen: the store did not finish its final write within ${SHUTDOWN_TIMEOUT_MS} ms; stopping anyway\n`);
     return 1;

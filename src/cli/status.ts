@@ -7,17 +7,19 @@ import { readFile, stat } from 'node:fs/promises';
 import { describeCause } from '../errors.js';
 import { APACHE_MAX_LASTSEEN, parseHeartbeatFile } from '../stores/hb-file.js';
 import { parseCommandArgs, positionals } from './args.js';
-import { runRedisStatus } from './redis.js';
+import { redisTarget, runRedisStatus } from './redis.js';
 import { renderTable, serverRows } from './table.js';
 
 /** `heartmonitor status --help`. */
 export const STATUS_HELP = `Usage: heartmonitor status [PATH] [--json]
        heartmonitor status --redis URL [--redis-prefix P] [--json]
+       heartmonitor status --redis-cluster URL[,URL…] [--redis-prefix P] [--json]
 
 Print an hb.dat file (written by heartmonitor listen or by Apache's mod_heartmonitor)
 as a table, with the weight Apache's lbmethod=heartbeat gives each server: ready, or
-ready/4 when busy is 0, and 0 once lastseen reaches 10 s. SHARE is the part of the
-requests each server gets.
+ready/4 when busy is 0, and 0 once lastseen reaches 10 s or while the server is
+drained or disabled. SHARE is the part of the requests each server gets; STATE is
+active, stale, draining or disabled (the last two set by a monitor, Redis tables only).
 
 Arguments:
   PATH                 the file (default logs/hb.dat)
@@ -25,21 +27,32 @@ Arguments:
 Options:
   --redis URL          read the table shared through Redis instead (redis:// or
                        rediss://), with the MONITOR that reported each server
+  --redis-cluster URLS the same through Redis Cluster: comma-separated nodes
+                       (redis://10.0.0.1:7000,redis://10.0.0.2:7000); repeatable
   --redis-prefix P     the shared table's name (default heartmonitor)
   --json               print { path, modified, servers, skipped } as JSON
+                       ({ redis, table, servers, refused } with a Redis option)
   -h, --help           show this help
+
+Exit codes: 0 printed, 1 the file or Redis could not be read (a cluster node given
+as --redis included), 2 bad options.
 `;
 
 /** Run `heartmonitor status`; resolves with the exit code. */
 export async function runStatus(args: readonly string[]): Promise<number> {
-  const { values, positionals: rest } = parseCommandArgs(args, { json: { type: 'boolean' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' } }, 'status');
+  const { values, positionals: rest } = parseCommandArgs(
+    args,
+    { json: { type: 'boolean' }, redis: { type: 'string' }, 'redis-cluster': { type: 'string', multiple: true }, 'redis-prefix': { type: 'string' } },
+    'status',
+  );
   if (values.help === true) {
     process.stdout.write(STATUS_HELP);
     return 0;
   }
-  if (values.redis !== undefined) {
+  const target = redisTarget('status', values);
+  if (target !== undefined) {
     positionals('status', rest, 0, 0, '');
-    return runRedisStatus(values.redis, values['redis-prefix'], values.json === true);
+    return runRedisStatus(target, values.json === true);
   }
   const [path = 'logs/hb.dat'] = positionals('status', rest, 0, 1, '');
   let text: Buffer;

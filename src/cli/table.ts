@@ -1,5 +1,5 @@
 /**
- * The server table the CLI prints: ip, port, ready, busy, weight, last seen, share.
+ * The server table the CLI prints: ip, port, ready, busy, weight, last seen, share, state.
  * @module
  */
 import { heardWithin } from '../picking/freshness.js';
@@ -7,18 +7,26 @@ import { heartbeatWeight } from '../picking/selection.js';
 import { DEFAULT_STALE_AFTER } from '../table/settings.js';
 import type { ServerStatus } from '../protocol/server-status.js';
 
+/**
+ * What a row's server is doing: `active` (heard within staleAfter), `stale`, or the
+ * state a monitor set or saw (`draining`, `disabled`, `failed`).
+ */
+export type RowState = 'active' | 'stale' | 'draining' | 'disabled' | 'failed';
+
 /** One printed row, also the shape of `--json` output. */
 export interface ServerRow {
   readonly ip: string;
   readonly port: number;
   readonly ready: number;
   readonly busy: number;
-  /** Weight lbmethod=heartbeat gives it now (0 when stale). */
+  /** Weight lbmethod=heartbeat gives it now (0 when stale, draining or disabled). */
   readonly weight: number;
   /** Seconds since its last heartbeat. */
   readonly lastSeen: number;
   /** weight / sum of weights: the share of picks it gets. */
   readonly share: number;
+  /** Its state: drained and disabled servers weigh 0, as Apache's balancer skips such workers. */
+  readonly state: RowState;
   /** Share of requests actually routed to it (the demo only). */
   readonly routed?: number;
   /** The monitor that reported it (a table shared through Redis only). */
@@ -27,7 +35,8 @@ export interface ServerRow {
 
 /** Rows for `servers`, sorted by IP, with weights as of `now`. */
 export function serverRows(servers: readonly ServerStatus[], now: number, staleAfter = DEFAULT_STALE_AFTER): ServerRow[] {
-  const weights = servers.map((server) => (heardWithin(server.lastSeen, now, staleAfter) ? heartbeatWeight(server) : 0));
+  const states = servers.map((server): RowState => server.state ?? (heardWithin(server.lastSeen, now, staleAfter) ? 'active' : 'stale'));
+  const weights = servers.map((server, i) => (states[i] === 'active' || states[i] === 'failed' ? (heardWithin(server.lastSeen, now, staleAfter) ? heartbeatWeight(server) : 0) : 0));
   const total = weights.reduce((sum, weight) => sum + weight, 0);
   return servers
     .map((server, i) => {
@@ -40,6 +49,7 @@ export function serverRows(servers: readonly ServerStatus[], now: number, staleA
         weight,
         lastSeen: Math.max(0, Math.floor((now - server.lastSeen) / 1000)),
         share: total === 0 ? 0 : weight / total,
+        state: states[i] ?? 'active',
       };
     })
     .sort((a, b) => compareIp(a.ip, b.ip) || a.port - b.port);
@@ -49,7 +59,7 @@ export function serverRows(servers: readonly ServerStatus[], now: number, staleA
 export function renderTable(rows: readonly ServerRow[]): string {
   const withRouted = rows.some((row) => row.routed !== undefined);
   const withMonitor = rows.some((row) => row.monitor !== undefined);
-  const header = ['IP', 'PORT', 'READY', 'BUSY', 'WEIGHT', 'LAST SEEN', 'SHARE', ...(withRouted ? ['ROUTED'] : []), ...(withMonitor ? ['MONITOR'] : [])];
+  const header = ['IP', 'PORT', 'READY', 'BUSY', 'WEIGHT', 'LAST SEEN', 'SHARE', ...(withRouted ? ['ROUTED'] : []), 'STATE', ...(withMonitor ? ['MONITOR'] : [])];
   const lines = rows.map((row) => [
     row.ip,
     String(row.port),
@@ -59,12 +69,13 @@ export function renderTable(rows: readonly ServerRow[]): string {
     `${row.lastSeen}s ago`,
     percent(row.share),
     ...(withRouted ? [percent(row.routed ?? 0)] : []),
+    row.state,
     ...(withMonitor ? [row.monitor ?? ''] : []),
   ]);
   const widths = header.map((title, col) => Math.max(title.length, ...lines.map((line) => (line[col] ?? '').length)));
   const format = (cells: readonly string[]): string =>
     cells
-      .map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0)))
+      .map((cell, col) => (col === 0 || header[col] === 'STATE' || header[col] === 'MONITOR' ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0)))
       .join('  ')
       .trimEnd();
   return [format(header), ...lines.map(format), tableLegend(withRouted)].join('\n') + '\n';

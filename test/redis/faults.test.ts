@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClient } from 'redis';
 import { HeartMonitor } from '../../src/index.js';
-import { RedisStore, type RedisView } from '../../src/redis.js';
+import { RedisStore, tableKeys, type RedisView } from '../../src/redis.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { server } from '../stores/helpers.js';
@@ -136,6 +136,80 @@ describe('Redis faults', () => {
     await waitFor('recovered', () => view.metrics().source_connected === 1 && view.servers().length === 2, { timeoutMs: 5000 });
     assert.ok(members.includes(view.pickBackend(members) ?? ''));
     assert.match(await (await fetch(pageUrl)).text(), /class="source-up"/);
+  });
+});
+
+describe('Redis faults: what a restart or a stall must not lose', () => {
+  it('kill -9 and restart: the drained and disabled states come back with the rewrite', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    const prefix = uniquePrefix('admin');
+    const keys = tableKeys(prefix);
+    const writer = await clients.connect(redis.url);
+    const reader = await clients.connect(redis.url);
+    const { monitor } = beatingMonitor(new RedisStore({ client: writer, prefix }), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    monitor.drain('10.0.0.1');
+    monitor.disable('10.0.0.2');
+    monitor.disable('10.0.0.3');
+    monitor.enable('10.0.0.3');
+    await monitor.store.flush();
+    const expected = { '10.0.0.1': 'draining', '10.0.0.2': 'disabled' };
+    assert.deepEqual({ ...(await writer.hGetAll(keys.admin)) }, expected);
+    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
+    cleanups.push(() => view.close());
+    view.on('error', () => undefined);
+    await redis.kill9();
+    await redis.spawn();
+    const check = await clients.connect(redis.url);
+    let admin: Record<string, string> = {};
+    await waitFor('admin states rewritten', () => admin['10.0.0.1'] === 'draining' && admin['10.0.0.2'] === 'disabled', {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      onTick: () => void check.hGetAll(keys.admin).then((value) => (admin = { ...value })),
+    });
+    assert.deepEqual(admin, expected, 'an enabled server is not re-sent as a state');
+    await waitFor('view resynchronised with the states', () => view.metrics().source_snapshots >= 2 && view.servers().find((s) => s.ip === '10.0.0.1')?.state === 'draining', { timeoutMs: 5000 });
+    // A view attached now (a proxy started after the restart) sees them too.
+    const late = await RedisStore.attach({ client: check, prefix });
+    cleanups.push(() => late.close());
+    for (const each of [view, late]) {
+      assert.equal(each.servers().find((s) => s.ip === '10.0.0.1')?.state, 'draining');
+      assert.equal(each.servers().find((s) => s.ip === '10.0.0.2')?.state, 'disabled');
+      for (let i = 0; i < 20; i++) assert.equal(each.pickBackend(['http://10.0.0.1:80', 'http://10.0.0.2:80', 'http://10.0.0.3:80']), 'http://10.0.0.3:80');
+    }
+  });
+
+  it('a write queued while Redis was frozen (SIGSTOP) is sent again with its true age once Redis answers', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    const prefix = uniquePrefix('stall');
+    const keys = tableKeys(prefix);
+    const writer = await clients.connect(redis.url);
+    const reader = await clients.connect(redis.url);
+    const store = new RedisStore({ client: writer, prefix, timeout: 500 });
+    const monitor = new HeartMonitor({ store });
+    monitor.on('error', () => undefined);
+    cleanups.push(() => monitor.close());
+    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
+    cleanups.push(() => view.close());
+    view.on('error', () => undefined);
+    redis.pause();
+    try {
+      // One heartbeat, then silence: its write waits in the frozen server's socket.
+      monitor.ingest('v=1&ready=5&busy=0', { address: '10.0.0.1' });
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    } finally {
+      redis.resume();
+    }
+    await waitFor('the slow write was corrected', () => store.stats().corrections === 1 && store.stats().writes >= 2, { timeoutMs: 5000 });
+    const [seconds, micros] = await reader.time();
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const seen = await reader.zScore(keys.seen, '10.0.0.1');
+    assert.ok(seen !== null && redisNow - seen >= 2900, `stored age ${redisNow - (seen ?? 0)} ms, the heartbeat is over 3 s old`);
+    await waitFor('the view has the true age', () => (view.records().find((r) => r.server.ip === '10.0.0.1')?.age ?? 0) >= 2900, { timeoutMs: 5000 });
+    const late = await RedisStore.attach({ client: reader, prefix });
+    cleanups.push(() => late.close());
+    assert.ok((late.records()[0]?.age ?? 0) >= 2900, `a new view's age: ${late.records()[0]?.age}`);
   });
 });
 

@@ -199,7 +199,9 @@ describe('RedisStore writes one shared table', () => {
     await own.flush();
     const record = parseRecord('10.0.0.9', (await shared.hGet(keys.servers, '10.0.0.9')) ?? '');
     assert.ok(typeof record !== 'string' && record.inRotationMs === -1, `the rewrite landed: ${JSON.stringify(record)}`);
-    assert.equal(await shared.zScore(keys.seen, '10.0.0.9'), seen, "the report's time is kept, never moved back");
+    // Its latest word is the truth about its heartbeat: the time follows it, back by the 50 ms.
+    const moved = await shared.zScore(keys.seen, '10.0.0.9');
+    assert.ok(seen !== null && moved !== null && moved < seen, `the time ${moved} moved back from ${seen}`);
     const other = new RedisStore({ client: shared, prefix, monitorId: 'other' });
     other.put(server('10.0.0.9', { ready: 1 }));
     const older = (other as unknown as { held: Map<string, { heardAt: number }> }).held.get('10.0.0.9');
@@ -210,6 +212,42 @@ describe('RedisStore writes one shared table', () => {
     assert.equal(typeof kept === 'string' ? kept : kept.monitor, 'own');
     await own.close();
     await other.close();
+  });
+
+  it('a report time ahead of the Redis clock (hostile write, clock stepped back) loses to a live report, never stays ahead, and expires', async () => {
+    const prefix = uniquePrefix('future');
+    const keys = tableKeys(prefix);
+    const redisNow = async (): Promise<number> => {
+      const [seconds, micros] = await shared.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    const start = await redisNow();
+    // Two ghosts ten minutes ahead: one a live monitor reports, one nobody reports.
+    await shared.zAdd(keys.seen, [
+      { score: start + 600_000, value: '10.0.0.1' },
+      { score: start + 600_000, value: '10.0.0.8' },
+    ]);
+    await shared.hSet(keys.servers, { '10.0.0.1': '10.0.0.1\t80\tghost\t9\t0', '10.0.0.8': '10.0.0.8\t80\tghost\t9\t0' });
+    const real = new RedisStore({ client: shared, prefix, monitorId: 'real', expireAfter: 1000 });
+    real.put(server('10.0.0.1', { ready: 2 }));
+    await real.flush();
+    const record = parseRecord('10.0.0.1', (await shared.hGet(keys.servers, '10.0.0.1')) ?? '');
+    assert.equal(typeof record === 'string' ? record : record.monitor, 'real', 'the live report replaced the future-dated one');
+    const after = await redisNow();
+    for (const key of ['10.0.0.1', '10.0.0.8']) {
+      const seen = await shared.zScore(keys.seen, key);
+      assert.ok(seen !== null && seen <= after, `${key}: stored time ${seen} is not ahead of the clock ${after}`);
+    }
+    const view = await attach(prefix);
+    assert.equal(view.records().find((r) => r.server.ip === '10.0.0.1')?.monitor, 'real');
+    // The unreported ghost now ages like any record and is trimmed after expireAfter.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    real.put(server('10.0.0.1', { ready: 3 }));
+    await real.flush();
+    assert.deepEqual(await shared.hKeys(keys.servers), ['10.0.0.1']);
+    await waitFor('the ghost leaves the view', () => view.servers().length === 1);
+    await view.close();
+    await real.close();
   });
 
   it('stores on one client share one error listener, which leaves with the last close(); a write after close() puts it back', async () => {

@@ -70,6 +70,8 @@ export interface RedisStoreStats {
   readonly reportsSent: number;
   /** Argument bytes sent (keys, records; the script's SHA not counted). */
   readonly bytesSent: number;
+  /** Reports sent again with their true age after a write whose round trip took over 1 s (Redis stalled: their ages were stamped too young). */
+  readonly corrections: number;
   /** Outages seen (failures or timeouts, counted once each until a write succeeds). */
   readonly outages: number;
   /** Whether Redis is currently unreachable for this store. */
@@ -84,9 +86,30 @@ interface Held {
    * keeps the age the heartbeat has, and a silent server never looks just heard.
    */
   heardAt: number;
+  /** Times this heartbeat was sent again because a slow write stamped it too young (see SLOW_WRITE). */
+  corrections: number;
 }
 
 const RETRY_INTERVAL = 1000;
+
+/**
+ * A write whose round trip took longer than this (ms) may have run on Redis long after it
+ * was sent (a stalled or frozen node answers its queue when it thaws): the ages it carried
+ * were computed at send time, so its reports may look younger than they are by up to the
+ * round trip. They are sent again, with their true ages, in the next write.
+ *
+ * 1 s: heartbeats come once a second (mod_heartbeat), so a smaller error is less than one
+ * heartbeat period and a tenth of the default staleAfter (10 s); a round trip that long is
+ * never normal for Redis, so the corrections cost nothing in steady state.
+ */
+const SLOW_WRITE = 1000;
+
+/**
+ * Corrections per heartbeat at most: a Redis that stays slow makes every correction slow
+ * too; after these the error left is at most the last round trip, and a new heartbeat
+ * (normally within a second) replaces the report anyway.
+ */
+const MAX_CORRECTIONS = 3;
 
 /**
  * Shares a monitor's table through Redis. Every heartbeat is queued, coalesced per server
@@ -123,6 +146,11 @@ export class RedisStore implements HeartbeatStore {
   private readonly pendingPuts = new Set<string>();
   private readonly pendingDeletes = new Set<string>();
   private readonly pendingAdmin = new Map<string, AdminState | '-'>();
+  /**
+   * Administrative states set through this store and not cleared since: sent again with
+   * every rewrite, so a restarted (emptied) Redis gets them back with the records.
+   */
+  private readonly adminStates = new Map<string, AdminState>();
   private readonly writeScript = new RedisScript(WRITE_SCRIPT);
   private readonly adminScript = new RedisScript(ADMIN_SCRIPT);
   private timer: NodeJS.Timeout | undefined;
@@ -130,7 +158,7 @@ export class RedisStore implements HeartbeatStore {
   /** Send every held server with the next write (after an outage, or at the start). */
   private rewrite = true;
   private outage: { error: Error; reported: boolean } | undefined;
-  private counts = { writes: 0, reportsSent: 0, bytesSent: 0, outages: 0 };
+  private counts = { writes: 0, reportsSent: 0, bytesSent: 0, outages: 0, corrections: 0 };
   /** A dropped connection may come back to a restarted Redis: rewrite the table then. */
   private readonly onClientError = (error: Error): void => this.fail(error);
   /**
@@ -182,11 +210,14 @@ export class RedisStore implements HeartbeatStore {
     const now = performance.now();
     if (held === undefined) {
       if (this.held.size >= this.maxServers) return false;
-      this.held.set(key, { status: server, heardAt: now });
+      this.held.set(key, { status: server, heardAt: now, corrections: 0 });
     } else {
       // Only a heartbeat (a new lastSeen) makes the report younger; a rewrite for an
       // administrative change reports the same heartbeat with a new state or ramp time.
-      if (server.lastSeen !== held.status.lastSeen) held.heardAt = now;
+      if (server.lastSeen !== held.status.lastSeen) {
+        held.heardAt = now;
+        held.corrections = 0;
+      }
       held.status = server;
     }
     this.pendingDeletes.delete(key);
@@ -218,6 +249,10 @@ export class RedisStore implements HeartbeatStore {
    * @param key - `ip` (every port of it) or a server key
    */
   setAdmin(key: string, state: AdminState | undefined): void {
+    // Remembered for rewrites; a cleared state is not (an empty admin hash after a restart
+    // is already "enabled", and re-sending a clear could undo another monitor's drain).
+    if (state === undefined) this.adminStates.delete(key);
+    else this.adminStates.set(key, state);
     this.pendingAdmin.set(key, state ?? '-');
     this.schedule();
   }
@@ -277,7 +312,9 @@ export class RedisStore implements HeartbeatStore {
   }
 
   private hasPending(): boolean {
-    return this.rewrite ? this.held.size > 0 || this.pendingDeletes.size > 0 || this.pendingAdmin.size > 0 : this.pendingPuts.size > 0 || this.pendingDeletes.size > 0 || this.pendingAdmin.size > 0;
+    return this.rewrite
+      ? this.held.size > 0 || this.pendingDeletes.size > 0 || this.pendingAdmin.size > 0 || this.adminStates.size > 0
+      : this.pendingPuts.size > 0 || this.pendingDeletes.size > 0 || this.pendingAdmin.size > 0;
   }
 
   private schedule(delay = this.batchInterval): void {
@@ -322,6 +359,9 @@ export class RedisStore implements HeartbeatStore {
   }
 
   private async write(): Promise<void> {
+    // A rewrite (at start, after an outage) may go to a Redis that lost everything: the
+    // administrative states set here go with it, or a drained server would get traffic again.
+    if (this.rewrite) for (const [key, state] of this.adminStates) if (!this.pendingAdmin.has(key)) this.pendingAdmin.set(key, state);
     for (const [key, state] of [...this.pendingAdmin]) {
       await this.adminScript.run(this.client, adminKeys(this.keys), [key, state]);
       if (this.pendingAdmin.get(key) === state) this.pendingAdmin.delete(key);
@@ -331,16 +371,19 @@ export class RedisStore implements HeartbeatStore {
     const deletes = [...this.pendingDeletes];
     // A rewrite goes out in several runs; the first of them clears the flag, any failure sets it again.
     this.rewrite = false;
-    const now = performance.now();
     for (let start = 0; start < Math.max(keys.length, deletes.length); start += this.maxBatch) {
+      // Ages as of this batch's sending (an earlier batch of a rewrite may have taken a while).
+      const now = performance.now();
       const args = [String(this.expireAfter), this.monitorId];
       const batch = keys.slice(start, start + this.maxBatch);
       let count = 0;
       const puts: string[] = [];
+      const sent: [string, Held, number][] = [];
       for (const key of batch) {
         const held = this.held.get(key);
         if (held === undefined) continue;
         puts.push(key, String(Math.max(0, Math.round(now - held.heardAt))), encodeRecord(held.status, this.monitorId));
+        sent.push([key, held, held.heardAt]);
         count++;
       }
       const deleted = deletes.slice(start, start + this.maxBatch);
@@ -358,6 +401,22 @@ export class RedisStore implements HeartbeatStore {
       this.counts.writes++;
       this.counts.reportsSent += count;
       for (const arg of args) this.counts.bytesSent += Buffer.byteLength(arg);
+      // Measured from when the ages were computed: the most they can be too young by.
+      if (performance.now() - now > SLOW_WRITE) this.correct(sent);
+    }
+  }
+
+  /**
+   * After a slow write: send its reports again, with ages computed now, unless a newer
+   * heartbeat replaced them meanwhile (already queued) or they were corrected enough. The
+   * write script lets a monitor move its own record's time back, so the correction sticks.
+   */
+  private correct(sent: readonly [string, Held, number][]): void {
+    for (const [key, held, heardAt] of sent) {
+      if (this.held.get(key) !== held || held.heardAt !== heardAt || held.corrections >= MAX_CORRECTIONS) continue;
+      held.corrections++;
+      this.counts.corrections++;
+      this.pendingPuts.add(key);
     }
   }
 

@@ -16,31 +16,48 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
+ * How far ahead of the node's clock (ms) a stored report time may be before it counts as
+ * corrupt: a little slack for the node's own clock, which never runs backwards by much
+ * under NTP slewing. Beyond it the time came from a hostile or broken write, a clock
+ * stepped back, or a failover to a node whose clock is behind.
+ */
+export const FUTURE_SLACK = 1000;
+
+/**
  * KEYS: servers, seen, sequence, changes. ARGV: expireAfter, monitor id, put count, then
- * (key, age, record) per put, then delete count and the keys. A put is kept only when it
- * is at least as new as the stored report (newest report wins, whichever monitor made
- * it) or the stored report is this monitor's own: a monitor sends its reports in order,
- * and its rewrite of the same heartbeat (a new ramp time after enable) must not lose to
- * its first write by a few ms of transit jitter (the report's time is then kept, never
- * moved back). A delete removes only a record this monitor wrote last (or one that is not a
- * record at all); reports older than
- * expireAfter are trimmed; every key's TTL is set to expireAfter, so a table nobody writes
- * any more disappears by itself.
+ * (key, age, record) per put, then delete count and the keys.
+ *
+ * A put is kept when it is at least as new as the stored report (newest report wins,
+ * whichever monitor made it), when the stored report is this monitor's own (a monitor
+ * sends its reports in order, so its latest one is the truth about its heartbeat: a rewrite
+ * after an administrative change must not lose to its first write by a few ms of transit
+ * jitter, and a correction after a stalled write moves the time back to the true one), or
+ * when the stored time is more than FUTURE_SLACK ahead of the node's clock (corrupt: it
+ * would otherwise win against every live report and never expire). A report's time is
+ * never stored ahead of the node's clock.
+ *
+ * A delete removes only a record this monitor wrote last (or one that is not a record at
+ * all). Reports older than expireAfter are trimmed (at most 1000 per run; a forward step of
+ * the node's clock by expireAfter or more trims the table at once, and live servers come
+ * back with their next heartbeat). Times still ahead of the clock after the puts are set to
+ * the clock, so such a record expires after expireAfter unless a monitor reports it. Every
+ * key's TTL is set to expireAfter, so a table nobody writes any more disappears by itself.
  */
 export const WRITE_SCRIPT = `${NOW}
 local expire = tonumber(ARGV[1])
+local future = now + ${FUTURE_SLACK}
 local lines = {}
 local i = 4
 for _ = 1, tonumber(ARGV[3]) do
-  local key, age, record = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local key, age, record = ARGV[i], math.max(0, tonumber(ARGV[i + 1]) or 0), ARGV[i + 2]
   local seen = now - age
   local old = redis.call('ZSCORE', KEYS[2], key)
-  local own = false
-  if old and tonumber(old) > seen then
-    own = string.match(redis.call('HGET', KEYS[1], key) or '', '^[^\t]*\t[^\t]*\t([^\t]*)\t') == ARGV[2]
+  local keep = not old or tonumber(old) <= seen or tonumber(old) > future
+  if not keep then
+    keep = string.match(redis.call('HGET', KEYS[1], key) or '', '^[^\t]*\t[^\t]*\t([^\t]*)\t') == ARGV[2]
   end
-  if not old or tonumber(old) <= seen or own then
-    if not own then redis.call('ZADD', KEYS[2], seen, key) end
+  if keep then
+    redis.call('ZADD', KEYS[2], seen, key)
     redis.call('HSET', KEYS[1], key, record)
     lines[#lines + 1] = 'P ' .. key .. ' ' .. age .. ' ' .. record
   end
@@ -60,6 +77,10 @@ for _ = 1, deletes do
     end
   end
   i = i + 1
+end
+local ahead = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. future, '+inf', 'LIMIT', 0, 1000)
+for _, key in ipairs(ahead) do
+  redis.call('ZADD', KEYS[2], now, key)
 end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - expire), 'LIMIT', 0, 1000)
 for _, key in ipairs(expired) do
