@@ -45,7 +45,7 @@ storeContract('RedisStore', {
 });
 
 describe('RedisStore writes one shared table', () => {
-  it('stores records with the reporting monitor, on the Redis clock, with a TTL of expireAfter', async () => {
+  it('stores records with the reporting monitor, on the Redis clock, with a TTL of expireAfter (the sequence number: a day)', async () => {
     const prefix = uniquePrefix();
     const store = new RedisStore({ client: shared, prefix, monitorId: 'segment-a', expireAfter: 5000 });
     store.put(server('10.0.0.1', { ready: 7, busy: 2, port: 8080 }));
@@ -59,6 +59,9 @@ describe('RedisStore writes one shared table', () => {
     assert.ok(seen !== null && Math.abs(seen - Number(seconds) * 1000) < 2000, `seen ${seen} is on the Redis clock`);
     const ttl = await shared.pTTL(keys.servers);
     assert.ok(ttl > 0 && ttl <= 5000, `ttl ${ttl}`);
+    // The sequence number outlives a quiet table by far: views attached to it must never see the numbering restart.
+    const sequenceTtl = await shared.pTTL(keys.sequence);
+    assert.ok(sequenceTtl > 23 * 3_600_000, `sequence ttl ${sequenceTtl}`);
     await store.close();
   });
 
@@ -238,7 +241,9 @@ describe('RedisStore writes one shared table', () => {
       const seen = await shared.zScore(keys.seen, key);
       assert.ok(seen !== null && seen <= after, `${key}: stored time ${seen} is not ahead of the clock ${after}`);
     }
-    const view = await attach(prefix);
+    // The view runs with the table's expireAfter, so it drops the ghost by its own clock too.
+    const view = await RedisStore.attach({ client: shared, prefix, staleAfter: 500, expireAfter: 1000 });
+    views.push(view);
     assert.equal(view.records().find((r) => r.server.ip === '10.0.0.1')?.monitor, 'real');
     // The unreported ghost now ages like any record and is trimmed after expireAfter.
     await new Promise((resolve) => setTimeout(resolve, 1100));

@@ -24,6 +24,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 export const FUTURE_SLACK = 1000;
 
 /**
+ * How long the sequence number outlives the last change (ms), however short `expireAfter`
+ * is: views attached to a quiet table must not see the numbering start again at 1 (they
+ * would take the new messages for ones their snapshot already holds until a probe noticed).
+ * One small key per table, gone a day after the last write.
+ */
+export const SEQUENCE_TTL = 86_400_000;
+
+/**
  * KEYS: servers, seen, sequence, changes. ARGV: expireAfter, monitor id, put count, then
  * (key, age, record) per put, then delete count and the keys.
  *
@@ -41,7 +49,8 @@ export const FUTURE_SLACK = 1000;
  * the node's clock by expireAfter or more trims the table at once, and live servers come
  * back with their next heartbeat). Times still ahead of the clock after the puts are set to
  * the clock, so such a record expires after expireAfter unless a monitor reports it. Every
- * key's TTL is set to expireAfter, so a table nobody writes any more disappears by itself.
+ * key's TTL is set to expireAfter (the sequence number's to SEQUENCE_TTL), so a table
+ * nobody writes any more disappears by itself.
  */
 export const WRITE_SCRIPT = `${NOW}
 local expire = tonumber(ARGV[1])
@@ -92,7 +101,7 @@ redis.call('PEXPIRE', KEYS[1], expire)
 redis.call('PEXPIRE', KEYS[2], expire)
 if #lines == 0 then return 0 end
 local sequence = redis.call('INCR', KEYS[3])
-redis.call('PEXPIRE', KEYS[3], expire)
+redis.call('PEXPIRE', KEYS[3], math.max(expire, ${SEQUENCE_TTL}))
 redis.call('SPUBLISH', KEYS[4], sequence .. ' ' .. now .. '\\n' .. table.concat(lines, '\\n'))
 return #lines`;
 
@@ -104,6 +113,7 @@ else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
 local sequence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ${SEQUENCE_TTL})
 redis.call('SPUBLISH', KEYS[3], sequence .. ' ' .. now .. '\\nA ' .. ARGV[1] .. ' ' .. ARGV[2])
 return sequence`;
 
