@@ -120,7 +120,12 @@ const REFUSAL_REPORT_INTERVAL = 1000;
  */
 export class RedisView extends BalancedView<RedisViewExtraEvents> implements HeartbeatView {
   /** The settings the table runs with. */
-  readonly settings: { readonly staleAfter: number; readonly expireAfter: number };
+  readonly settings: {
+    /** ms after the last report a server stops being picked (unless a fallback picks it). */
+    readonly staleAfter: number;
+    /** ms after the last report a server leaves the view. */
+    readonly expireAfter: number;
+  };
   private readonly source: RedisTableSource;
   /** The table's key in Redis (shown on the status page). */
   private readonly table: string;

@@ -7,28 +7,39 @@
 
 /** Options of EVAL / EVALSHA as node-redis takes them. */
 export interface RedisEvalOptions {
+  /** The keys the script touches (all in one hash slot on a cluster). */
   readonly keys: string[];
+  /** The script's ARGV. */
   readonly arguments: string[];
 }
 
 /** Anything with node-redis's `error` event: a client, a cluster, a Sentinel client. */
 export interface RedisErrorSource {
+  /** Hear the connection's errors (one listener per client, shared by the stores and views on it). */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Stop hearing them (the last store or view to close takes the listener off). */
   off(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** What a store needs: scripts, and the `error` event (reported, so it never crashes the process). */
 export interface RedisScriptClient extends RedisErrorSource {
+  /** Run a loaded script by its SHA1 (`EVALSHA`). */
   evalSha(sha1: string, options: RedisEvalOptions): Promise<unknown>;
+  /** Run a script's text (`EVAL`), after a node answered `NOSCRIPT`. */
   eval(script: string, options: RedisEvalOptions): Promise<unknown>;
 }
 
 /** A connection that receives shard-channel messages (made by a view with `duplicate()`). */
 export interface RedisSubscriber {
+  /** Open the connection. */
   connect(): Promise<unknown>;
+  /** Subscribe to a shard channel (`SSUBSCRIBE`). */
   sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
+  /** Close the connection at once (the view's `close()`). */
   destroy(): void;
+  /** Hear the connection's events (`error`, `ready`: a reconnect means messages may have been lost). */
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Stop hearing them. */
   off(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
@@ -39,7 +50,9 @@ export interface RedisSubscriber {
  * unsubscribes; connecting and closing it stay the caller's.
  */
 export interface RedisSharedSubscriber {
+  /** Subscribe to a shard channel (`SSUBSCRIBE`) with `listener`. */
   sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+  /** Take `listener` off the channel (`SUNSUBSCRIBE` when it was the last). */
   sUnsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
 }
 
@@ -48,6 +61,7 @@ export interface RedisSharedSubscriber {
  * (a client without it, such as a Sentinel client, needs the view's `subscriber` option).
  */
 export interface RedisViewClient extends RedisScriptClient {
+  /** A new connection with the client's options (URL, credentials, TLS), for the view's subscriber. */
   duplicate?(): RedisSubscriber;
 }
 

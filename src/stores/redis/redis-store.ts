@@ -189,8 +189,9 @@ export class RedisStore implements HeartbeatStore {
 
   /**
    * A view of the shared table for a proxy on any host: a snapshot, then every change.
-   * @param options - the client (the view makes its own subscriber with `duplicate()`),
-   *   the prefix, and the balancing options of a view
+   * @param options - the client (the view makes its own subscriber with `duplicate()`, or
+   *   subscribes on the given `subscriber`, e.g. a Sentinel client), the prefix, and the
+   *   balancing options of a view
    */
   static attach(options: RedisViewOptions): Promise<RedisView> {
     return RedisView.open(options);
