@@ -44,6 +44,24 @@ function beatingMonitor(store: RedisStore, ips: string[]): { monitor: HeartMonit
   return { monitor, errors, stop };
 }
 
+/** A redis-server of the test's own, and a monitor beating 10.0.0.1–3 into a table of a prefix of its own. */
+async function beatingTable(name: string): Promise<{ redis: RedisServer; prefix: string; reader: Awaited<ReturnType<Clients['connect']>>; monitor: HeartMonitor; errors: Error[] }> {
+  const redis = await RedisServer.start();
+  servers.push(redis);
+  const prefix = uniquePrefix(name);
+  const writer = await clients.connect(redis.url);
+  const reader = await clients.connect(redis.url);
+  const { monitor, errors } = beatingMonitor(new RedisStore({ client: writer, prefix }), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+  return { redis, prefix, reader, monitor, errors };
+}
+
+/** A view of `prefix` that probes every 100 ms and gives up after 300 ms, closed after the tests. */
+async function quickView(reader: Awaited<ReturnType<Clients['connect']>>, prefix: string): Promise<RedisView> {
+  const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
+  cleanups.push(() => view.close());
+  return view;
+}
+
 /** The number of the table's change messages a view has applied reaches `count` (so its sequence number is at least that). */
 async function messagesApplied(view: RedisView, count: number): Promise<void> {
   await waitFor(`${count} change messages`, () => view.metrics().source_messages >= count, { timeoutMs: 5000 });
@@ -68,15 +86,9 @@ describe('Redis faults', () => {
   });
 
   it('kill -9 and restart: the monitor rewrites the table, the view resynchronises, each reports the outage once', async () => {
-    const redis = await RedisServer.start();
-    servers.push(redis);
-    const prefix = uniquePrefix('kill');
-    const writer = await clients.connect(redis.url);
-    const reader = await clients.connect(redis.url);
-    const { errors } = beatingMonitor(new RedisStore({ client: writer, prefix }), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    const { redis, prefix, reader, errors } = await beatingTable('kill');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
-    cleanups.push(() => view.close());
+    const view = await quickView(reader, prefix);
     const viewErrors: Error[] = [];
     view.on('error', (error) => viewErrors.push(error));
     assert.equal(view.servers().length, 3);
@@ -141,22 +153,16 @@ describe('Redis faults', () => {
 
 describe('Redis faults: what a restart or a stall must not lose', () => {
   it('kill -9 and restart: the drained and disabled states come back with the rewrite', async () => {
-    const redis = await RedisServer.start();
-    servers.push(redis);
-    const prefix = uniquePrefix('admin');
+    const { redis, prefix, reader, monitor } = await beatingTable('admin');
     const keys = tableKeys(prefix);
-    const writer = await clients.connect(redis.url);
-    const reader = await clients.connect(redis.url);
-    const { monitor } = beatingMonitor(new RedisStore({ client: writer, prefix }), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
     monitor.drain('10.0.0.1');
     monitor.disable('10.0.0.2');
     monitor.disable('10.0.0.3');
     monitor.enable('10.0.0.3');
     await monitor.store.flush();
     const expected = { '10.0.0.1': 'draining', '10.0.0.2': 'disabled' };
-    assert.deepEqual({ ...(await writer.hGetAll(keys.admin)) }, expected);
-    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
-    cleanups.push(() => view.close());
+    assert.deepEqual({ ...(await reader.hGetAll(keys.admin)) }, expected);
+    const view = await quickView(reader, prefix);
     view.on('error', () => undefined);
     await redis.kill9();
     await redis.spawn();
@@ -190,8 +196,7 @@ describe('Redis faults: what a restart or a stall must not lose', () => {
     const monitor = new HeartMonitor({ store });
     monitor.on('error', () => undefined);
     cleanups.push(() => monitor.close());
-    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
-    cleanups.push(() => view.close());
+    const view = await quickView(reader, prefix);
     view.on('error', () => undefined);
     redis.pause();
     try {
@@ -239,15 +244,9 @@ describe('Redis faults: closing', () => {
 
 describe('Redis restarted under a view (kill -9, data lost)', () => {
   it('the view keeps every server, picking all along, with its own failure state and leases; the monitors rewrite them in place', async () => {
-    const redis = await RedisServer.start();
-    servers.push(redis);
-    const prefix = uniquePrefix('restart');
-    const writer = await clients.connect(redis.url);
-    const reader = await clients.connect(redis.url);
-    const { errors } = beatingMonitor(new RedisStore({ client: writer, prefix }), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    const { redis, prefix, reader, errors } = await beatingTable('restart');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const view = await RedisStore.attach({ client: reader, prefix, probeInterval: 100, timeout: 300 });
-    cleanups.push(() => view.close());
+    const view = await quickView(reader, prefix);
     view.on('error', () => undefined);
     const removed: string[] = [];
     view.on('remove', (gone) => removed.push(gone.ip));
