@@ -5,9 +5,8 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { canonicalHost } from '../protocol/address.js';
+import { canonicalHost, parseMember, type MemberAddress } from '../protocol/address.js';
 import { addressKey } from '../picking/member-key.js';
-import { parseMember, type MemberAddress } from '../protocol/address.js';
 import { show } from '../validate.js';
 import { serverKey, type KeyBy, type ServerStatus } from '../protocol/server-status.js';
 

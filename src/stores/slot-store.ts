@@ -6,7 +6,7 @@
  */
 import { StoreError } from '../errors.js';
 import type { KeyBy, ServerStatus } from '../protocol/server-status.js';
-import { checkTableOverrides, checkSameSettings, resolveTableSettings, type TableSettings } from '../table/settings.js';
+import { checkTableOverrides, checkSameSettings, resolveTableSettings, sameTableSettings, type TableSettings } from '../table/settings.js';
 import { expectInteger, expectObject, expectOneOf, show } from '../validate.js';
 import {
   bufferBytes,
@@ -188,8 +188,7 @@ export class SlotStore implements HeartbeatStore {
     this.fixed = { staleAfter, expireAfter, warmupDivisor, keyBy };
     if (settings.failures !== undefined) this.fixedFailures = settings.failures;
     const next: SlotStoreSettings = { staleAfter, expireAfter, warmupDivisor, keyBy, failures };
-    const same = next.staleAfter === this.current.staleAfter && next.expireAfter === this.current.expireAfter && next.warmupDivisor === this.current.warmupDivisor && next.keyBy === this.current.keyBy && next.failures === this.current.failures;
-    if (same) return;
+    if (sameTableSettings(next, this.current) && next.failures === this.current.failures) return;
     this.current = next;
     writeSettings(this.words, next);
     if (failures === 'shared') this.sharedEjections ??= this.ejectionSharing();

@@ -68,6 +68,11 @@ export function checkTableOverrides(options: TableSettingsInput): Partial<TableS
   };
 }
 
+/** Whether two sets of table settings read a table the same way. */
+export function sameTableSettings(a: TableSettings, b: TableSettings | undefined): boolean {
+  return b !== undefined && a.staleAfter === b.staleAfter && a.expireAfter === b.expireAfter && a.warmupDivisor === b.warmupDivisor && a.keyBy === b.keyBy;
+}
+
 /** `settings` with each of `overrides` that is given in its place. */
 export function withOverrides(settings: TableSettings, overrides: Partial<TableSettings>): TableSettings {
   return {

@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js';
 import { buildMetrics, type HeartMonitorMetrics } from '../http/metrics.js';
 import { createStatusHandler, type StatusHandler, type StatusPageOptions, type StatusSource } from '../http/status-page.js';
 import type { ServerStatus } from '../protocol/server-status.js';
-import { checkTableOverrides, withOverrides, type TableSettings } from '../table/settings.js';
+import { checkTableOverrides, sameTableSettings, TABLE_DEFAULTS, withOverrides, type TableSettings } from '../table/settings.js';
 import { expectClock, expectFunction, expectObject } from '../validate.js';
 import { BalancedTable } from '../table/balanced-table.js';
 import { toMonotonic } from '../table/carried-ramp.js';
@@ -123,7 +123,7 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
    */
   protected reload(shared: ViewSettings, load: () => void): void {
     const old = this.tableNow;
-    if (old === undefined || sameSettings(this.effectiveSettings(shared), this.tableSettings)) {
+    if (old === undefined || sameTableSettings(this.effectiveSettings(shared), this.tableSettings)) {
       this.startTable(shared);
       load();
       return;
@@ -191,14 +191,23 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
   }
 
   /**
-   * The data's settings changed: drop the table and start a new one with the new
-   * settings (the subclass feeds every record again). Failure state and in-flight counts
-   * start over; leases of the old table release into it harmlessly.
+   * The data's settings may have changed: when they change what the table runs with (this
+   * view's overrides applied), drop the table and start a new one with them (the subclass
+   * then feeds every record again). Failure state and in-flight counts start over; leases
+   * of the old table release into it harmlessly.
+   * @returns whether the table was replaced
    * @internal
    */
-  protected restartTable(shared: ViewSettings): BalancedTable {
+  protected restartTable(shared: ViewSettings): boolean {
+    if (sameTableSettings(this.effectiveSettings(shared), this.tableSettings)) return false;
     this.dropTable();
-    return this.startTable(shared);
+    this.startTable(shared);
+    return true;
+  }
+
+  /** The settings the table runs with (the data's, with this view's overrides). @internal */
+  protected get runningSettings(): ViewSettings {
+    return this.tableSettings ?? this.effectiveSettings(TABLE_DEFAULTS);
   }
 
   /** Feed one record (key as the monitor keys it). @internal */
@@ -350,8 +359,4 @@ export abstract class BalancedView<Extra extends object = object> extends EventE
 
   /** {@inheritDoc HeartbeatView.close} */
   abstract close(): Promise<void>;
-}
-
-function sameSettings(a: TableSettings, b: TableSettings | undefined): boolean {
-  return b !== undefined && a.staleAfter === b.staleAfter && a.expireAfter === b.expireAfter && a.warmupDivisor === b.warmupDivisor && a.keyBy === b.keyBy;
 }

@@ -98,12 +98,8 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
   private view: ServerStatus[] = [];
   /** Keys of the servers applied from the last good read. */
   private loadedKeys = new Set<string>();
-  /** The settings the data carries (the file's settings line, else Apache's defaults), before this reader's overrides. */
-  private fileSettings: TableSettings = TABLE_DEFAULTS;
   /** The reader's own `expireAfter`, when given (views take only the other three as overrides). */
   private readonly ownExpireAfter: number | undefined;
-  /** What the table runs with now. */
-  private effective: ViewSettings;
   private skippedLines: SkippedHeartbeatLine[] = [];
   private signature: FileSignature | undefined;
   private checkedAt = -Infinity;
@@ -128,7 +124,6 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
     // Until the file is read: Apache's defaults (the first read brings the writer's, if any).
     const shared = this.withOwnExpiry(TABLE_DEFAULTS);
     this.startTable(shared);
-    this.effective = this.effectiveSettings(shared);
     this.maxFileBytes = expectInteger('maxFileBytes', options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, 1);
     this.syncReadBytes = expectInteger('syncReadBytes', options.syncReadBytes ?? DEFAULT_SYNC_READ_BYTES, 0);
   }
@@ -136,7 +131,7 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
   /** The selection settings in use: the file's settings line (else Apache's defaults), with this reader's options in their place. */
   get settings(): ViewSettings {
     this.refreshIfDue();
-    return this.effective;
+    return this.runningSettings;
   }
 
   /** The data's settings with the reader's own `expireAfter` in its place. */
@@ -169,7 +164,7 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
   private load(servers: readonly ServerStatus[]): void {
     const keys = new Set<string>();
     for (const server of servers) {
-      const key = serverKey(server.ip, server.port, this.effective.keyBy);
+      const key = serverKey(server.ip, server.port, this.runningSettings.keyBy);
       keys.add(key);
       this.applyRecord(key, server);
     }
@@ -248,16 +243,7 @@ export class HeartbeatFileReader extends BalancedView<HeartbeatFileReaderEvents>
 
   /** The file carries other settings than the table runs with: rebuild the table with them (load() then feeds it). */
   private follow(settings: TableSettings): void {
-    const known = this.fileSettings;
-    if (known.keyBy === settings.keyBy && known.staleAfter === settings.staleAfter && known.expireAfter === settings.expireAfter && known.warmupDivisor === settings.warmupDivisor) return;
-    this.fileSettings = settings;
-    const shared = this.withOwnExpiry(settings);
-    const next = this.effectiveSettings(shared);
-    const now = this.effective;
-    this.effective = next;
-    if (now.keyBy === next.keyBy && now.staleAfter === next.staleAfter && now.expireAfter === next.expireAfter && now.warmupDivisor === next.warmupDivisor) return;
-    this.restartTable(shared);
-    this.loadedKeys = new Set();
+    if (this.restartTable(this.withOwnExpiry(settings))) this.loadedKeys = new Set();
   }
 
   private fail(cause: unknown): void {

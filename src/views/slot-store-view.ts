@@ -61,8 +61,6 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   private readonly header: SlotHeader;
   /** The settings sequence of the header's settings last read. */
   private settingsSeen: number;
-  /** The header's settings with this view's overrides: what the table runs with. */
-  private effective: ViewSettings;
   /** The view's own `failures` option, when given. */
   private readonly ownFailures: FailureSharing | undefined;
   private readonly sequences: Int32Array;
@@ -92,7 +90,6 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
     this.header = header;
     this.words = new Int32Array(buffer);
     this.settingsSeen = header.sequence;
-    this.effective = this.effectiveSettings(header);
     this.startTable(header);
     // -1 is odd, so no stable sequence matches it: every slot is decoded on first read.
     this.sequences = new Int32Array(header.maxServers).fill(-1);
@@ -112,7 +109,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Settings read from the buffer's header (the monitor's), with this view's overrides applied. */
   get settings(): ViewSettings {
     this.followSettings();
-    return this.effective;
+    return this.runningSettings;
   }
 
   /**
@@ -130,11 +127,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
       this.ejections = reading.failures === 'shared' ? new BigInt64Array(this.words.buffer as SharedArrayBuffer) : undefined;
       this.ejectionsSeen = 0;
     }
-    const before = this.effective;
-    const after = this.effectiveSettings(reading);
-    this.effective = after;
-    if (before.keyBy === after.keyBy && before.staleAfter === after.staleAfter && before.expireAfter === after.expireAfter && before.warmupDivisor === after.warmupDivisor) return;
-    this.restartTable(reading);
+    if (!this.restartTable(reading)) return;
     this.sequences.fill(-1);
     this.occupants.fill(-1);
     this.records.length = 0;
@@ -164,7 +157,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   /** Publish this view's ejection of `server` for every view and the monitor (shared failures). @internal */
   protected override ejected(server: ServerStatus, failure: ServerFailure): void {
     if (this.ejections === undefined) return;
-    const slot = this.owner.get(serverKey(server.ip, server.port, this.effective.keyBy));
+    const slot = this.owner.get(serverKey(server.ip, server.port, this.runningSettings.keyBy));
     if (slot === undefined) return;
     publishEjection(this.words, this.ejections, slot, this.occupants[slot] ?? -1, this.clock.now() + failure.retryAfter);
   }
@@ -210,7 +203,7 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
     if (server === this.records[slot]) return;
     this.records[slot] = server;
     const before = this.keys[slot];
-    const key = server === undefined ? undefined : serverKey(server.ip, server.port, this.effective.keyBy);
+    const key = server === undefined ? undefined : serverKey(server.ip, server.port, this.runningSettings.keyBy);
     if (before !== undefined && before !== key && this.owner.get(before) === slot) {
       this.owner.delete(before);
       this.removeRecord(before);
