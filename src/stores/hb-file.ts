@@ -11,7 +11,7 @@ import { keptFields } from '../protocol/extra-fields.js';
 import { badNumber, DEFAULT_PORT, MAX_COUNT, parseFieldTable, toInteger } from '../protocol/heartbeat.js';
 import { serverKey, type ServerStatus } from '../protocol/server-status.js';
 import { DEFAULT_MAX_FILE_BYTES, readBounded, RefusedFileError } from './bounded-read.js';
-import { checkTableOverrides, DEFAULT_EXPIRE_AFTER, TABLE_SETTING_NAMES, type TableSettings } from '../table/settings.js';
+import { checkTableOverrides, DEFAULT_EXPIRE_AFTER, resolveTableSettings, TABLE_SETTING_NAMES, type TableSettings } from '../table/settings.js';
 import { expectInteger } from '../validate.js';
 
 /** A server not seen for more than 30 s is left out of the file (SPEC 1.4): the table's `expireAfter` default. */
@@ -132,10 +132,8 @@ export function parseSettingsLine(line: string): TableSettings | string {
     else return `settings line: \`${name}\` must be a number, got ${JSON.stringify(text.slice(0, 40))}`;
   }
   try {
-    const checked = checkTableOverrides(input);
-    const { staleAfter, expireAfter, warmupDivisor, keyBy } = checked;
-    if (staleAfter === undefined || expireAfter === undefined || warmupDivisor === undefined || keyBy === undefined) return 'settings line: a setting is missing';
-    if (expireAfter < staleAfter) return `settings line: \`expireAfter\` (${expireAfter}) is less than \`staleAfter\` (${staleAfter})`;
+    // Every setting is given, so no default is taken: the monitor's own checks, stale before expiry included.
+    const { keyBy, staleAfter, expireAfter, warmupDivisor } = resolveTableSettings(input);
     return { keyBy, staleAfter, expireAfter, warmupDivisor };
   } catch (error) {
     return `settings line: ${error instanceof Error ? error.message : String(error)}`;
