@@ -255,6 +255,34 @@ describe('RedisStore writes one shared table', () => {
     await real.close();
   });
 
+  it("a connection blip on one monitor does not put back a drain another monitor has lifted since; a Redis that lost the table gets it back", async () => {
+    const prefix = uniquePrefix('blip');
+    const keys = tableKeys(prefix);
+    const own = await clients.connect(redis.url);
+    const a = new RedisStore({ client: own, prefix, monitorId: 'a', batchInterval: 1 });
+    const b = new RedisStore({ client: shared, prefix, monitorId: 'b' });
+    a.put(server('10.0.0.1'));
+    a.setAdmin('10.0.0.1', 'draining');
+    await a.flush();
+    b.setAdmin('10.0.0.1', undefined);
+    await b.flush();
+    assert.deepEqual({ ...(await shared.hGetAll(keys.admin)) }, {});
+    // A's client reports an error (a reset connection): its next write rewrites its table.
+    own.emit('error', new Error('read ECONNRESET'));
+    a.put(server('10.0.0.1', { ready: 4 }));
+    await waitFor('the rewrite after the blip', () => !a.stats().down && a.stats().writes >= 2);
+    assert.deepEqual({ ...(await shared.hGetAll(keys.admin)) }, {}, "b's enable stands");
+    // The table lost (as after a restart without persistence): the rewrite puts the drain back.
+    await shared.del([keys.servers, keys.seen, keys.sequence, keys.admin]);
+    const writes = a.stats().writes;
+    own.emit('error', new Error('read ECONNRESET'));
+    a.put(server('10.0.0.1', { ready: 5 }));
+    await waitFor('the rewrite after the loss', () => !a.stats().down && a.stats().writes > writes);
+    assert.deepEqual({ ...(await shared.hGetAll(keys.admin)) }, { '10.0.0.1': 'draining' });
+    await a.close().catch(() => undefined);
+    await b.close();
+  });
+
   it('stores on one client share one error listener, which leaves with the last close(); a write after close() puts it back', async () => {
     const client = await clients.connect(redis.url);
     const before = client.listenerCount('error');

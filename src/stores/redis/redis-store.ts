@@ -15,7 +15,7 @@ import type { HeartbeatStore } from '../store.js';
 import { watchClientErrors, type RedisScriptClient } from './client.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys, type RedisTableKeys } from './keys.js';
 import { encodeRecord, isValidMonitorId } from './record.js';
-import { ADMIN_SCRIPT, adminKeys, RedisScript, WRITE_SCRIPT, writeKeys } from './scripts.js';
+import { ADMIN_SCRIPT, adminKeys, RedisScript, RESTORE_ADMIN_SCRIPT, WRITE_SCRIPT, writeKeys } from './scripts.js';
 import type { RedisViewOptions } from '../../views/redis-view.js';
 import { RedisView } from '../../views/redis-view.js';
 
@@ -147,12 +147,14 @@ export class RedisStore implements HeartbeatStore {
   private readonly pendingDeletes = new Set<string>();
   private readonly pendingAdmin = new Map<string, AdminState | '-'>();
   /**
-   * Administrative states set through this store and not cleared since: sent again with
-   * every rewrite, so a restarted (emptied) Redis gets them back with the records.
+   * Administrative states set through this store and not cleared since: put back with a
+   * rewrite when Redis lost the table (a restarted, emptied Redis), never over a table it
+   * still has (another monitor may have enabled the server since).
    */
   private readonly adminStates = new Map<string, AdminState>();
   private readonly writeScript = new RedisScript(WRITE_SCRIPT);
   private readonly adminScript = new RedisScript(ADMIN_SCRIPT);
+  private readonly restoreAdminScript = new RedisScript(RESTORE_ADMIN_SCRIPT);
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   /** Send every held server with the next write (after an outage, or at the start). */
@@ -361,8 +363,12 @@ export class RedisStore implements HeartbeatStore {
 
   private async write(): Promise<void> {
     // A rewrite (at start, after an outage) may go to a Redis that lost everything: the
-    // administrative states set here go with it, or a drained server would get traffic again.
-    if (this.rewrite) for (const [key, state] of this.adminStates) if (!this.pendingAdmin.has(key)) this.pendingAdmin.set(key, state);
+    // administrative states set here are put back then, or a drained server would get
+    // traffic again. First, before any script of this write numbers a change: the restore
+    // tells a lost table by its missing sequence number.
+    if (this.rewrite && this.adminStates.size > 0) {
+      await this.restoreAdminScript.run(this.client, adminKeys(this.keys), [...this.adminStates].flat());
+    }
     for (const [key, state] of [...this.pendingAdmin]) {
       await this.adminScript.run(this.client, adminKeys(this.keys), [key, state]);
       if (this.pendingAdmin.get(key) === state) this.pendingAdmin.delete(key);

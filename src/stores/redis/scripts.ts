@@ -118,6 +118,25 @@ redis.call('SPUBLISH', KEYS[3], sequence .. ' ' .. now .. '\\nA ' .. ARGV[1] .. 
 return sequence`;
 
 /**
+ * KEYS: admin, sequence, changes. ARGV: (key, state) pairs. Puts back the administrative
+ * states a monitor set, only when the node lost the table: the sequence number outlives
+ * any quiet table by a day (SEQUENCE_TTL), so while it exists the admin hash is the
+ * truth — another monitor may have enabled a server since — and nothing is written.
+ * Publishes the states as one change message.
+ */
+export const RESTORE_ADMIN_SCRIPT = `${NOW}
+if #ARGV == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local lines = {}
+for i = 1, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  lines[#lines + 1] = 'A ' .. ARGV[i] .. ' ' .. ARGV[i + 1]
+end
+local sequence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ${SEQUENCE_TTL})
+redis.call('SPUBLISH', KEYS[3], sequence .. ' ' .. now .. '\\n' .. table.concat(lines, '\\n'))
+return #lines`;
+
+/**
  * KEYS: servers, seen, sequence, admin. Returns the node's time, the sequence number of
  * the last change message, and the whole table: a view applies the messages after that
  * number on top of it.
