@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { describeCause } from '../errors.js';
 import { APACHE_MAX_LASTSEEN, parseHeartbeatFile } from '../stores/hb-file.js';
+import { escapeUnprintable } from '../protocol/extra-fields.js';
 import { parseCommandArgs, positionals } from './args.js';
 import { redisTarget, runRedisStatus } from './redis.js';
 import { renderTable, serverRows } from './table.js';
@@ -79,6 +80,7 @@ export async function runStatus(args: readonly string[]): Promise<number> {
   if (ageSeconds >= 10) {
     process.stdout.write(`\nThe file was last written ${ageSeconds} s ago: is its writer running? Apache keeps trusting these weights; heartmonitor's readers age them by the file's age.\n`);
   }
-  for (const line of skipped) process.stdout.write(`skipped line ${line.line}: ${line.reason}\n`);
+  // Reasons quote what the file holds: nothing in it may act on the operator's terminal.
+  for (const line of skipped) process.stdout.write(`skipped line ${line.line}: ${escapeUnprintable(line.reason)}\n`);
   return 0;
 }

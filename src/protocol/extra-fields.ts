@@ -15,6 +15,17 @@ export const MAX_EXTRA_FIELDS = 32;
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/;
 
+const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'g');
+
+/**
+ * `text` with every control, format or separator character written as a `\uXXXX` escape:
+ * safe to print on a terminal (JSON.stringify escapes C0 only; C1's CSI, bidi controls
+ * and line separators would still act on a terminal).
+ */
+export function escapeUnprintable(text: string): string {
+  return text.replace(UNPRINTABLE_ALL, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Whether `text` holds no control, format or separator character (see above). */
 export function isPrintableText(text: string): boolean {
   return !UNPRINTABLE.test(text);

@@ -120,7 +120,7 @@ export function parseSettingsLine(line: string): TableSettings | string {
     const equals = token.indexOf('=');
     if (equals <= 0) return `settings line: ${JSON.stringify(token.slice(0, 40))} is not name=value`;
     const name = token.slice(0, equals);
-    if (given.has(name)) return `settings line: \`${name.slice(0, 40)}\` given twice`;
+    if (given.has(name)) return `settings line: ${JSON.stringify(name.slice(0, 40))} given twice`;
     given.set(name, token.slice(equals + 1));
   }
   const input: Record<string, unknown> = {};

@@ -166,6 +166,25 @@ describe('heartmonitor CLI', () => {
     assert.match(status.stdout, /25\.0%[\s\S]*75\.0%/);
   });
 
+  it('status prints nothing from the file that acts on a terminal: escape sequences (C0 and C1), bidi controls in skipped lines are escaped', async () => {
+    const path = join(dir, 'hostile-hb.dat');
+    const { writeFile } = await import('node:fs/promises');
+    const hostile = ['\u001b]0;PWNED\u0007\u001b[2J', '\u009b31m', '\u202e'];
+    const lines = [
+      `# heartmonitor ${hostile[0]}=1 ${hostile[0]}=2`,
+      `# heartmonitor keyBy=ip staleAfter=10000 expireAfter=30000 warmupDivisor=4 ${hostile[1]}${hostile[2]}=1 ${hostile[1]}${hostile[2]}=2`,
+      `${hostile.join('')} &ready=1&busy=0&lastseen=0&port=80`,
+      '10.0.0.1 &ready=1&busy=0&lastseen=0&port=80',
+    ];
+    await writeFile(path, Buffer.from(`${lines.join('\n')}\n`, 'latin1'));
+    const status = await run(['status', path]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /skipped line 1: .*given twice/);
+    assert.match(status.stdout, /10\.0\.0\.1/);
+    // eslint-disable-next-line no-control-regex -- what must not reach the terminal
+    assert.doesNotMatch(status.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, JSON.stringify(status.stdout));
+  });
+
   it('listen --json on a multicast group pinned to loopback; malformed floods are logged once', async () => {
     const listen = startNode([CLI, 'listen', '239.255.42.19:0', '--interface', '127.0.0.1', '--max-servers', '10', '--json']);
     try {
