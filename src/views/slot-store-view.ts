@@ -120,7 +120,12 @@ export class SlotStoreView extends BalancedView implements HeartbeatView {
   private followSettings(): void {
     if (settingsSequence(this.words) === this.settingsSeen) return;
     const reading = readSettings(this.words);
-    if (reading === undefined) return; // the writer stopped mid-write: keep the settings we have
+    if (reading === undefined) {
+      // The writer stopped mid-write: keep the settings we have, and do not try again
+      // (each try spins) until the sequence moves.
+      this.settingsSeen = settingsSequence(this.words);
+      return;
+    }
     this.settingsSeen = reading.sequence;
     if (this.ownFailures === undefined && reading.failures !== this.sharing) {
       this.sharing = reading.failures;

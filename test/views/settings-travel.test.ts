@@ -121,6 +121,25 @@ describe('SlotStore views take the monitor’s settings', () => {
     void view.close();
   });
 
+  it('a settings lock left held (a writer that died mid-write) keeps the view on its settings, picking, until the lock moves', () => {
+    const clock = new FakeClock();
+    const store = new SlotStore({ maxServers: 16 });
+    store.put({ ip: '127.0.0.1', port: 8001, ready: 10, busy: 1, lastSeen: clock.now() }, '127.0.0.1:8001');
+    const view = SlotStore.attach(store.buffer, { clock });
+    const words = new Int32Array(store.buffer);
+    const SETTINGS_WORD = 15; // the header's settings sequence (slot-layout.ts)
+    const held = Atomics.load(words, SETTINGS_WORD);
+    Atomics.store(words, SETTINGS_WORD, held + 1); // odd: a writer inside, forever
+    for (let i = 0; i < 3; i++) assert.equal(view.pickBackend()?.port, 8001);
+    assert.equal(view.settings.keyBy, 'ip');
+    // The writer's lock released (even again) with new settings: the view follows.
+    Atomics.store(words, SETTINGS_WORD, held);
+    store.adoptSettings({ keyBy: 'ip:port', staleAfter: 2000, expireAfter: 4000, warmupDivisor: 2 });
+    assert.equal(view.settings.keyBy, 'ip:port');
+    assert.equal(view.pickBackend()?.port, 8001);
+    void view.close();
+  });
+
   it('any valid settings written into the header read back the same in a view (property)', () => {
     fc.assert(
       fc.property(settingsArb, fc.constantFrom('local' as const, 'shared' as const), (settings, failures) => {
