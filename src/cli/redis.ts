@@ -33,9 +33,20 @@ const STATUS_TIMEOUT_MS = 3000;
 /** `listen --redis-cluster`: retry interval while no root node answers. */
 const CLUSTER_RETRY_MS = 1000;
 
-/** `redis://…` or `rediss://…` (TLS), or a usage error. */
+/**
+ * `redis://…` or `rediss://…` (TLS) that node-redis can parse — a URL, with its
+ * percent-escaped user and password decodable — or a usage error.
+ */
 function checkUrl(command: string, option: string, url: string): string {
-  if (!/^rediss?:\/\/[^/]/.test(url)) throw new UsageError(`${command}: ${option} must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+  const bad = (): UsageError => new UsageError(`${command}: ${option} must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+  if (!/^rediss?:\/\/[^/]/.test(url)) throw bad();
+  try {
+    const parsed = new URL(url);
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    throw bad();
+  }
   return url;
 }
 
@@ -62,6 +73,11 @@ export function redisTarget(command: string, values: { redis?: string; 'redis-cl
   const nodes = (clusterValues ?? []).flatMap((value) => value.split(',')).map((node) => node.trim()).filter((node) => node !== '');
   if (nodes.length === 0) throw new UsageError(`${command}: --redis-cluster needs at least one redis:// or rediss:// URL`);
   for (const node of nodes) checkUrl(command, '--redis-cluster', node);
+  // Discovered nodes are reached with the first URL's TLS setting: a list that mixes them
+  // would send credentials in clear to some nodes.
+  if (new Set(nodes.map((node) => node.startsWith('rediss:'))).size > 1) {
+    throw new UsageError(`${command}: --redis-cluster URLs must all be redis:// or all rediss:// (TLS), got ${JSON.stringify(nodes.join(','))}`);
+  }
   return { cluster: nodes, prefix };
 }
 

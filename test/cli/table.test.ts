@@ -55,8 +55,8 @@ describe('CLI server table', () => {
 
 describe('CLI Redis options', () => {
   it('--redis-cluster takes comma-separated and repeated nodes; bad ones are usage errors naming the option', () => {
-    assert.deepEqual(redisTarget('status', { 'redis-cluster': ['redis://10.0.0.1:7000, redis://10.0.0.2:7000', 'rediss://u:p@10.0.0.3:7000'] }), {
-      cluster: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000', 'rediss://u:p@10.0.0.3:7000'],
+    assert.deepEqual(redisTarget('status', { 'redis-cluster': ['redis://10.0.0.1:7000, redis://10.0.0.2:7000', 'redis://u:p@10.0.0.3:7000'] }), {
+      cluster: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000', 'redis://u:p@10.0.0.3:7000'],
       prefix: 'heartmonitor',
     });
     assert.equal(redisTarget('status', {}), undefined);
@@ -64,6 +64,16 @@ describe('CLI Redis options', () => {
     assert.throws(() => redisTarget('listen', { redis: 'redis://a', 'redis-cluster': ['redis://b'] }), /not both/);
     assert.throws(() => redisTarget('listen', { 'redis-cluster': [','] }), /--redis-cluster needs at least one/);
     assert.throws(() => redisTarget('listen', { 'redis-cluster': ['redis://a,http://b'] }), /--redis-cluster must be a redis:\/\/ or rediss:\/\/ URL, got "http:\/\/b"/);
+    // Discovered nodes take the first URL's TLS setting: a mixed list would send credentials in clear.
+    assert.throws(() => redisTarget('listen', { 'redis-cluster': ['redis://a:7000,rediss://b:7000'] }), /must all be redis:\/\/ or all rediss:\/\//);
+  });
+
+  it('a URL node-redis cannot parse is a usage error naming the option, not a stack trace later', () => {
+    for (const url of ['redis://a b', 'redis://h:99999', 'redis://[::1', 'redis://:pa%ss@127.0.0.1:1', 'rediss://%zz@127.0.0.1']) {
+      assert.throws(() => redisTarget('status', { redis: url }), { name: 'UsageError', message: /--redis must be a redis:\/\/ or rediss:\/\/ URL/ }, url);
+      assert.throws(() => redisTarget('listen', { 'redis-cluster': [url] }), { name: 'UsageError', message: /--redis-cluster must be/ }, url);
+    }
+    assert.equal(redisTarget('status', { redis: 'rediss://:p%40ss@127.0.0.1:6380/2' })?.url, 'rediss://:p%40ss@127.0.0.1:6380/2');
   });
 
   it('any prefix the table keys refuse is refused before anything connects', () => {
