@@ -242,7 +242,7 @@ export class RedisTableSource {
       if (this.closed) return;
       const receivedAt = this.options.now();
       this.applySnapshot(reply, receivedAt);
-      this.markUp(true);
+      this.markUp();
     } catch (error) {
       this.buffered = undefined;
       this.markDown();
@@ -417,13 +417,16 @@ export class RedisTableSource {
       const reply = await withTimeout(command, this.options.timeout);
       // Coming back from a timeout alone needs no snapshot: a stalled Redis (or a busy view)
       // loses no message while the subscriber stays connected; a dropped subscriber
-      // resynchronises on its `ready`, and gaps show in the sequence.
+      // resynchronises on its `ready`, and gaps show in the sequence. A connection of the
+      // caller's (`subscriber`) may have dropped and come back unseen, losing messages: after
+      // an outage it takes one snapshot, the same one a Redis that went back needs.
+      const wasDown = this.downSince !== undefined;
       this.markUp();
       const latest = Number(reply);
       // A view with a backlog lags but moves on (and a gap shows on its next message); one
       // that stood still since Redis was seen ahead missed the last message(s).
       const stoodStill = this.probeAhead !== undefined && this.sequence === this.sequenceAtProbe && this.sequence < this.probeAhead;
-      if (latest < sentAt || stoodStill) await this.resync();
+      if (latest < sentAt || stoodStill || (wasDown && this.options.subscriber !== undefined)) await this.resync();
       else {
         this.probeAhead = latest > this.sequence ? latest : undefined;
         this.sequenceAtProbe = this.sequence;
@@ -439,13 +442,10 @@ export class RedisTableSource {
     this.sink.connection(false);
   }
 
-  /** @param resynced - a snapshot was just applied (else a probe answered) */
-  private markUp(resynced = false): void {
+  private markUp(): void {
     if (this.downSince === undefined) return;
     this.downSince = undefined;
     this.sink.connection(true);
-    // A connection of the caller's may have dropped and come back unseen, losing messages.
-    if (!resynced && this.options.subscriber !== undefined) void this.resync();
   }
 
   private refuse(reason: string): void {
