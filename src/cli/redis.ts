@@ -10,7 +10,7 @@ import type { createClient as CreateClient, createCluster as CreateCluster } fro
 import { RedisStore } from '../stores/redis/redis-store.js';
 import { DEFAULT_REDIS_PREFIX, tableKeys } from '../stores/redis/keys.js';
 import type { RedisViewClient } from '../stores/redis/client.js';
-import { UsageError } from './args.js';
+import { sleep, UsageError } from './args.js';
 import { renderTable, serverRows } from './table.js';
 
 type Client = ReturnType<typeof CreateClient>;
@@ -114,7 +114,8 @@ const reconnectStrategy = (retries: number): number => Math.min(100 * 2 ** retri
 async function openClient(command: string, target: RedisTarget, onError: (error: Error) => void): Promise<Opened> {
   const redis = await loadRedis(command, target.cluster === undefined ? '--redis' : '--redis-cluster');
   let connecting: Promise<unknown> | undefined;
-  let closed = false;
+  /** Aborted by close(): cuts a cluster's retry wait short. */
+  const closing = new AbortController();
   /** Wait for `attempt` to settle, at most SETTLE_MS. */
   const settle = async (attempt: Promise<unknown> | undefined): Promise<void> => {
     if (attempt === undefined) return;
@@ -150,7 +151,7 @@ async function openClient(command: string, target: RedisTarget, onError: (error:
         return connecting.then(() => undefined);
       },
       close: async () => {
-        closed = true;
+        closing.abort();
         await settle(attempt?.done);
         if (client.isOpen) client.destroy();
       },
@@ -170,7 +171,6 @@ async function openClient(command: string, target: RedisTarget, onError: (error:
   cluster.on('error', onError);
   // A cluster's first connect fails when no root node answers (a single client would retry):
   // retry it here. The wait between tries holds the process (nothing else may), and close() cuts it short.
-  let wake = (): void => undefined;
   let attempt: Promise<unknown> | undefined;
   const connectCluster = async (): Promise<void> => {
     for (;;) {
@@ -180,16 +180,10 @@ async function openClient(command: string, target: RedisTarget, onError: (error:
         return;
       } catch (error) {
         attempt = undefined;
-        if (closed) throw error;
+        if (closing.signal.aborted) throw error;
         onError(error instanceof Error ? error : new Error(String(error)));
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, CLUSTER_RETRY_MS);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        if (closed) throw new Error('closed while connecting', { cause: error });
+        await sleep(CLUSTER_RETRY_MS, closing.signal);
+        if (closing.signal.aborted) throw new Error('closed while connecting', { cause: error });
       }
     }
   };
@@ -200,8 +194,7 @@ async function openClient(command: string, target: RedisTarget, onError: (error:
       return connecting.then(() => undefined);
     },
     close: async () => {
-      closed = true;
-      wake();
+      closing.abort();
       await settle(attempt);
       if (cluster.isOpen) cluster.destroy();
     },
