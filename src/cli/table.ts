@@ -35,12 +35,16 @@ export interface ServerRow {
 
 /** Rows for `servers`, sorted by IP, with weights as of `now`. */
 export function serverRows(servers: readonly ServerStatus[], now: number, staleAfter = DEFAULT_STALE_AFTER): ServerRow[] {
-  const states = servers.map((server): RowState => server.state ?? (heardWithin(server.lastSeen, now, staleAfter) ? 'active' : 'stale'));
-  const weights = servers.map((server, i) => (states[i] === 'active' || states[i] === 'failed' ? (heardWithin(server.lastSeen, now, staleAfter) ? heartbeatWeight(server) : 0) : 0));
-  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  const weighed = servers.map((server) => {
+    const fresh = heardWithin(server.lastSeen, now, staleAfter);
+    const state: RowState = server.state ?? (fresh ? 'active' : 'stale');
+    // Drained and disabled servers weigh 0 (Apache skips them); stale ones are not used.
+    return { state, weight: fresh && state !== 'draining' && state !== 'disabled' ? heartbeatWeight(server) : 0 };
+  });
+  const total = weighed.reduce((sum, { weight }) => sum + weight, 0);
   return servers
     .map((server, i) => {
-      const weight = weights[i] ?? 0;
+      const { state, weight } = weighed[i] ?? { state: 'active' as const, weight: 0 };
       return {
         ip: server.ip,
         port: server.port,
@@ -49,7 +53,7 @@ export function serverRows(servers: readonly ServerStatus[], now: number, staleA
         weight,
         lastSeen: Math.max(0, Math.floor((now - server.lastSeen) / 1000)),
         share: total === 0 ? 0 : weight / total,
-        state: states[i] ?? 'active',
+        state,
       };
     })
     .sort((a, b) => compareIp(a.ip, b.ip) || a.port - b.port);
