@@ -385,12 +385,10 @@ export class RedisStore implements HeartbeatStore {
       const batch = keys.slice(start, start + this.maxBatch);
       let count = 0;
       const puts: string[] = [];
-      const sent: [string, Held, number][] = [];
       for (const key of batch) {
         const held = this.held.get(key);
         if (held === undefined) continue;
         puts.push(key, String(Math.max(0, Math.round(now - held.heardAt))), encodeRecord(held.status, this.monitorId));
-        sent.push([key, held, held.heardAt]);
         count++;
       }
       const deleted = deletes.slice(start, start + this.maxBatch);
@@ -409,7 +407,7 @@ export class RedisStore implements HeartbeatStore {
       this.counts.reportsSent += count;
       for (const arg of args) this.counts.bytesSent += Buffer.byteLength(arg);
       // Measured from when the ages were computed: the most they can be too young by.
-      if (performance.now() - now > SLOW_WRITE) this.correct(sent);
+      if (performance.now() - now > SLOW_WRITE) this.correct(batch, now);
     }
   }
 
@@ -418,9 +416,11 @@ export class RedisStore implements HeartbeatStore {
    * heartbeat replaced them meanwhile (already queued) or they were corrected enough. The
    * write script lets a monitor move its own record's time back, so the correction sticks.
    */
-  private correct(sent: readonly [string, Held, number][]): void {
-    for (const [key, held, heardAt] of sent) {
-      if (this.held.get(key) !== held || held.heardAt !== heardAt || held.corrections >= MAX_CORRECTIONS) continue;
+  private correct(batch: readonly string[], sentAt: number): void {
+    for (const key of batch) {
+      const held = this.held.get(key);
+      // A heartbeat heard after the batch's ages were computed (or a server put again) is newer than what was sent.
+      if (held === undefined || held.heardAt > sentAt || held.corrections >= MAX_CORRECTIONS) continue;
       held.corrections++;
       this.counts.corrections++;
       this.pendingPuts.add(key);
