@@ -81,6 +81,8 @@ export class ClusterView extends BalancedView implements HeartbeatView {
   private readonly ipc: IpcChannel;
   /** The settings of the last snapshot (the primary's monitor). */
   private settingsNow: SharedSettings | undefined;
+  /** Server rows of the message being applied that were refused (reported once per message). */
+  private badRows = 0;
   /**
    * The first snapshot (with the changes since), until the view is first read or its timer
    * ticks: applied then, so its servers' events reach listeners attached after connect().
@@ -199,8 +201,11 @@ export class ClusterView extends BalancedView implements HeartbeatView {
   private receive(message: unknown): void {
     if (this.closed || !isOnChannel(message, this.channel)) return;
     const body = message as Record<string, unknown>;
+    this.badRows = 0;
     if (body.type === 'snapshot') this.applySnapshot(body);
     else if (body.type === 'changes') this.applyChanges(body);
+    // One report per message, however many of its rows were refused (never a storm of events).
+    if (this.badRows > 0) this.reportFault(new Error(`ClusterView ignored ${this.badRows} malformed server row(s) from the primary`), this.badRows);
   }
 
   /** A snapshot: asked for (hello, resync) or not (the primary started a share); either way the whole table. */
@@ -262,7 +267,7 @@ export class ClusterView extends BalancedView implements HeartbeatView {
     const server = fromRow(row);
     const key = (row as unknown[] | undefined)?.[0];
     if (server === undefined || typeof key !== 'string') {
-      this.fault('a malformed server row');
+      this.badRows++;
       return undefined;
     }
     return [key, server];

@@ -410,6 +410,12 @@ describe('ClusterView.connect without a primary', () => {
       ['10.0.0.1'],
     );
     assert.equal(errors.length, 1);
+    // A batch of many bad rows is one report, counted row by row: never a storm of events.
+    const malformed = view.metrics().heartbeats_malformed;
+    deliver?.({ heartmonitor: 'heartmonitor', type: 'changes', put: Array.from({ length: 10_000 }, () => ['bad', 1]), remove: [] });
+    assert.equal(errors.length, 2);
+    assert.match(errors[1]?.message ?? '', /ignored 10000 malformed server row\(s\)/);
+    assert.equal(view.metrics().heartbeats_malformed, malformed + 10_000);
     await view.close();
     assert.equal(deliver, undefined, 'close() removes the listener');
   });
