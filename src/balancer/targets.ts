@@ -43,12 +43,18 @@ export function lookupKey(target: string | ServerStatus, keyBy: KeyBy): string |
     } catch {
       throw badTarget(target);
     }
+    if (!isServicePort(address.port)) throw badTarget(target);
     return isIP(address.host) === 0 ? undefined : addressKey(address, keyBy);
   }
-  if (typeof target !== 'object' || target === null || typeof target.ip !== 'string' || isIP(canonicalHost(target.ip)) === 0 || !Number.isInteger(target.port)) {
+  if (typeof target !== 'object' || target === null || typeof target.ip !== 'string' || isIP(canonicalHost(target.ip)) === 0 || !isServicePort(target.port)) {
     throw badTarget(target);
   }
   return serverKey(target.ip, target.port, keyBy);
+}
+
+/** A port a server can announce (1–65535, as `port=` in a heartbeat). */
+function isServicePort(port: unknown): boolean {
+  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65_535;
 }
 
 function badTarget(target: unknown): TypeError {

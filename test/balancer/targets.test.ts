@@ -27,7 +27,7 @@ describe('naming servers and members', () => {
   it('drain, disable and enable refuse what names no server: undefined, null, {}, a number, a host name, junk', () => {
     // The operator's states are set on the monitor; views receive them with the data.
     withMonitorAndView((subject, name, monitor) => {
-      for (const target of [undefined, null, {}, 42, { ip: 'web-1', port: 80 }, 'garbage', 'web-1:8080', 'http://web-1:8080', 'http://[zz]:1', '']) {
+      for (const target of [undefined, null, {}, 42, { ip: 'web-1', port: 80 }, 'garbage', 'web-1:8080', 'http://web-1:8080', 'http://[zz]:1', '', '10.0.0.1:0', { ip: '10.0.0.1', port: 1e9 }, { ip: '10.0.0.1', port: -1 }]) {
         for (const action of ['drain', 'disable', 'enable'] as const) {
           assert.throws(() => monitor[action](target as never), { name: 'TypeError', message: BAD_SERVER }, `${action}(${String(JSON.stringify(target))})`);
         }
